@@ -1,0 +1,545 @@
+//! `ApiIntegration` v1alpha1: the spec mirrors API Gateway V2's CreateIntegration request field for field,
+//! plus two operator fields (`region`, `deletionPolicy`). Every rule the API server can check is in the
+//! schema: simple ones as OpenAPI constraints, cross-field ones as CEL rules built from [`spec_rules`].
+
+// `printcolumn(type_ = ..)` repeats by design; clippy reads the derive helper arguments as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Annotation that, on create, makes the operator take over an integration that already exists in API
+/// Gateway instead of creating a new one.
+pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
+
+/// An API Gateway V2 integration (HTTP or WebSocket API) kept in step with this spec by apigw-operator.
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "apigw.dev",
+    version = "v1alpha1",
+    kind = "ApiIntegration",
+    namespaced,
+    shortname = "apiint",
+    category = "apigw",
+    status = "ApiIntegrationStatus",
+    derive = "PartialEq",
+    doc = "An integration of an AWS API Gateway V2 API (HTTP or WebSocket), created and kept in sync by apigw-operator.",
+    printcolumn(name = "API", type_ = "string", json_path = ".spec.apiId"),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.integrationType"),
+    printcolumn(
+        name = "Integration ID",
+        type_ = "string",
+        json_path = ".status.integrationId"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = add_spec_rules)]
+pub struct ApiIntegrationSpec {
+    /// ID of the API Gateway V2 API (HTTP or WebSocket) the integration belongs to, for example
+    /// `a1b2c3d4e5`. Cannot be changed after creation: to move an integration, create a new resource.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-zA-Z0-9]+$"))]
+    pub api_id: String,
+
+    /// What API Gateway calls. AWS_PROXY: a Lambda function (or, with integrationSubtype, an AWS service
+    /// action) receiving the whole request. HTTP_PROXY: an HTTP endpoint receiving the request as is.
+    /// AWS, HTTP (with mapping templates) and MOCK exist on WebSocket APIs only.
+    pub integration_type: IntegrationType,
+
+    /// Where the request goes. For Lambda, the function ARN (or its invocation URI); for HTTP_PROXY and
+    /// HTTP, the endpoint URL, or for a private integration (VPC_LINK) the ARN of the load balancer
+    /// listener or Cloud Map service. Required for AWS, HTTP, HTTP_PROXY, and AWS_PROXY without an
+    /// integrationSubtype; must be left out when integrationSubtype is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub integration_uri: Option<String>,
+
+    /// The HTTP method API Gateway uses to call the backend. Lambda (AWS_PROXY) integrations of
+    /// WebSocket APIs use POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_method: Option<IntegrationMethod>,
+
+    /// For AWS_PROXY integrations of HTTP APIs that call an AWS service action directly (no Lambda in
+    /// between). Each subtype needs certain requestParameters keys, for example SQS-SendMessage needs
+    /// QueueUrl and MessageBody. Usually paired with credentialsArn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_subtype: Option<IntegrationSubtype>,
+
+    /// INTERNET (the default when unset) or VPC_LINK for a private integration through connectionId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_type: Option<ConnectionType>,
+
+    /// ID of the VPC link used when connectionType is VPC_LINK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub connection_id: Option<String>,
+
+    /// ARN of the IAM role API Gateway assumes to call the backend, e.g.
+    /// `arn:aws:iam::123456789012:role/apigw-invoke`. `arn:aws:iam::*:user/*` passes the caller's own
+    /// identity on (WebSocket AWS integrations). Leave unset to rely on the backend's resource policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub credentials_arn: Option<String>,
+
+    /// Free text shown in the API Gateway console; at most 1024 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+
+    /// Version of the event format sent to a Lambda proxy integration on HTTP APIs: "2.0" (simpler event,
+    /// Lambda proxy only) or "1.0" (REST-API-compatible). Every other integration takes "1.0" only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<PayloadFormatVersion>,
+
+    /// How long API Gateway waits for the backend, in milliseconds: 50 to 30000 on HTTP APIs, 50 to 29000
+    /// on WebSocket APIs. Unset means API Gateway's default (30000 on HTTP APIs, 29000 on WebSocket APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 50, max = 30000))]
+    pub timeout_in_millis: Option<i32>,
+
+    /// Request parameter mapping. HTTP APIs: keys like `append:header.x-team`, `overwrite:path` or
+    /// `remove:querystring.debug`, values a static string or `$request.header.name`-style reference.
+    /// WebSocket APIs: keys like `integration.request.header.x-id`, values like
+    /// `route.request.header.x-id`. With integrationSubtype: the action's parameters (e.g. QueueUrl).
+    /// Removing a key here removes it in API Gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub request_parameters: Option<BTreeMap<String, String>>,
+
+    /// WebSocket APIs only: mapping templates (Velocity) keyed by content type, applied to the request
+    /// before it reaches the backend; the key chosen is set by templateSelectionExpression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub request_templates: Option<BTreeMap<String, String>>,
+
+    /// HTTP APIs only: how to change the backend's response before it is returned, per backend status
+    /// code (200 to 599). Each code maps keys like `overwrite:statuscode`, `append:header.x-served-by`
+    /// or `remove:header.server` to a value. Removing a status code here removes it in API Gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "response_parameters_schema")]
+    pub response_parameters: Option<BTreeMap<String, BTreeMap<String, String>>>,
+
+    /// WebSocket APIs only: the expression that selects which requestTemplates entry applies, e.g.
+    /// `\$request.body.action` or `\${request.header.Content-Type}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub template_selection_expression: Option<String>,
+
+    /// WebSocket APIs only: convert the payload to binary (CONVERT_TO_BINARY, from base64) or to text
+    /// (CONVERT_TO_TEXT, to base64). Unset passes it through unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_handling_strategy: Option<ContentHandlingStrategy>,
+
+    /// WebSocket APIs only: what happens to a request whose content type has no requestTemplates entry.
+    /// WHEN_NO_MATCH passes it through, NEVER rejects it, WHEN_NO_TEMPLATES passes it through only when
+    /// no template is defined at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passthrough_behavior: Option<PassthroughBehavior>,
+
+    /// HTTP APIs only, private integrations (VPC_LINK): makes API Gateway talk HTTPS to the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+
+    /// AWS region of the API, e.g. `eu-west-1`. Unset means the operator's own region. Cannot be changed
+    /// after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    pub region: Option<String>,
+
+    /// What deleting this resource does to the integration in API Gateway: Delete (the default when unset)
+    /// removes it, Retain leaves it in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// TLS settings of a private integration.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// Host name API Gateway expects in the backend's certificate (and sends as SNI). Unset means the
+    /// host of integrationUri.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub server_name_to_verify: Option<String>,
+}
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The value as API Gateway spells it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// The kind of backend.
+    IntegrationType {
+        Aws = "AWS",
+        AwsProxy = "AWS_PROXY",
+        Http = "HTTP",
+        HttpProxy = "HTTP_PROXY",
+        Mock = "MOCK",
+    }
+);
+
+wire_enum!(
+    /// HTTP method used to call the backend.
+    IntegrationMethod {
+        Any = "ANY",
+        Get = "GET",
+        Post = "POST",
+        Put = "PUT",
+        Patch = "PATCH",
+        Delete = "DELETE",
+        Head = "HEAD",
+        Options = "OPTIONS",
+    }
+);
+
+wire_enum!(
+    /// AWS service actions an HTTP API can call directly.
+    IntegrationSubtype {
+        EventBridgePutEvents = "EventBridge-PutEvents",
+        SqsSendMessage = "SQS-SendMessage",
+        SqsReceiveMessage = "SQS-ReceiveMessage",
+        SqsDeleteMessage = "SQS-DeleteMessage",
+        SqsPurgeQueue = "SQS-PurgeQueue",
+        AppConfigGetConfiguration = "AppConfig-GetConfiguration",
+        KinesisPutRecord = "Kinesis-PutRecord",
+        StepFunctionsStartExecution = "StepFunctions-StartExecution",
+        StepFunctionsStartSyncExecution = "StepFunctions-StartSyncExecution",
+        StepFunctionsStopExecution = "StepFunctions-StopExecution",
+    }
+);
+
+impl IntegrationSubtype {
+    /// The requestParameters keys API Gateway requires for this action.
+    pub fn required_parameters(self) -> &'static [&'static str] {
+        use IntegrationSubtype::*;
+        match self {
+            EventBridgePutEvents => &["Detail", "DetailType", "Source"],
+            SqsSendMessage => &["QueueUrl", "MessageBody"],
+            SqsReceiveMessage => &["QueueUrl"],
+            SqsDeleteMessage => &["QueueUrl", "ReceiptHandle"],
+            SqsPurgeQueue => &["QueueUrl"],
+            AppConfigGetConfiguration => {
+                &["Application", "Environment", "Configuration", "ClientId"]
+            }
+            KinesisPutRecord => &["StreamName", "Data", "PartitionKey"],
+            StepFunctionsStartExecution | StepFunctionsStartSyncExecution => &["StateMachineArn"],
+            StepFunctionsStopExecution => &["ExecutionArn"],
+        }
+    }
+}
+
+wire_enum!(
+    /// How API Gateway reaches the backend.
+    ConnectionType {
+        Internet = "INTERNET",
+        VpcLink = "VPC_LINK",
+    }
+);
+
+wire_enum!(
+    /// Payload (event) format version.
+    PayloadFormatVersion {
+        V1 = "1.0",
+        V2 = "2.0",
+    }
+);
+
+wire_enum!(
+    /// Payload encoding conversion (WebSocket APIs).
+    ContentHandlingStrategy {
+        ConvertToBinary = "CONVERT_TO_BINARY",
+        ConvertToText = "CONVERT_TO_TEXT",
+    }
+);
+
+wire_enum!(
+    /// Handling of requests without a matching mapping template (WebSocket APIs).
+    PassthroughBehavior {
+        WhenNoMatch = "WHEN_NO_MATCH",
+        Never = "NEVER",
+        WhenNoTemplates = "WHEN_NO_TEMPLATES",
+    }
+);
+
+wire_enum!(
+    /// What deleting the resource does in AWS.
+    DeletionPolicy {
+        Delete = "Delete",
+        Retain = "Retain",
+    }
+);
+
+/// Observed state, written by the operator only.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiIntegrationStatus {
+    /// ID of the integration in API Gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<String>,
+    /// API the integration lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
+    /// Region the integration lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// As reported by API Gateway (WebSocket APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_response_selection_expression: Option<String>,
+    /// True when API Gateway made the integration itself (quick create); the operator never changes those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_gateway_managed: Option<bool>,
+    /// When the integration was last seen to match the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// Set just before CreateIntegration is called and cleared once its ID is recorded: if the operator
+    /// stops in between, the next run looks for the integration it may have made instead of making another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_started_at: Option<Time>,
+    /// Standard conditions; `Ready` says whether API Gateway holds what the spec asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One CEL rule on the spec: the expression, the message shown on failure (it names the field and says
+/// what is allowed), the field it points at, and the Kubernetes reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecRule {
+    pub rule: String,
+    pub message: String,
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+const WEBSOCKET_ONLY: &[&str] = &[
+    "requestTemplates",
+    "templateSelectionExpression",
+    "contentHandlingStrategy",
+    "passthroughBehavior",
+];
+const HTTP_ONLY: &[&str] = &["responseParameters", "tlsConfig", "integrationSubtype"];
+
+fn any_set(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("has(self.{f})"))
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+/// The cross-field rules of the spec, in the order the API server reports them.
+pub fn spec_rules() -> Vec<SpecRule> {
+    let invalid = "FieldValueInvalid";
+    let required = "FieldValueRequired";
+    let forbidden = "FieldValueForbidden";
+    let ws = any_set(WEBSOCKET_ONLY);
+    let http = any_set(HTTP_ONLY);
+    let mut rules = vec![
+        SpecRule {
+            rule: "self.apiId == oldSelf.apiId".into(),
+            message: "spec.apiId is immutable: create a new ApiIntegration to use another API".into(),
+            field: ".apiId",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)".into(),
+            message: "spec.region is immutable: it can be neither added, changed nor removed after creation".into(),
+            field: ".region",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "has(self.integrationUri) || has(self.integrationSubtype) || self.integrationType == 'MOCK'".into(),
+            message: "spec.integrationUri is required for integrationType AWS, HTTP, HTTP_PROXY, and for AWS_PROXY without integrationSubtype".into(),
+            field: ".integrationUri",
+            reason: required,
+        },
+        SpecRule {
+            rule: "!has(self.integrationSubtype) || !has(self.integrationUri)".into(),
+            message: "spec.integrationUri must not be set together with integrationSubtype: the subtype names the AWS action itself".into(),
+            field: ".integrationUri",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: "!has(self.integrationSubtype) || self.integrationType == 'AWS_PROXY'".into(),
+            message: "spec.integrationSubtype is allowed only with integrationType AWS_PROXY".into(),
+            field: ".integrationSubtype",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: "!has(self.connectionType) || self.connectionType != 'VPC_LINK' || has(self.connectionId)".into(),
+            message: "spec.connectionId is required when connectionType is VPC_LINK".into(),
+            field: ".connectionId",
+            reason: required,
+        },
+        SpecRule {
+            rule: "!has(self.connectionId) || (has(self.connectionType) && self.connectionType == 'VPC_LINK')".into(),
+            message: "spec.connectionId is allowed only with connectionType VPC_LINK".into(),
+            field: ".connectionId",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: "!has(self.tlsConfig) || (has(self.connectionType) && self.connectionType == 'VPC_LINK')".into(),
+            message: "spec.tlsConfig is allowed only for private integrations (connectionType VPC_LINK)".into(),
+            field: ".tlsConfig",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: "!has(self.payloadFormatVersion) || self.payloadFormatVersion != '2.0' || (self.integrationType == 'AWS_PROXY' && !has(self.integrationSubtype))".into(),
+            message: "spec.payloadFormatVersion \"2.0\" is allowed only for Lambda proxy integrations (AWS_PROXY without integrationSubtype); use \"1.0\"".into(),
+            field: ".payloadFormatVersion",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!("!({ws}) || !({http})"),
+            message: format!(
+                "WebSocket-only fields ({}) and HTTP-API-only fields ({}) cannot be set together in spec",
+                WEBSOCKET_ONLY.join(", "),
+                HTTP_ONLY.join(", ")
+            ),
+            field: "",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!("!(self.integrationType in ['AWS', 'HTTP', 'MOCK']) || !({http})"),
+            message: format!(
+                "spec.integrationType AWS, HTTP and MOCK exist only on WebSocket APIs, so the HTTP-API-only fields ({}) are not allowed with them",
+                HTTP_ONLY.join(", ")
+            ),
+            field: ".integrationType",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!(
+                "!has(self.timeoutInMillis) || self.timeoutInMillis <= 29000 || !(self.integrationType in ['AWS', 'HTTP', 'MOCK'] || {ws})"
+            ),
+            message: "spec.timeoutInMillis must be between 50 and 29000 for WebSocket API integrations (integrationType AWS, HTTP or MOCK, or WebSocket-only fields set)".into(),
+            field: ".timeoutInMillis",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "!has(self.responseParameters) || self.responseParameters.all(code, code.matches('^[2-5][0-9][0-9]$'))".into(),
+            message: "spec.responseParameters keys must be HTTP status codes from 200 to 599".into(),
+            field: ".responseParameters",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "!has(self.credentialsArn) || self.credentialsArn.matches('^arn:[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|[*])?:.+$')".into(),
+            message: "spec.credentialsArn must be an ARN such as arn:aws:iam::123456789012:role/name (or arn:aws:iam::*:user/* to pass the caller's identity)".into(),
+            field: ".credentialsArn",
+            reason: invalid,
+        },
+    ];
+    for subtype in IntegrationSubtype::ALL {
+        let keys = subtype.required_parameters();
+        let list = keys
+            .iter()
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rules.push(SpecRule {
+            rule: format!(
+                "!has(self.integrationSubtype) || self.integrationSubtype != '{subtype}' || (has(self.requestParameters) && [{list}].all(k, k in self.requestParameters))"
+            ),
+            message: format!("spec.requestParameters must contain {} for integrationSubtype {subtype}", keys.join(", ")),
+            field: ".requestParameters",
+            reason: required,
+        });
+    }
+    rules
+}
+
+/// Message of the per-status-code rule on responseParameters mappings (checked inside each inner map so
+/// the API server's CEL cost estimate stays bounded).
+pub const RESPONSE_MAPPING_KEY_MESSAGE: &str = "spec.responseParameters mappings must use keys append:header.<name>, \
+     overwrite:header.<name>, remove:header.<name> or overwrite:statuscode";
+
+/// responseParameters: status code -> (mapping key -> value), with bounded sizes and a key rule per map.
+fn response_parameters_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "nullable": true,
+        "maxProperties": 64,
+        "description": "HTTP APIs only: how to change the backend's response before it is returned, per backend status code (200 to 599). Each code maps keys like `overwrite:statuscode`, `append:header.x-served-by` or `remove:header.server` to a value. Removing a status code here removes it in API Gateway.",
+        "additionalProperties": {
+            "type": "object",
+            "maxProperties": 16,
+            "additionalProperties": {"type": "string", "maxLength": 1024},
+            "x-kubernetes-validations": [{
+                "rule": "self.all(k, k == 'overwrite:statuscode' || k.startsWith('append:header.') || k.startsWith('overwrite:header.') || k.startsWith('remove:header.'))",
+                "message": RESPONSE_MAPPING_KEY_MESSAGE,
+                "reason": "FieldValueInvalid"
+            }]
+        }
+    })
+}
+
+/// schemars transform: puts [`spec_rules`] on the spec's schema as `x-kubernetes-validations`.
+fn add_spec_rules(schema: &mut schemars::Schema) {
+    let rules: Vec<serde_json::Value> = spec_rules()
+        .into_iter()
+        .map(|r| {
+            let mut v =
+                serde_json::json!({"rule": r.rule, "message": r.message, "reason": r.reason});
+            if !r.field.is_empty() {
+                v["fieldPath"] = r.field.into();
+            }
+            v
+        })
+        .collect();
+    schema.insert("x-kubernetes-validations".into(), rules.into());
+}
+
+impl ApiIntegrationSpec {
+    /// The deletion policy in force (Delete when unset).
+    pub fn deletion_policy(&self) -> DeletionPolicy {
+        self.deletion_policy.unwrap_or(DeletionPolicy::Delete)
+    }
+}

@@ -1,0 +1,174 @@
+//! The `Ready` condition and its reasons. `lastTransitionTime` moves only when the status flips, and two
+//! condition lists are compared without timestamps so an unchanged status is never re-written.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+
+/// Why an ApiIntegration is (or is not) Ready. The string form is the condition's `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Creating,
+    Updating,
+    Synced,
+    InvalidSpec,
+    ApiNotFound,
+    AccessDenied,
+    Throttled,
+    AwsError,
+    Deleting,
+    DeletionBlocked,
+    Recreated,
+    AdoptionRefused,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Reason::Creating,
+        Reason::Updating,
+        Reason::Synced,
+        Reason::InvalidSpec,
+        Reason::ApiNotFound,
+        Reason::AccessDenied,
+        Reason::Throttled,
+        Reason::AwsError,
+        Reason::Deleting,
+        Reason::DeletionBlocked,
+        Reason::Recreated,
+        Reason::AdoptionRefused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Creating => "Creating",
+            Reason::Updating => "Updating",
+            Reason::Synced => "Synced",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::ApiNotFound => "ApiNotFound",
+            Reason::AccessDenied => "AccessDenied",
+            Reason::Throttled => "Throttled",
+            Reason::AwsError => "AwsError",
+            Reason::Deleting => "Deleting",
+            Reason::DeletionBlocked => "DeletionBlocked",
+            Reason::Recreated => "Recreated",
+            Reason::AdoptionRefused => "AdoptionRefused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+
+    /// Ready is True only for these reasons (the integration exists and matches the spec).
+    pub fn is_ready(self) -> bool {
+        matches!(self, Reason::Synced | Reason::Recreated)
+    }
+}
+
+/// Sets (or replaces) the condition of `type_` in `conditions`, keeping `lastTransitionTime` when the
+/// status has not changed.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: Reason,
+    message: impl Into<String>,
+    observed_generation: Option<i64>,
+    now: Time,
+) {
+    let status = if status { "True" } else { "False" }.to_string();
+    let previous = conditions.iter().position(|c| c.type_ == type_);
+    let last_transition_time = match previous {
+        Some(i) if conditions[i].status == status => conditions[i].last_transition_time.clone(),
+        _ => now,
+    };
+    let condition = Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.as_str().to_string(),
+        message: message.into(),
+        observed_generation,
+        last_transition_time,
+    };
+    match previous {
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
+}
+
+/// The Ready condition, if any.
+pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == READY)
+}
+
+/// Equal apart from `lastTransitionTime`.
+pub fn eq_ignoring_time(a: &[Condition], b: &[Condition]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.type_ == y.type_
+                && x.status == y.status
+                && x.reason == y.reason
+                && x.message == y.message
+                && x.observed_generation == y.observed_generation
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(secs: i64) -> Time {
+        Time(Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn transition_time_kept_while_status_unchanged() {
+        let mut cs = vec![];
+        set_condition(
+            &mut cs,
+            READY,
+            false,
+            Reason::Creating,
+            "creating",
+            Some(1),
+            at(10),
+        );
+        set_condition(
+            &mut cs,
+            READY,
+            false,
+            Reason::ApiNotFound,
+            "no api",
+            Some(1),
+            at(20),
+        );
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].last_transition_time, at(10));
+        assert_eq!(cs[0].reason, "ApiNotFound");
+        set_condition(&mut cs, READY, true, Reason::Synced, "ok", Some(2), at(30));
+        assert_eq!(cs[0].last_transition_time, at(30));
+        assert_eq!(cs[0].status, "True");
+        assert_eq!(cs[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn comparison_ignores_only_time() {
+        let mut a = vec![];
+        set_condition(&mut a, READY, true, Reason::Synced, "ok", Some(1), at(1));
+        let mut b = vec![];
+        set_condition(&mut b, READY, true, Reason::Synced, "ok", Some(1), at(99));
+        assert!(eq_ignoring_time(&a, &b));
+        set_condition(&mut b, READY, true, Reason::Synced, "ok", Some(2), at(99));
+        assert!(!eq_ignoring_time(&a, &b));
+    }
+
+    #[test]
+    fn reasons_round_trip_and_readiness() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(*r));
+        }
+        let ready: Vec<_> = Reason::ALL.iter().filter(|r| r.is_ready()).collect();
+        assert_eq!(ready, vec![&Reason::Synced, &Reason::Recreated]);
+    }
+}

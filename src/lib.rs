@@ -1,0 +1,5 @@
+//! apigw-operator: keeps AWS API Gateway V2 integrations in step with `ApiIntegration` resources.
+
+pub mod api;
+pub mod conditions;
+pub mod crd;

@@ -1,0 +1,43 @@
+//! Developer tasks for apigw-operator: `cargo xtask stack up|down|status`, `cargo xtask demo`,
+//! `cargo xtask test`. Everything the project needs on a fresh machine is built or installed from here.
+
+mod demo;
+mod paths;
+mod proc;
+mod stack;
+mod test;
+mod tools;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  stack up       build the tools if needed, start etcd, kube-apiserver, kube-controller-manager and moto
+  stack down     stop exactly the processes `stack up` started and remove their data
+  stack status   say what runs
+  tools          build (or find cached) the Go tools and the moto virtualenv, print versions
+  demo           stack up, run the operator, apply every example, wait for Ready, show what AWS holds
+  test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["stack", "up"] => stack::up().map(|_| ()),
+        ["stack", "down"] => stack::down(),
+        ["stack", "status"] => stack::status(),
+        ["tools"] => tools::ensure_all().map(|t| t.print_versions()),
+        ["demo"] => demo::run(),
+        ["test"] => test::run_all(&[]),
+        ["test", "--", rest @ ..] => test::run_all(rest),
+        _ => bail!("{USAGE}"),
+    }
+}

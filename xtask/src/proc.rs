@@ -1,0 +1,149 @@
+//! Small process helpers: run a command and fail loudly, start a detached server, probe readiness, stop by pid.
+
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `cmd` with inherited output; an unsuccessful exit is an error that names the command.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` and returns its stdout; stderr is shown on failure.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Starts a long-running server in its own process group (so a Ctrl-C in the terminal that ran
+/// `stack up` does not take it down), with output appended to `log`.
+pub fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<Child> {
+    let out = File::options().create(true).append(true).open(log)?;
+    let err = out.try_clone()?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    Ok(child)
+}
+
+/// A free TCP port on 127.0.0.1 (the kernel picks it; there is a small race until the server binds it).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The pid is alive and its command line contains `needle` (guards against a recycled pid).
+pub fn pid_runs(pid: u32, needle: &str) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => {
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false);
+            !zombie && cmdline.contains(needle)
+        }
+        Err(_) => false,
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`; returns once the process is gone.
+pub fn stop_pid(pid: u32, needle: &str, grace: Duration) {
+    if !pid_runs(pid, needle) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !pid_runs(pid, needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status();
+    while pid_runs(pid, needle) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain-HTTP GET on 127.0.0.1:`port`; returns the status code.
+pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Polls `ready` until it is true, the process dies (then the log tail is shown), or `timeout`.
+pub fn wait_ready(
+    what: &str,
+    child: &mut Child,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return Ok(start.elapsed());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited during start-up ({status}); last lines of {}:\n{}",
+                log.display(),
+                tail(log, 30)
+            );
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "{what} not ready after {timeout:?}; last lines of {}:\n{}",
+                log.display(),
+                tail(log, 30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

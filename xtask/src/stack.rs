@@ -1,0 +1,480 @@
+//! The local stack: etcd, kube-apiserver (RBAC, token users, service-account keys), kube-controller-manager
+//! and moto's server, each on a free loopback port. State (pids, ports) lives in target/stack/state.json
+//! so that `down` stops exactly what `up` started.
+
+use crate::paths::{repo_root, stack_dir};
+use crate::proc::{
+    free_port, http_get_status, output, pid_runs, run, spawn_detached, stop_pid, wait_ready,
+};
+use crate::tools::{self, Tools};
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The region the stack's env file names; moto accepts any.
+pub const REGION: &str = "us-east-1";
+
+/// A process the stack started: a name for people, its pid, and a string its command line must contain
+/// (the binary path) so a recycled pid is never signalled.
+#[derive(Clone, Debug)]
+pub struct Managed {
+    pub name: String,
+    pub pid: u32,
+    pub needle: String,
+}
+
+/// What a running stack offers to the demo and the tests.
+pub struct Stack {
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub aws_endpoint: String,
+    pub env: Vec<(String, String)>,
+    pub started_here: bool,
+}
+
+impl Stack {
+    /// A command with the stack's environment (KUBECONFIG, AWS_*, PATH with the stack's kubectl and helm).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+    pub fn kubectl(&self) -> Command {
+        self.command("kubectl")
+    }
+}
+
+fn state_path() -> PathBuf {
+    stack_dir().join("state.json")
+}
+
+fn read_state() -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(state_path()).ok()?).ok()
+}
+
+fn managed(state: &Value) -> Vec<Managed> {
+    state["processes"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| {
+                    Some(Managed {
+                        name: p["name"].as_str()?.to_string(),
+                        pid: p["pid"].as_u64()? as u32,
+                        needle: p["needle"].as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write_state(state: &Value) -> Result<()> {
+    std::fs::write(state_path(), serde_json::to_string_pretty(state)?)?;
+    Ok(())
+}
+
+/// The stack as recorded, if every core process of it still runs.
+fn running() -> Option<Stack> {
+    let state = read_state()?;
+    let core = ["etcd", "kube-apiserver", "kube-controller-manager", "moto"];
+    let procs = managed(&state);
+    let all_up = core.iter().all(|name| {
+        procs
+            .iter()
+            .any(|p| p.name == *name && pid_runs(p.pid, &p.needle))
+    });
+    if !all_up {
+        return None;
+    }
+    let env = read_env_file(&stack_dir().join("env")).ok()?;
+    Some(Stack {
+        dir: stack_dir(),
+        kubeconfig: stack_dir().join("kubeconfig"),
+        aws_endpoint: state["awsEndpoint"].as_str()?.to_string(),
+        env,
+        started_here: false,
+    })
+}
+
+/// Parses the `export K=V` lines of target/stack/env (PATH is expanded against the current PATH).
+fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut env = Vec::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) else {
+            continue;
+        };
+        let v = v.trim_matches('"');
+        let v = v.replace("$PATH", &std::env::var("PATH").unwrap_or_default());
+        env.push((k.to_string(), v));
+    }
+    Ok(env)
+}
+
+pub fn up() -> Result<Stack> {
+    let started = Instant::now();
+    if let Some(stack) = running() {
+        println!(
+            "stack: already up ({}); `cargo xtask stack status` for details",
+            stack.dir.display()
+        );
+        ensure_crds(&stack)?;
+        return Ok(stack);
+    }
+    if read_state().is_some() {
+        eprintln!(
+            "xtask: a previous stack is only partly running; stopping what is left of it first"
+        );
+        down()?;
+    }
+    let tools = tools::ensure_all()?;
+    tools.print_versions();
+    let tools_ready = started.elapsed();
+    let stack = start(&tools)?;
+    ensure_crds(&stack)?;
+    println!(
+        "stack: up in {:.1?} (tools ready after {:.1?}). Use it from a shell with:  source {}",
+        started.elapsed(),
+        tools_ready,
+        stack.dir.join("env").display()
+    );
+    println!("stack: stop it with:  cargo xtask stack down");
+    Ok(stack)
+}
+
+fn start(tools: &Tools) -> Result<Stack> {
+    let dir = stack_dir();
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut state = json!({"processes": []});
+    write_state(&state)?;
+    // Every process is recorded the moment it starts, so a failure half-way leaves nothing unstoppable.
+    let record = |state: &mut Value, name: &str, pid: u32, bin: &Path| -> Result<()> {
+        state["processes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": name, "pid": pid, "needle": bin.display().to_string()}));
+        write_state(state)
+    };
+
+    // Binaries the user and the tests call by name.
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    std::os::unix::fs::symlink(&tools.kubectl, bin.join("kubectl"))?;
+    std::os::unix::fs::symlink(&tools.helm, bin.join("helm"))?;
+
+    // Secrets of this stack only: service-account signing key and bearer tokens.
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki)?;
+    let sa_key = pki.join("sa.key");
+    let sa_pub = pki.join("sa.pub");
+    output(
+        Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&sa_key)
+            .arg("2048"),
+    )?;
+    output(
+        Command::new("openssl")
+            .args(["rsa", "-pubout", "-in"])
+            .arg(&sa_key)
+            .arg("-out")
+            .arg(&sa_pub),
+    )?;
+    let admin_token = random_hex(24)?;
+    let tester_token = random_hex(24)?;
+    let tokens = pki.join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        format!(
+            "{admin_token},admin,uid-admin,\"system:masters\"\n{tester_token},tester,uid-tester,\"apigw:testers\"\n"
+        ),
+    )?;
+
+    // etcd
+    let etcd_port = free_port()?;
+    let etcd_peer = free_port()?;
+    let etcd_log = logs.join("etcd.log");
+    let child = spawn_detached(
+        Command::new(&tools.etcd)
+            .arg(format!("--data-dir={}", dir.join("etcd-data").display()))
+            .arg("--name=apigw-stack")
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
+            ))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"
+            ))
+            .arg(format!(
+                "--initial-cluster=apigw-stack=http://127.0.0.1:{etcd_peer}"
+            ))
+            .arg("--unsafe-no-fsync")
+            .arg("--log-level=warn"),
+        &etcd_log,
+    )?;
+    record(&mut state, "etcd", child.id(), &tools.etcd)?;
+    let mut etcd_child = child;
+    let t = wait_ready(
+        "etcd",
+        &mut etcd_child,
+        &etcd_log,
+        Duration::from_secs(30),
+        || http_get_status(etcd_port, "/health") == Some(200),
+    )?;
+    println!("stack: etcd ready on 127.0.0.1:{etcd_port} after {t:.1?}");
+
+    // kube-apiserver, flags as controller-runtime's envtest uses them, plus token users and RBAC.
+    let api_port = free_port()?;
+    let api_log = logs.join("kube-apiserver.log");
+    let child = spawn_detached(
+        Command::new(&tools.kube_apiserver)
+            .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
+            .arg(format!("--cert-dir={}", pki.join("serving").display()))
+            .arg(format!("--secure-port={api_port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--advertise-address=127.0.0.1")
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg("--authorization-mode=RBAC")
+            .arg(format!("--token-auth-file={}", tokens.display()))
+            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+            .arg(format!("--service-account-key-file={}", sa_pub.display()))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                sa_key.display()
+            ))
+            .arg("--allow-privileged=true")
+            .arg("--v=1"),
+        &api_log,
+    )?;
+    record(
+        &mut state,
+        "kube-apiserver",
+        child.id(),
+        &tools.kube_apiserver,
+    )?;
+    let mut api_child = child;
+    let server = format!("https://127.0.0.1:{api_port}");
+    let kubeconfig = dir.join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &server, "admin", &admin_token)?;
+    write_kubeconfig(
+        &dir.join("kubeconfig-tester"),
+        &server,
+        "tester",
+        &tester_token,
+    )?;
+    let t = wait_ready(
+        "kube-apiserver",
+        &mut api_child,
+        &api_log,
+        Duration::from_secs(120),
+        || {
+            Command::new(&tools.kubectl)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["get", "--raw=/readyz", "--request-timeout=5s"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )?;
+    println!("stack: kube-apiserver ready on {server} after {t:.1?}");
+
+    // kube-controller-manager: namespace deletion, garbage collection, service accounts, and the
+    // Deployment -> ReplicaSet -> Pod chain (so Pod Security admission is exercised for real).
+    let kcm_port = free_port()?;
+    let kcm_log = logs.join("kube-controller-manager.log");
+    let child = spawn_detached(
+        Command::new(&tools.kube_controller_manager)
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--secure-port={kcm_port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--cert-dir={}", pki.join("kcm").display()))
+            .arg("--leader-elect=false")
+            .arg("--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller")
+            .arg(format!("--service-account-private-key-file={}", sa_key.display()))
+            .arg("--v=1"),
+        &kcm_log,
+    )?;
+    record(
+        &mut state,
+        "kube-controller-manager",
+        child.id(),
+        &tools.kube_controller_manager,
+    )?;
+    let mut kcm_child = child;
+    let t = wait_ready(
+        "kube-controller-manager",
+        &mut kcm_child,
+        &kcm_log,
+        Duration::from_secs(60),
+        || {
+            Command::new("curl")
+                .args([
+                    "-sfk",
+                    "--max-time",
+                    "3",
+                    &format!("https://127.0.0.1:{kcm_port}/healthz"),
+                ])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        },
+    )?;
+    println!("stack: kube-controller-manager ready on 127.0.0.1:{kcm_port} after {t:.1?}");
+
+    // moto
+    let moto_port = free_port()?;
+    let moto_log = logs.join("moto.log");
+    let child = spawn_detached(
+        Command::new(&tools.moto_server).args(["-H", "127.0.0.1", "-p", &moto_port.to_string()]),
+        &moto_log,
+    )?;
+    record(&mut state, "moto", child.id(), &tools.moto_server)?;
+    let mut moto_child = child;
+    let t = wait_ready(
+        "moto",
+        &mut moto_child,
+        &moto_log,
+        Duration::from_secs(60),
+        || http_get_status(moto_port, "/moto-api/").is_some(),
+    )?;
+    let aws_endpoint = format!("http://127.0.0.1:{moto_port}");
+    println!("stack: moto ready on {aws_endpoint} after {t:.1?}");
+
+    state["awsEndpoint"] = json!(aws_endpoint);
+    state["apiServer"] = json!(server);
+    write_state(&state)?;
+
+    let secret = format!("stack-secret-{}", random_hex(8)?);
+    let env_text = format!(
+        "export KUBECONFIG={kc}\nexport APIGW_TESTER_KUBECONFIG={tkc}\nexport AWS_ENDPOINT_URL={aws_endpoint}\n\
+         export AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=stackaccesskey\nexport AWS_SECRET_ACCESS_KEY={secret}\n\
+         export PATH={bin}:$PATH\n",
+        kc = kubeconfig.display(),
+        tkc = dir.join("kubeconfig-tester").display(),
+        bin = bin.display(),
+    );
+    std::fs::write(dir.join("env"), env_text)?;
+    let env = read_env_file(&dir.join("env"))?;
+    Ok(Stack {
+        dir,
+        kubeconfig,
+        aws_endpoint,
+        env,
+        started_here: true,
+    })
+}
+
+/// Applies crds/ (when there is anything in it) and waits until every CRD is Established.
+fn ensure_crds(stack: &Stack) -> Result<()> {
+    let crds = repo_root().join("crds");
+    let has_yaml = std::fs::read_dir(&crds)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
+        .unwrap_or(false);
+    if !has_yaml {
+        return Ok(());
+    }
+    run(stack
+        .kubectl()
+        .args(["apply", "--server-side", "--force-conflicts", "-f"])
+        .arg(&crds))?;
+    run(stack
+        .kubectl()
+        .args(["wait", "--for=condition=Established", "--timeout=60s", "-f"])
+        .arg(&crds))?;
+    Ok(())
+}
+
+fn write_kubeconfig(path: &Path, server: &str, user: &str, token: &str) -> Result<()> {
+    // The API server serves a self-signed certificate it made for this run; trust is by loopback only.
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: apigw-stack\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n\
+         users:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: {user}@apigw-stack\n  context:\n    cluster: apigw-stack\n    user: {user}\n    namespace: default\n\
+         current-context: {user}@apigw-stack\n"
+    );
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub fn down() -> Result<()> {
+    let Some(state) = read_state() else {
+        println!(
+            "stack: nothing recorded in {}; nothing to stop",
+            state_path().display()
+        );
+        return Ok(());
+    };
+    // Stop in reverse start order: the operator and moto first, etcd last.
+    for p in managed(&state).iter().rev() {
+        let was = pid_runs(p.pid, &p.needle);
+        stop_pid(p.pid, &p.needle, Duration::from_secs(10));
+        if was {
+            println!("stack: stopped {} (pid {})", p.name, p.pid);
+        }
+        if pid_runs(p.pid, &p.needle) {
+            bail!("{} (pid {}) is still running", p.name, p.pid);
+        }
+    }
+    let dir = stack_dir();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == "logs") {
+            continue; // kept for a post-mortem; the next `up` starts them afresh
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    println!(
+        "stack: down; data removed (logs kept in {})",
+        dir.join("logs").display()
+    );
+    Ok(())
+}
+
+pub fn status() -> Result<()> {
+    let Some(state) = read_state() else {
+        println!("stack: not up (no {})", state_path().display());
+        return Ok(());
+    };
+    println!("stack: {}", stack_dir().display());
+    for p in managed(&state) {
+        let what = if pid_runs(p.pid, &p.needle) {
+            "running"
+        } else {
+            "NOT running"
+        };
+        println!("  {:<24} pid {:<8} {what}", p.name, p.pid);
+    }
+    if let Some(s) = state["apiServer"].as_str() {
+        println!("  kube-apiserver           {s}");
+    }
+    if let Some(s) = state["awsEndpoint"].as_str() {
+        println!("  AWS endpoint (moto)      {s}");
+    }
+    println!(
+        "  env file                 {}",
+        stack_dir().join("env").display()
+    );
+    Ok(())
+}

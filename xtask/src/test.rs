@@ -1,0 +1,36 @@
+//! `cargo xtask test`: everything CI runs, in the order that fails fastest.
+
+use crate::proc::run;
+use crate::stack;
+use anyhow::Result;
+use std::process::Command;
+use std::time::Instant;
+
+pub fn run_all(extra: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // Compile every test before the stack starts, so the stack is not kept waiting on the compiler.
+    run(Command::new(&cargo).args(["test", "--workspace", "--no-run"]))?;
+    let stack = stack::up()?;
+    let result = run(stack
+        .command(&cargo)
+        .args(["test", "--workspace"])
+        .args(extra));
+    if stack.started_here {
+        stack::down()?;
+    } else {
+        println!("xtask: the stack was already up before the tests and is left running");
+    }
+    result?;
+    println!("xtask: test passed in {:.1?}", started.elapsed());
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The tools the local stack runs, built from source with the machine's Go (no binary downloads) and
+//! cached by version outside target/. Versions are pinned here and nowhere else.
+
+use crate::paths::cache_dir;
+use crate::proc::{output, run};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Kubernetes: kube-apiserver, kube-controller-manager and kubectl, one source tree.
+pub const KUBERNETES: &str = "v1.36.3";
+/// etcd server (3.6 line, the one Kubernetes 1.36 is tested with).
+pub const ETCD: &str = "v3.6.16";
+/// Helm 3.
+pub const HELM: &str = "v3.22.0";
+/// moto, the AWS emulator, with its standalone server.
+pub const MOTO: &str = "5.2.5";
+
+pub struct Tools {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+    pub kubectl: PathBuf,
+    pub helm: PathBuf,
+    pub moto_server: PathBuf,
+}
+
+impl Tools {
+    pub fn print_versions(&self) {
+        println!("tools (cache: {}):", cache_dir().display());
+        println!(
+            "  etcd                     {ETCD:<10} {}",
+            self.etcd.display()
+        );
+        println!(
+            "  kube-apiserver           {KUBERNETES:<10} {}",
+            self.kube_apiserver.display()
+        );
+        println!(
+            "  kube-controller-manager  {KUBERNETES:<10} {}",
+            self.kube_controller_manager.display()
+        );
+        println!(
+            "  kubectl                  {KUBERNETES:<10} {}",
+            self.kubectl.display()
+        );
+        println!(
+            "  helm                     {HELM:<10} {}",
+            self.helm.display()
+        );
+        println!(
+            "  moto_server              {MOTO:<10} {}",
+            self.moto_server.display()
+        );
+    }
+}
+
+/// Returns every tool, building whatever is missing from the cache.
+pub fn ensure_all() -> Result<Tools> {
+    let bin = cache_dir().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    Ok(Tools {
+        etcd: ensure(&bin, "etcd", ETCD, build_etcd)?,
+        kube_apiserver: ensure(&bin, "kube-apiserver", KUBERNETES, |o| {
+            build_kubernetes("kube-apiserver", o)
+        })?,
+        kube_controller_manager: ensure(&bin, "kube-controller-manager", KUBERNETES, |o| {
+            build_kubernetes("kube-controller-manager", o)
+        })?,
+        kubectl: ensure(&bin, "kubectl", KUBERNETES, |o| {
+            build_kubernetes("kubectl", o)
+        })?,
+        helm: ensure(&bin, "helm", HELM, build_helm)?,
+        moto_server: ensure_moto()?,
+    })
+}
+
+/// `bin/<name>-<version>` if cached, else built to a temporary name and renamed (an interrupted
+/// build never leaves a half-written binary behind under the final name).
+fn ensure(
+    bin: &Path,
+    name: &str,
+    version: &str,
+    build: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let path = bin.join(format!("{name}-{version}"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    eprintln!(
+        "xtask: building {name} {version} from Go modules (cached afterwards in {})",
+        bin.display()
+    );
+    let started = Instant::now();
+    let tmp = bin.join(format!("{name}-{version}.partial"));
+    build(&tmp).with_context(|| format!("building {name} {version}"))?;
+    std::fs::rename(&tmp, &path)?;
+    eprintln!("xtask: built {name} {version} in {:.0?}", started.elapsed());
+    Ok(path)
+}
+
+fn go() -> Command {
+    let mut cmd = Command::new("go");
+    // Use exactly the machine's Go; never download a toolchain.
+    cmd.env("GOTOOLCHAIN", "local").env("GOFLAGS", "-mod=mod");
+    cmd
+}
+
+/// A fresh scratch module directory `src/<name>` in the cache.
+fn scratch_module(name: &str) -> Result<PathBuf> {
+    let dir = cache_dir().join("src").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    run(go()
+        .current_dir(&dir)
+        .args(["mod", "init", &format!("apigw-stack/{name}")]))?;
+    Ok(dir)
+}
+
+fn build_etcd(out: &Path) -> Result<()> {
+    let dir = scratch_module(&format!("etcd-{ETCD}"))?;
+    run(go()
+        .current_dir(&dir)
+        .args(["get", &format!("go.etcd.io/etcd/server/v3@{ETCD}")]))?;
+    run(go()
+        .current_dir(&dir)
+        .args(["build", "-trimpath", "-o"])
+        .arg(out)
+        .arg("go.etcd.io/etcd/server/v3"))
+}
+
+/// k8s.io/kubernetes requires its staging modules at v0.0.0 (they live in its own tree); outside that
+/// tree each must be replaced by its published v0.Y.Z tag. The list comes from that version's go.mod.
+fn build_kubernetes(command: &str, out: &Path) -> Result<()> {
+    let dir = cache_dir()
+        .join("src")
+        .join(format!("kubernetes-{KUBERNETES}"));
+    if !dir.join("go.sum").is_file() {
+        let dir = scratch_module(&format!("kubernetes-{KUBERNETES}"))?;
+        let info = output(go().current_dir(&dir).args([
+            "mod",
+            "download",
+            "-json",
+            &format!("k8s.io/kubernetes@{KUBERNETES}"),
+        ]))?;
+        let info: serde_json::Value = serde_json::from_str(&info)?;
+        let gomod = info["GoMod"]
+            .as_str()
+            .context("go mod download -json gave no GoMod")?;
+        let staging = staging_modules(&std::fs::read_to_string(gomod)?);
+        if staging.is_empty() {
+            bail!("no k8s.io staging modules found in {gomod}");
+        }
+        let tag = format!("v0.{}", KUBERNETES.trim_start_matches("v1."));
+        let mut gomod_text = std::fs::read_to_string(dir.join("go.mod"))?;
+        for module in &staging {
+            gomod_text.push_str(&format!("replace {module} => {module} {tag}\n"));
+        }
+        std::fs::write(dir.join("go.mod"), gomod_text)?;
+        let pkgs = ["kube-apiserver", "kube-controller-manager", "kubectl"]
+            .map(|c| format!("k8s.io/kubernetes/cmd/{c}@{KUBERNETES}"));
+        run(go().current_dir(&dir).arg("get").args(pkgs))?;
+    }
+    run(go()
+        .current_dir(&dir)
+        .args(["build", "-trimpath", "-o"])
+        .arg(out)
+        .arg(format!("k8s.io/kubernetes/cmd/{command}")))
+}
+
+/// The `k8s.io/<module> v0.0.0` lines of Kubernetes' go.mod.
+fn staging_modules(gomod: &str) -> Vec<String> {
+    gomod
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(m), Some("v0.0.0"), None) if m.starts_with("k8s.io/") => Some(m.to_string()),
+                (Some("require"), Some(m), Some("v0.0.0")) if m.starts_with("k8s.io/") => {
+                    Some(m.to_string())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn build_helm(out: &Path) -> Result<()> {
+    let gobin = cache_dir().join("src").join(format!("helm-{HELM}"));
+    std::fs::create_dir_all(&gobin)?;
+    run(go()
+        .env("GOBIN", &gobin)
+        .env_remove("GOFLAGS")
+        .args(["install", &format!("helm.sh/helm/v3/cmd/helm@{HELM}")]))?;
+    std::fs::rename(gobin.join("helm"), out)?;
+    Ok(())
+}
+
+/// moto's server in its own virtualenv in the cache, installed from PyPI when missing. A stamp file
+/// written after pip succeeds marks a complete install; anything else is wiped and redone.
+fn ensure_moto() -> Result<PathBuf> {
+    let venv = cache_dir().join(format!("venv-moto-{MOTO}"));
+    let server = venv.join("bin").join("moto_server");
+    let stamp = venv.join(".installed");
+    if stamp.is_file() && server.is_file() {
+        return Ok(server);
+    }
+    eprintln!(
+        "xtask: installing moto[server]=={MOTO} into {}",
+        venv.display()
+    );
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("moto[server]=={MOTO}"),
+    ]))?;
+    std::fs::write(&stamp, MOTO)?;
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn staging_modules_reads_both_require_forms() {
+        let gomod = "module k8s.io/kubernetes\nrequire k8s.io/api v0.0.0\nrequire (\n\tk8s.io/client-go v0.0.0\n\tgithub.com/x/y v1.2.3\n\tk8s.io/utils v0.0.0-2024\n)\nreplace k8s.io/api => ./staging/src/k8s.io/api\n";
+        assert_eq!(
+            super::staging_modules(gomod),
+            vec!["k8s.io/api", "k8s.io/client-go"]
+        );
+    }
+}
