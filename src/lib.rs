@@ -1,5 +1,8 @@
 //! apigw-operator: keeps AWS API Gateway V2 integrations in step with `ApiIntegration` resources.
 
 pub mod api;
+pub mod aws;
 pub mod conditions;
 pub mod crd;
+pub mod plan;
+pub mod ratelimit;

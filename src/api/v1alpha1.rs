@@ -343,6 +343,9 @@ pub struct ApiIntegrationStatus {
     /// stops in between, the next run looks for the integration it may have made instead of making another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_started_at: Option<Time>,
+    /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_fields: Vec<String>,
     /// Standard conditions; `Ready` says whether API Gateway holds what the spec asks for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -1,0 +1,411 @@
+//! The AWS boundary: every API Gateway call goes through [`AwsApi`], which waits on the region's token
+//! bucket, counts the call by operation and outcome, and turns SDK errors into [`AwsError`] classes.
+//! Also the conversions between [`IntegrationFields`] and the SDK's request and response types.
+
+use crate::api::TlsConfig;
+use crate::plan::{IntegrationFields, ObservedIntegration, Protocol};
+use crate::ratelimit::TokenBucket;
+use aws_sdk_apigatewayv2::Client;
+use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewayv2::operation::create_integration::builders::CreateIntegrationInputBuilder;
+use aws_sdk_apigatewayv2::operation::update_integration::builders::UpdateIntegrationInputBuilder;
+use aws_sdk_apigatewayv2::types::{
+    ConnectionType, ContentHandlingStrategy, IntegrationType, PassthroughBehavior, ProtocolType,
+    TlsConfigInput,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// An AWS failure, by what the reconciler should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    /// 400: AWS refuses the request as given; retrying the same spec cannot help.
+    #[error("API Gateway rejected the request: {0}")]
+    BadRequest(String),
+    /// 403: the operator's credentials lack a permission.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// 404: the API or integration does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 409: a route still uses the integration, or a concurrent change to the same API.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 429: throttled by AWS.
+    #[error("throttled by API Gateway: {0}")]
+    Throttled(String),
+    /// 5xx, timeouts, connection failures.
+    #[error("API Gateway unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl AwsError {
+    /// Short label for metrics and the call log.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AwsError::BadRequest(_) => "bad_request",
+            AwsError::AccessDenied(_) => "access_denied",
+            AwsError::NotFound(_) => "not_found",
+            AwsError::Conflict(_) => "conflict",
+            AwsError::Throttled(_) => "throttled",
+            AwsError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// A 409 because a route still targets the integration (as opposed to a concurrent modification).
+    pub fn is_referenced_by_routes(&self) -> bool {
+        matches!(self, AwsError::Conflict(m) if m.contains("referenced by"))
+    }
+}
+
+fn classify<E>(err: SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (status, code, message) = match &err {
+        SdkError::ServiceError(se) => (
+            Some(se.raw().status().as_u16()),
+            se.err().code().unwrap_or_default().to_string(),
+            se.err().message().unwrap_or_default().to_string(),
+        ),
+        SdkError::ResponseError(re) => (
+            Some(re.raw().status().as_u16()),
+            String::new(),
+            format!("{err}"),
+        ),
+        _ => (
+            None,
+            String::new(),
+            format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
+    };
+    let text = if code.is_empty() {
+        message.clone()
+    } else {
+        format!("{code}: {message}")
+    };
+    match (code.as_str(), status) {
+        ("BadRequestException", _) | (_, Some(400)) => AwsError::BadRequest(text),
+        ("AccessDeniedException", _) | (_, Some(403)) => AwsError::AccessDenied(text),
+        ("NotFoundException", _) | (_, Some(404)) => AwsError::NotFound(text),
+        ("ConflictException", _) | (_, Some(409)) => AwsError::Conflict(text),
+        ("TooManyRequestsException", _) | (_, Some(429)) => AwsError::Throttled(text),
+        _ => AwsError::Unavailable(text),
+    }
+}
+
+/// One AWS call, as recorded.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    pub at: SystemTime,
+    pub operation: &'static str,
+    pub outcome: &'static str,
+    pub region: String,
+}
+
+/// Counts every AWS call by (operation, outcome) and keeps an optional log of each call.
+#[derive(Default)]
+pub struct CallStats {
+    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    log: Option<Mutex<std::fs::File>>,
+}
+
+impl CallStats {
+    /// With `log`, each call is appended there as a JSON line (time, operation, outcome, region).
+    pub fn new(log: Option<std::fs::File>) -> Self {
+        CallStats {
+            counts: Mutex::default(),
+            log: log.map(Mutex::new),
+        }
+    }
+
+    fn record(&self, rec: CallRecord) {
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry((rec.operation, rec.outcome))
+            .or_default() += 1;
+        if let Some(log) = &self.log {
+            use std::io::Write;
+            let ms = rec
+                .at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let line = serde_json::json!({"ms": ms as u64, "op": rec.operation, "outcome": rec.outcome, "region": rec.region});
+            let _ = writeln!(log.lock().unwrap(), "{line}");
+        }
+    }
+
+    /// Calls so far by (operation, outcome).
+    pub fn snapshot(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        self.counts.lock().unwrap().clone()
+    }
+}
+
+/// Reads an integration out of any SDK type that has the integration getters (GetIntegration,
+/// CreateIntegration and UpdateIntegration outputs, and GetIntegrations items share them).
+macro_rules! observed {
+    ($o:expr) => {{
+        let o = &$o;
+        ObservedIntegration {
+            integration_id: o.integration_id().unwrap_or_default().to_string(),
+            api_gateway_managed: o.api_gateway_managed().unwrap_or(false),
+            integration_response_selection_expression: o
+                .integration_response_selection_expression()
+                .map(str::to_string),
+            fields: IntegrationFields {
+                integration_type: o.integration_type().map(|v| v.as_str().to_string()),
+                integration_uri: o.integration_uri().map(str::to_string),
+                integration_method: o.integration_method().map(str::to_string),
+                integration_subtype: o.integration_subtype().map(str::to_string),
+                connection_type: o.connection_type().map(|v| v.as_str().to_string()),
+                connection_id: o.connection_id().map(str::to_string),
+                credentials_arn: o.credentials_arn().map(str::to_string),
+                description: o.description().map(str::to_string),
+                payload_format_version: o.payload_format_version().map(str::to_string),
+                timeout_in_millis: o.timeout_in_millis(),
+                request_parameters: o.request_parameters().map(to_btree),
+                request_templates: o.request_templates().map(to_btree),
+                response_parameters: o
+                    .response_parameters()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), to_btree(v))).collect()),
+                template_selection_expression: o
+                    .template_selection_expression()
+                    .map(str::to_string),
+                content_handling_strategy: o
+                    .content_handling_strategy()
+                    .map(|v| v.as_str().to_string()),
+                passthrough_behavior: o.passthrough_behavior().map(|v| v.as_str().to_string()),
+                tls_config: o.tls_config().map(|t| TlsConfig {
+                    server_name_to_verify: t.server_name_to_verify().map(str::to_string),
+                }),
+            },
+        }
+    }};
+}
+
+/// API Gateway V2 in one region.
+#[derive(Clone)]
+pub struct AwsApi {
+    client: Client,
+    region: String,
+    bucket: Arc<TokenBucket>,
+    stats: Arc<CallStats>,
+}
+
+impl AwsApi {
+    pub fn new(
+        client: Client,
+        region: String,
+        bucket: Arc<TokenBucket>,
+        stats: Arc<CallStats>,
+    ) -> Self {
+        AwsApi {
+            client,
+            region,
+            bucket,
+            stats,
+        }
+    }
+
+    /// Waits for a token, runs the call, records it.
+    async fn call<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, AwsError>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.bucket.acquire().await;
+        let at = SystemTime::now();
+        let result = f.await.map_err(classify);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        tracing::debug!(operation, outcome, region = %self.region, "AWS call");
+        self.stats.record(CallRecord {
+            at,
+            operation,
+            outcome,
+            region: self.region.clone(),
+        });
+        result
+    }
+
+    /// The API's protocol; NotFound when the API does not exist.
+    pub async fn api_protocol(&self, api_id: &str) -> Result<Protocol, AwsError> {
+        let out = self
+            .call("GetApi", self.client.get_api().api_id(api_id).send())
+            .await?;
+        Ok(match out.protocol_type() {
+            Some(ProtocolType::Websocket) => Protocol::WebSocket,
+            _ => Protocol::Http,
+        })
+    }
+
+    pub async fn get_integration(
+        &self,
+        api_id: &str,
+        integration_id: &str,
+    ) -> Result<ObservedIntegration, AwsError> {
+        let out = self
+            .call(
+                "GetIntegration",
+                self.client
+                    .get_integration()
+                    .api_id(api_id)
+                    .integration_id(integration_id)
+                    .send(),
+            )
+            .await?;
+        Ok(observed!(out))
+    }
+
+    /// Every integration of the API, following NextToken.
+    pub async fn list_integrations(
+        &self,
+        api_id: &str,
+    ) -> Result<Vec<ObservedIntegration>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_integrations()
+                .api_id(api_id)
+                .max_results("100")
+                .set_next_token(token.clone());
+            let out = self.call("GetIntegrations", req.send()).await?;
+            all.extend(out.items().iter().map(|i| observed!(i)));
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn create_integration(
+        &self,
+        api_id: &str,
+        fields: &IntegrationFields,
+    ) -> Result<ObservedIntegration, AwsError> {
+        let out = self
+            .call(
+                "CreateIntegration",
+                create_input(api_id, fields).send_with(&self.client),
+            )
+            .await?;
+        Ok(observed!(out))
+    }
+
+    pub async fn update_integration(
+        &self,
+        api_id: &str,
+        integration_id: &str,
+        fields: &IntegrationFields,
+    ) -> Result<ObservedIntegration, AwsError> {
+        let out = self
+            .call(
+                "UpdateIntegration",
+                update_input(api_id, integration_id, fields).send_with(&self.client),
+            )
+            .await?;
+        Ok(observed!(out))
+    }
+
+    /// Deletes the integration; one that is already gone counts as deleted.
+    pub async fn delete_integration(
+        &self,
+        api_id: &str,
+        integration_id: &str,
+    ) -> Result<(), AwsError> {
+        let req = self
+            .client
+            .delete_integration()
+            .api_id(api_id)
+            .integration_id(integration_id)
+            .send();
+        match self.call("DeleteIntegration", req).await {
+            Ok(_) | Err(AwsError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn to_btree(m: &HashMap<String, String>) -> BTreeMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+fn to_hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+fn tls_input(t: &TlsConfig) -> TlsConfigInput {
+    TlsConfigInput::builder()
+        .set_server_name_to_verify(t.server_name_to_verify.clone())
+        .build()
+}
+
+/// Sets every field of `$fields` on a Create- or UpdateIntegrationInputBuilder.
+macro_rules! with_fields {
+    ($builder:expr, $f:expr) => {{
+        let f: &IntegrationFields = $f;
+        $builder
+            .set_integration_type(f.integration_type.as_deref().map(IntegrationType::from))
+            .set_integration_uri(f.integration_uri.clone())
+            .set_integration_method(f.integration_method.clone())
+            .set_integration_subtype(f.integration_subtype.clone())
+            .set_connection_type(f.connection_type.as_deref().map(ConnectionType::from))
+            .set_connection_id(f.connection_id.clone())
+            .set_credentials_arn(f.credentials_arn.clone())
+            .set_description(f.description.clone())
+            .set_payload_format_version(f.payload_format_version.clone())
+            .set_timeout_in_millis(f.timeout_in_millis)
+            .set_request_parameters(f.request_parameters.as_ref().map(to_hash))
+            .set_request_templates(f.request_templates.as_ref().map(to_hash))
+            .set_response_parameters(
+                f.response_parameters
+                    .as_ref()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), to_hash(v))).collect()),
+            )
+            .set_template_selection_expression(f.template_selection_expression.clone())
+            .set_content_handling_strategy(
+                f.content_handling_strategy
+                    .as_deref()
+                    .map(ContentHandlingStrategy::from),
+            )
+            .set_passthrough_behavior(
+                f.passthrough_behavior
+                    .as_deref()
+                    .map(PassthroughBehavior::from),
+            )
+            .set_tls_config(f.tls_config.as_ref().map(tls_input))
+    }};
+}
+
+/// The CreateIntegration request for `fields` on API `api_id`.
+pub fn create_input(api_id: &str, fields: &IntegrationFields) -> CreateIntegrationInputBuilder {
+    with_fields!(
+        CreateIntegrationInputBuilder::default().api_id(api_id),
+        fields
+    )
+}
+
+/// The UpdateIntegration request that sends `fields` (already including resets and tombstones).
+pub fn update_input(
+    api_id: &str,
+    integration_id: &str,
+    fields: &IntegrationFields,
+) -> UpdateIntegrationInputBuilder {
+    with_fields!(
+        UpdateIntegrationInputBuilder::default()
+            .api_id(api_id)
+            .integration_id(integration_id),
+        fields
+    )
+}
