@@ -3,6 +3,7 @@
 pub mod api;
 pub mod aws;
 pub mod conditions;
+pub mod controller;
 pub mod crd;
 pub mod plan;
 pub mod ratelimit;
