@@ -53,9 +53,10 @@ impl AwsError {
         }
     }
 
-    /// A 409 because a route still targets the integration (as opposed to a concurrent modification).
-    pub fn is_referenced_by_routes(&self) -> bool {
-        matches!(self, AwsError::Conflict(m) if m.contains("referenced by"))
+    /// A 409 because another change to the same API was in flight (worth retrying soon), as opposed
+    /// to a 409 because routes still target the integration (which needs the user).
+    pub fn is_concurrent_modification(&self) -> bool {
+        matches!(self, AwsError::Conflict(m) if m.to_ascii_lowercase().contains("concurrent"))
     }
 }
 

@@ -322,14 +322,13 @@ pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Ac
 fn quiet_until_next_check(obj: &ApiIntegration, resync: Duration) -> Option<Duration> {
     let status = obj.status.as_ref()?;
     let ready_condition = ready(&status.conditions)?;
-    let settled = status.observed_generation == obj.metadata.generation
-        && status.integration_id.is_some()
+    let judged_now = status.observed_generation == obj.metadata.generation
         && ready_condition.observed_generation == obj.metadata.generation;
-    if !settled {
-        return None;
+    if judged_now && ready_condition.reason == Reason::InvalidSpec.as_str() {
+        return Some(Duration::MAX); // AWS refused this generation: wait for a spec change
     }
-    if ready_condition.reason == Reason::InvalidSpec.as_str() {
-        return Some(Duration::MAX); // waits for a spec change
+    if !judged_now || status.integration_id.is_none() {
+        return None;
     }
     if ready_condition.status != "True" {
         return None;
@@ -446,6 +445,10 @@ async fn sync(
     status.api_gateway_managed = Some(observed.api_gateway_managed);
     status.create_started_at = None;
     status.last_sync_time = Some(now());
+    let still_recreated = drift.is_empty()
+        && ready(&status.conditions).is_some_and(|c| {
+            c.reason == Reason::Recreated.as_str() && c.observed_generation == generation
+        });
     let (reason, message) = if recreated {
         (
             Reason::Recreated,
@@ -454,6 +457,10 @@ async fn sync(
                 observed.integration_id
             ),
         )
+    } else if still_recreated {
+        // Keep telling the user about the re-creation until the spec next changes.
+        let c = ready(&status.conditions).expect("checked above");
+        (Reason::Recreated, c.message.clone())
     } else {
         (
             Reason::Synced,
@@ -655,9 +662,12 @@ async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
             .await;
             Ok(Action::await_change())
         }
-        Err(e) if e.is_referenced_by_routes() => {
+        Err(e) if e.is_concurrent_modification() => Err(e.into()), // retried soon
+        Err(e @ AwsError::Conflict(_)) => {
+            // Routes still target the integration; AWS's message names them.
             let err = Error::DeletionBlocked(format!(
-                "integration {id} is still the target of routes; remove them first ({e})"
+                "API Gateway refused to delete integration {id} because routes still target it; \
+                 remove them first ({e})"
             ));
             fail(obj, ctx, status, err).await
         }

@@ -356,7 +356,7 @@ fn start(tools: &Tools) -> Result<Stack> {
     let secret = format!("stack-secret-{}", random_hex(8)?);
     let env_text = format!(
         "export KUBECONFIG={kc}\nexport APIGW_TESTER_KUBECONFIG={tkc}\nexport AWS_ENDPOINT_URL={aws_endpoint}\n\
-         export AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=stackaccesskey\nexport AWS_SECRET_ACCESS_KEY={secret}\n\
+         export AWS_REGION={REGION}\nexport AWS_DEFAULT_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=stackaccesskey\nexport AWS_SECRET_ACCESS_KEY={secret}\n\
          export PATH={bin}:$PATH\n",
         kc = kubeconfig.display(),
         tkc = dir.join("kubeconfig-tester").display(),

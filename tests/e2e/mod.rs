@@ -1,0 +1,587 @@
+//! End-to-end harness: the operator binary as a child process against the real local stack, moto
+//! inspected through the AWS SDK (the same client the operator uses, pointed at moto), and a
+//! fault-injecting HTTP proxy that sits between the operator and moto when a test needs AWS errors.
+#![allow(dead_code)]
+
+use crate::common::{kubectl, kubectl_ok, kubectl_stdin, rand_u32, stack_env};
+use aws_sdk_apigatewayv2 as apigw;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    rt().block_on(f)
+}
+
+/// One AWS call as the operator logged it (`--aws-call-log`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Call {
+    pub ms: u64,
+    pub op: String,
+    pub outcome: String,
+}
+
+/// The operator binary, running in the background against the stack, watching one namespace.
+pub struct Operator {
+    child: Option<Child>,
+    pub call_log: PathBuf,
+    pub log: PathBuf,
+    namespace: String,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl Operator {
+    /// Starts the operator for `namespace` with fast timings (resync 5 s, slow retries 2 s) unless
+    /// `extra` overrides them (clap takes the last occurrence).
+    pub fn start(namespace: &str, extra: &[&str], envs: &[(&str, &str)]) -> Operator {
+        let dir = std::env::temp_dir().join("apigw-e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tag = format!("{namespace}-{:08x}", rand_u32());
+        let mut args: Vec<String> = [
+            "run",
+            "--watch-namespace",
+            namespace,
+            "--resync-seconds",
+            "5",
+            "--slow-retry-seconds",
+            "2",
+            "--aws-call-log",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let call_log = dir.join(format!("{tag}.calls.jsonl"));
+        args.push(call_log.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut op = Operator {
+            child: None,
+            call_log,
+            log: dir.join(format!("{tag}.log")),
+            namespace: namespace.to_string(),
+            args,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        op.spawn();
+        op
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_apigw-operator"))
+            .args(&self.args)
+            .envs(stack_env())
+            .env("APIGW_LOG", "info,apigw_operator=debug")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("operator starts");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the same operator again (same call log, same log file), with different environment.
+    pub fn restart_with(&mut self, envs: &[(&str, &str)]) {
+        self.kill();
+        self.envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.spawn();
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        std::fs::read_to_string(&self.call_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("call log line is JSON"))
+            .collect()
+    }
+
+    /// Calls of operation `op` (any outcome).
+    pub fn count(&self, op: &str) -> usize {
+        self.calls().iter().filter(|c| c.op == op).count()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        // Let the operator release what it holds in this namespace, so the namespace can go away.
+        if self.child.is_some() {
+            let _ = kubectl(&[
+                "delete",
+                "apiintegrations",
+                "--all",
+                "-n",
+                &self.namespace,
+                "--timeout=30s",
+            ]);
+        }
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- operator log ({}) ----\n{}",
+                self.log.display(),
+                tail(&self.log_text(), 60)
+            );
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A client for moto (or for the fault proxy in front of it).
+pub fn apigw_client(endpoint: &str) -> apigw::Client {
+    let env = stack_env();
+    let config = apigw::Config::builder()
+        .behavior_version_latest()
+        .region(apigw::config::Region::new(env["AWS_REGION"].clone()))
+        .endpoint_url(endpoint)
+        .credentials_provider(apigw::config::Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "stack",
+        ))
+        .build();
+    apigw::Client::from_conf(config)
+}
+
+pub fn moto_endpoint() -> String {
+    stack_env()["AWS_ENDPOINT_URL"].clone()
+}
+
+/// What moto holds, read with the SDK.
+pub struct Moto {
+    pub client: apigw::Client,
+}
+
+impl Moto {
+    pub fn new() -> Moto {
+        Moto {
+            client: apigw_client(&moto_endpoint()),
+        }
+    }
+
+    pub fn create_api(&self, protocol: &str) -> String {
+        let mut req = self
+            .client
+            .create_api()
+            .name(format!("e2e-{:08x}", rand_u32()))
+            .protocol_type(protocol.into());
+        if protocol == "WEBSOCKET" {
+            req = req.route_selection_expression("$request.body.action");
+        }
+        block_on(req.send())
+            .expect("moto creates the API")
+            .api_id
+            .unwrap()
+    }
+
+    pub fn delete_api(&self, api_id: &str) {
+        block_on(self.client.delete_api().api_id(api_id).send()).expect("moto deletes the API");
+    }
+
+    /// Integrations of an API as camelCase JSON, the way the spec spells them.
+    pub fn integrations(&self, api_id: &str) -> Vec<serde_json::Value> {
+        let out = block_on(self.client.get_integrations().api_id(api_id).send())
+            .expect("moto lists integrations");
+        out.items().iter().map(integration_json).collect()
+    }
+
+    /// One integration as camelCase JSON, or None when moto does not hold it.
+    pub fn integration(&self, api_id: &str, id: &str) -> Option<serde_json::Value> {
+        self.integrations(api_id)
+            .into_iter()
+            .find(|i| i["integrationId"] == id)
+    }
+
+    pub fn create_integration_http_proxy(&self, api_id: &str, uri: &str) -> String {
+        block_on(
+            self.client
+                .create_integration()
+                .api_id(api_id)
+                .integration_type(apigw::types::IntegrationType::HttpProxy)
+                .integration_method("GET")
+                .integration_uri(uri)
+                .payload_format_version("1.0")
+                .send(),
+        )
+        .expect("moto creates the integration")
+        .integration_id
+        .unwrap()
+    }
+
+    pub fn delete_integration(&self, api_id: &str, id: &str) {
+        block_on(
+            self.client
+                .delete_integration()
+                .api_id(api_id)
+                .integration_id(id)
+                .send(),
+        )
+        .expect("moto deletes the integration");
+    }
+
+    /// Reseeds moto's random generator (moto's own `/moto-api/seed` endpoint): IDs made after it are
+    /// predictable, which lets a test learn an API ID before that API exists.
+    pub fn seed(&self, seed: u32) {
+        let url = format!("{}/moto-api/seed?a={seed}", moto_endpoint());
+        block_on(post_empty(&url)).expect("moto takes the seed");
+    }
+}
+
+async fn post_empty(url: &str) -> Result<(), String> {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    let client: Client<_, Empty<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let req = hyper::Request::post(url)
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", resp.status()))
+    }
+}
+
+fn integration_json(i: &apigw::types::Integration) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    let s = |v: Option<&str>| v.map(|s| json!(s));
+    put("integrationId", s(i.integration_id()));
+    put("connectionId", s(i.connection_id()));
+    put("connectionType", s(i.connection_type().map(|v| v.as_str())));
+    put(
+        "contentHandlingStrategy",
+        s(i.content_handling_strategy().map(|v| v.as_str())),
+    );
+    put("credentialsArn", s(i.credentials_arn()));
+    put("description", s(i.description()));
+    put("integrationMethod", s(i.integration_method()));
+    put("integrationSubtype", s(i.integration_subtype()));
+    put(
+        "integrationType",
+        s(i.integration_type().map(|v| v.as_str())),
+    );
+    put("integrationUri", s(i.integration_uri()));
+    put(
+        "passthroughBehavior",
+        s(i.passthrough_behavior().map(|v| v.as_str())),
+    );
+    put("payloadFormatVersion", s(i.payload_format_version()));
+    put(
+        "requestParameters",
+        i.request_parameters().map(|m| json!(m)),
+    );
+    put("requestTemplates", i.request_templates().map(|m| json!(m)));
+    put(
+        "responseParameters",
+        i.response_parameters().map(|m| json!(m)),
+    );
+    put(
+        "templateSelectionExpression",
+        s(i.template_selection_expression()),
+    );
+    put("timeoutInMillis", i.timeout_in_millis().map(|t| json!(t)));
+    put(
+        "tlsConfig",
+        i.tls_config()
+            .map(|t| json!({"serverNameToVerify": t.server_name_to_verify()})),
+    );
+    Value::Object(m)
+}
+
+/// The spec fields that are CreateIntegration inputs (not apiId, region or deletionPolicy).
+pub fn integration_fields_of_spec(
+    spec: &serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    spec.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "apiId" | "region" | "deletionPolicy"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Which spec fields moto holds differently (an empty list means every field matches).
+/// moto keeps a removed responseParameters status code as an empty map (real API Gateway drops it; the
+/// operator sends exactly that `{}` removal), so empty entries count as absent.
+pub fn mismatches(spec: &serde_json::Value, held: &serde_json::Value) -> Vec<String> {
+    let mut held = held.clone();
+    if let Some(resp) = held
+        .get_mut("responseParameters")
+        .and_then(|m| m.as_object_mut())
+    {
+        resp.retain(|_, v| v.as_object().is_none_or(|m| !m.is_empty()));
+    }
+    // Likewise a removed requestTemplates key stays in moto as "" (the removal the operator sends).
+    if let Some(t) = held
+        .get_mut("requestTemplates")
+        .and_then(|m| m.as_object_mut())
+    {
+        t.retain(|_, v| v != "");
+    }
+    integration_fields_of_spec(spec)
+        .into_iter()
+        .filter(|(k, v)| held.get(k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k}: spec {v}, moto {}",
+                held.get(&k).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect()
+}
+
+pub fn get_json(kind_name: &str, ns: &str) -> serde_json::Value {
+    serde_json::from_str(&kubectl_ok(&["get", kind_name, "-n", ns, "-o", "json"])).unwrap()
+}
+
+pub fn apply_yaml(ns: &str, yaml: &str) {
+    let out = kubectl_stdin(&["apply", "--server-side", "-n", ns, "-f", "-"], yaml);
+    assert!(
+        out.status.success(),
+        "kubectl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `kubectl wait --for=condition=Ready`, the way a user (or a GitOps tool) waits.
+/// `target` is `kind/name`, or a kind alone for all of that kind in the namespace.
+pub fn wait_ready(target: &str, ns: &str, timeout: Duration) {
+    let timeout_arg = format!("--timeout={}s", timeout.as_secs());
+    let mut args = vec![
+        "wait",
+        "--for=condition=Ready",
+        target,
+        "-n",
+        ns,
+        &timeout_arg,
+    ];
+    if !target.contains('/') {
+        args.push("--all");
+    }
+    let out = kubectl(&args);
+    assert!(
+        out.status.success(),
+        "{target} did not become Ready: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        kubectl(&["get", "apiint", "-n", ns, "-o", "yaml"])
+            .stdout
+            .iter()
+            .map(|b| *b as char)
+            .collect::<String>()
+    );
+}
+
+/// The Ready condition of an ApiIntegration: (status, reason, message).
+pub fn ready_of(name: &str, ns: &str) -> Option<(String, String, String)> {
+    let obj = get_json(&format!("apiintegration/{name}"), ns);
+    let conds = obj["status"]["conditions"].as_array()?;
+    let c = conds.iter().find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+/// Event reasons recorded for an object.
+pub fn event_reasons(name: &str, ns: &str) -> Vec<String> {
+    let out = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
+    ]);
+    out.lines().map(str::to_string).collect()
+}
+
+/// Rules for the fault proxy: requests whose "METHOD /path\nbody" contains `marker` get `status` with an AWS error
+/// of type `error_type` instead of reaching moto.
+#[derive(Clone)]
+pub struct Fault {
+    pub marker: String,
+    pub status: u16,
+    pub error_type: String,
+    pub message: String,
+}
+
+/// An HTTP proxy in front of moto that injects AWS errors and counts what passes through it.
+pub struct FaultProxy {
+    pub endpoint: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    pub injected: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    pub fn start() -> FaultProxy {
+        let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let upstream = moto_endpoint();
+        let (f, n) = (faults.clone(), injected.clone());
+        rt().spawn(async move {
+            use hyper_util::rt::TokioIo;
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http::<http_body_util::Full<bytes::Bytes>>();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (client, upstream, faults, injected) =
+                    (client.clone(), upstream.clone(), f.clone(), n.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        proxy_one(
+                            req,
+                            client.clone(),
+                            upstream.clone(),
+                            faults.clone(),
+                            injected.clone(),
+                        )
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint: format!("http://{addr}"),
+            faults,
+            injected,
+        }
+    }
+
+    pub fn add(&self, fault: Fault) {
+        self.faults.lock().unwrap().push(fault);
+    }
+
+    pub fn clear(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+type ProxyClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+async fn proxy_one(
+    req: hyper::Request<hyper::body::Incoming>,
+    client: ProxyClient,
+    upstream: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    injected: Arc<AtomicUsize>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, hyper::Error> {
+    use http_body_util::{BodyExt, Full};
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    // Faults match on "METHOD /path" followed by the body.
+    let text = format!(
+        "{} {}\n{}",
+        parts.method,
+        parts.uri.path(),
+        String::from_utf8_lossy(&body)
+    );
+    let fault = faults
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|f| text.contains(&f.marker))
+        .cloned();
+    if let Some(f) = fault {
+        injected.fetch_add(1, Ordering::SeqCst);
+        let payload = serde_json::json!({"message": f.message});
+        return Ok(hyper::Response::builder()
+            .status(f.status)
+            .header("content-type", "application/json")
+            .header("x-amzn-errortype", f.error_type.as_str())
+            .body(Full::new(bytes::Bytes::from(payload.to_string())))
+            .unwrap());
+    }
+    let uri = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut fwd = hyper::Request::builder().method(parts.method).uri(uri);
+    for (k, v) in parts.headers.iter() {
+        if k != hyper::header::HOST {
+            fwd = fwd.header(k, v);
+        }
+    }
+    let resp = match client.request(fwd.body(Full::new(body)).unwrap()).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(hyper::Response::builder()
+                .status(502)
+                .body(Full::new(bytes::Bytes::from(e.to_string())))
+                .unwrap());
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(hyper::Response::from_parts(parts, Full::new(body)))
+}

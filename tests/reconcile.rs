@@ -1,0 +1,727 @@
+//! The reconciler end to end: the operator binary against the real API server and moto, driven with
+//! kubectl as a user would. Needs `cargo xtask stack up` (or run the suite with `cargo xtask test`).
+
+mod common;
+mod e2e;
+
+use common::{TempNamespace, eventually, kubectl, kubectl_ok, repo_path};
+use e2e::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const MOTO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls `f` every 250 ms until it is true or `timeout` passes; says which.
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn manifest(name: &str, spec: Value) -> String {
+    json!({
+        "apiVersion": "apigw.dev/v1alpha1",
+        "kind": "ApiIntegration",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+    .to_string()
+}
+
+fn manifest_annotated(name: &str, annotations: Value, spec: Value) -> String {
+    json!({
+        "apiVersion": "apigw.dev/v1alpha1",
+        "kind": "ApiIntegration",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": spec,
+    })
+    .to_string()
+}
+
+fn status_of(name: &str, ns: &str) -> Value {
+    get_json(&format!("apiintegration/{name}"), ns)["status"].clone()
+}
+
+fn integration_id(name: &str, ns: &str) -> String {
+    status_of(name, ns)["integrationId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} has no status.integrationId"))
+        .to_string()
+}
+
+/// Waits until moto holds, for `name`'s integration, exactly the spec's fields; returns what it holds.
+fn wait_moto_matches(api: &str, name: &str, ns: &str, moto: &Moto) -> Value {
+    let mut last = Vec::new();
+    let deadline = Instant::now() + MOTO_TIMEOUT;
+    loop {
+        let obj = get_json(&format!("apiintegration/{name}"), ns);
+        if let Some(id) = obj["status"]["integrationId"].as_str()
+            && let Some(held) = moto.integration(api, id)
+        {
+            last = mismatches(&obj["spec"], &held);
+            if last.is_empty() {
+                return held;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto never matched the spec of {name}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Every example becomes Ready; moto holds each one's fields exactly; N resources cost exactly N
+/// CreateIntegration calls; an idle period afterwards makes no writes at all.
+#[test]
+fn every_example_becomes_ready_and_moto_holds_its_spec() {
+    let ns = TempNamespace::new("e2e-examples");
+    let moto = Moto::new();
+    let (http, ws) = (moto.create_api("HTTP"), moto.create_api("WEBSOCKET"));
+    let op = Operator::start(&ns.name, &[], &[]);
+
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(repo_path("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("a1b2c3d4e5", &http)
+                .replace("w1x2y3z4v5", &ws);
+            let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            names.push(doc["metadata"]["name"].as_str().unwrap().to_string());
+            apply_yaml(&ns.name, &text);
+        }
+    }
+    assert!(
+        names.len() >= 8,
+        "examples/ holds {} manifests",
+        names.len()
+    );
+    wait_ready("apiintegrations", &ns.name, READY_TIMEOUT);
+
+    let mut held_ids = Vec::new();
+    for name in &names {
+        let api = get_json(&format!("apiintegration/{name}"), &ns.name)["spec"]["apiId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let held = wait_moto_matches(&api, name, &ns.name, &moto);
+        assert_eq!(held["integrationId"], integration_id(name, &ns.name));
+        held_ids.push(held["integrationId"].as_str().unwrap().to_string());
+        let (status, reason, _) = ready_of(name, &ns.name).unwrap();
+        assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"));
+        let st = status_of(name, &ns.name);
+        assert_eq!(
+            st["observedGeneration"],
+            get_json(&format!("apiintegration/{name}"), &ns.name)["metadata"]["generation"]
+        );
+    }
+    // Nothing else was created in either API.
+    let total = moto.integrations(&http).len() + moto.integrations(&ws).len();
+    assert_eq!(
+        total,
+        names.len(),
+        "moto holds exactly one integration per resource"
+    );
+    assert_eq!(op.count("CreateIntegration"), names.len());
+
+    // Idle: two resync periods (5 s each) of drift checks must find nothing to change.
+    let writes_before = op.count("CreateIntegration") + op.count("UpdateIntegration");
+    let gets_before = op.count("GetIntegration");
+    std::thread::sleep(Duration::from_secs(12));
+    let writes_after = op.count("CreateIntegration") + op.count("UpdateIntegration");
+    assert_eq!(writes_after, writes_before, "an idle period made writes");
+    assert!(
+        op.count("GetIntegration") >= gets_before + names.len(),
+        "the periodic drift check did not run ({} GetIntegration before, {} after)",
+        gets_before,
+        op.count("GetIntegration")
+    );
+}
+
+/// Changing fields (scalars, maps with a key removed, a response status code removed, scalars
+/// removed, then a switch to a private VPC_LINK integration) shows up in moto each time.
+#[test]
+fn http_updates_reach_moto_including_removed_keys() {
+    let ns = TempNamespace::new("e2e-http-upd");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+
+    apply_yaml(
+        n,
+        &manifest(
+            "orders",
+            json!({
+                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                "integrationUri": "https://orders.example.com/a", "payloadFormatVersion": "1.0",
+                "description": "first", "timeoutInMillis": 10000,
+                "requestParameters": {"append:header.x-a": "one", "overwrite:querystring.b": "two"},
+                "responseParameters": {"200": {"append:header.x-r": "ok"}, "404": {"overwrite:statuscode": "410"}},
+            }),
+        ),
+    );
+    wait_ready("apiintegration/orders", n, READY_TIMEOUT);
+    let id = integration_id("orders", n);
+    wait_moto_matches(&api, "orders", n, &moto);
+
+    // Every scalar changed, one request key removed and one added, status code 404 removed.
+    apply_yaml(
+        n,
+        &manifest(
+            "orders",
+            json!({
+                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
+                "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
+                "description": "second", "timeoutInMillis": 20000,
+                "requestParameters": {"append:header.x-a": "uno", "remove:querystring.c": "''"},
+                "responseParameters": {"200": {"append:header.x-r": "fine"}},
+            }),
+        ),
+    );
+    let held = wait_moto_matches(&api, "orders", n, &moto);
+    assert!(
+        held["requestParameters"]
+            .get("overwrite:querystring.b")
+            .is_none()
+    );
+    // moto keeps the `{}` removal the operator sent; real API Gateway drops the status code.
+    assert!(
+        held["responseParameters"]
+            .get("404")
+            .is_none_or(|v| v == &json!({})),
+        "{held}"
+    );
+
+    // Scalars removed from the spec go back to API Gateway's defaults in moto.
+    apply_yaml(
+        n,
+        &manifest(
+            "orders",
+            json!({
+                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
+                "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
+            }),
+        ),
+    );
+    let mut last = json!(null);
+    let cleared = wait_until(MOTO_TIMEOUT, || {
+        last = moto.integration(&api, &id).unwrap_or_default();
+        let no_entries = |m: &Value| {
+            m.as_object()
+                .is_none_or(|m| m.values().all(|v| v == "" || v == &json!({})))
+        };
+        last["timeoutInMillis"] == json!(30000)
+            && last.get("description").is_none_or(|d| d == "")
+            && no_entries(&last["requestParameters"])
+            && no_entries(&last["responseParameters"])
+    });
+    assert!(cleared, "removed fields not cleared in moto: {last}");
+    let held = last;
+    assert_eq!(held["integrationMethod"], "POST");
+
+    // Switch to a private integration over a VPC link with TLS settings.
+    apply_yaml(
+        n,
+        &manifest(
+            "orders",
+            json!({
+                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "ANY",
+                "integrationUri": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/50dc6c495c0c9188/0467ef3c8400ae65",
+                "connectionType": "VPC_LINK", "connectionId": "vl7k2m9q", "payloadFormatVersion": "1.0",
+                "tlsConfig": {"serverNameToVerify": "orders.internal.example.com"},
+            }),
+        ),
+    );
+    wait_moto_matches(&api, "orders", n, &moto);
+    wait_ready("apiintegration/orders", n, READY_TIMEOUT);
+    assert_eq!(
+        integration_id("orders", n),
+        id,
+        "updates keep the integration"
+    );
+    assert_eq!(moto.integrations(&api).len(), 1);
+    assert_eq!(op.count("CreateIntegration"), 1);
+    assert_eq!(
+        op.count("UpdateIntegration"),
+        3,
+        "one update per spec change"
+    );
+    assert!(event_reasons("orders", n).contains(&"Updated".to_string()));
+    let st = status_of("orders", n);
+    assert_eq!(
+        st["observedGeneration"],
+        get_json("apiintegration/orders", n)["metadata"]["generation"]
+    );
+}
+
+/// WebSocket-only fields and the subtype's full parameter map are updated too.
+#[test]
+fn websocket_and_subtype_updates_reach_moto() {
+    let ns = TempNamespace::new("e2e-ws-upd");
+    let moto = Moto::new();
+    let (ws, http) = (moto.create_api("WEBSOCKET"), moto.create_api("HTTP"));
+    let _op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+    let ws_spec = |templates: Value, tse: &str, pass: &str, timeout: u32| {
+        json!({
+            "apiId": ws, "integrationType": "HTTP", "integrationMethod": "POST",
+            "integrationUri": "https://notify.example.com/messages",
+            "templateSelectionExpression": tse, "requestTemplates": templates,
+            "passthroughBehavior": pass, "contentHandlingStrategy": "CONVERT_TO_TEXT",
+            "timeoutInMillis": timeout,
+        })
+    };
+    apply_yaml(
+        n,
+        &manifest(
+            "notify",
+            ws_spec(
+                json!({"subscribe": "{\"op\":\"sub\"}", "$default": "{\"op\":\"send\"}"}),
+                "$request.body.action",
+                "WHEN_NO_TEMPLATES",
+                15000,
+            ),
+        ),
+    );
+    let sqs_spec = |body: &str| {
+        json!({
+            "apiId": http, "integrationType": "AWS_PROXY", "integrationSubtype": "SQS-SendMessage",
+            "credentialsArn": "arn:aws:iam::123456789012:role/apigw-sqs-send", "payloadFormatVersion": "1.0",
+            "requestParameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/intake", "MessageBody": body},
+        })
+    };
+    apply_yaml(n, &manifest("intake", sqs_spec("$request.body")));
+    wait_ready("apiintegrations", n, READY_TIMEOUT);
+    wait_moto_matches(&ws, "notify", n, &moto);
+    wait_moto_matches(&http, "intake", n, &moto);
+
+    apply_yaml(
+        n,
+        &manifest(
+            "notify",
+            ws_spec(
+                json!({"$default": "{\"op\":\"send2\"}"}),
+                "$request.body.kind",
+                "NEVER",
+                9000,
+            ),
+        ),
+    );
+    apply_yaml(n, &manifest("intake", sqs_spec("$request.body.message")));
+    let held = wait_moto_matches(&ws, "notify", n, &moto);
+    // The removal is sent as "" (kept verbatim by moto).
+    assert!(
+        held["requestTemplates"]
+            .get("subscribe")
+            .is_none_or(|v| v == ""),
+        "{held}"
+    );
+    wait_moto_matches(&http, "intake", n, &moto);
+}
+
+/// Deleting a resource deletes its integration; with deletionPolicy Retain the integration stays.
+#[test]
+fn delete_removes_the_integration_and_retain_keeps_it() {
+    let ns = TempNamespace::new("e2e-delete");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let _op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+    let spec = |policy: &str| {
+        json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+               "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
+               "deletionPolicy": policy})
+    };
+    apply_yaml(n, &manifest("gone", spec("Delete")));
+    apply_yaml(n, &manifest("kept", spec("Retain")));
+    wait_ready("apiintegrations", n, READY_TIMEOUT);
+    let (gone, kept) = (integration_id("gone", n), integration_id("kept", n));
+    assert!(moto.integration(&api, &gone).is_some());
+
+    kubectl_ok(&[
+        "delete",
+        "apiintegration/gone",
+        "apiintegration/kept",
+        "-n",
+        n,
+        "--timeout=30s",
+    ]);
+    assert!(
+        moto.integration(&api, &gone).is_none(),
+        "Delete policy removed it"
+    );
+    assert!(
+        moto.integration(&api, &kept).is_some(),
+        "Retain policy kept it"
+    );
+    let events = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        n,
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(
+        events.contains("Deleted") && events.contains("Retained"),
+        "{events}"
+    );
+    moto.delete_integration(&api, &kept);
+}
+
+/// An integration deleted in API Gateway behind the operator's back is created again, and the user is
+/// told with a `Recreated` Event and condition reason.
+#[test]
+fn integration_deleted_out_of_band_is_recreated() {
+    let ns = TempNamespace::new("e2e-recreate");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+    apply_yaml(
+        n,
+        &manifest(
+            "fragile",
+            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+        ),
+    );
+    wait_ready("apiintegration/fragile", n, READY_TIMEOUT);
+    let first = integration_id("fragile", n);
+    moto.delete_integration(&api, &first);
+
+    // The drift check (resync 5 s) notices and re-creates.
+    let second = eventually("a new integration ID in status", READY_TIMEOUT, || {
+        let id = status_of("fragile", n)["integrationId"]
+            .as_str()?
+            .to_string();
+        (id != first).then_some(id)
+    });
+    wait_moto_matches(&api, "fragile", n, &moto);
+    assert_eq!(moto.integrations(&api).len(), 1);
+    assert_eq!(moto.integrations(&api)[0]["integrationId"], second);
+    // Ready says Recreated (until the next drift check finds it in sync again).
+    eventually("Ready=True with reason Recreated", READY_TIMEOUT, || {
+        let (status, reason, message) = ready_of("fragile", n)?;
+        (status == "True" && reason == "Recreated" && message.contains(&second)).then_some(())
+    });
+    assert!(
+        event_reasons("fragile", n).contains(&"Recreated".to_string()),
+        "{:?}",
+        event_reasons("fragile", n)
+    );
+    assert_eq!(op.count("CreateIntegration"), 2);
+}
+
+/// The operator is SIGKILLed after CreateIntegration succeeded and before the ID reached status
+/// (failpoint `after-create`); once restarted it finds that integration instead of creating another.
+#[test]
+fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
+    let ns = TempNamespace::new("e2e-crash");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let n = &ns.name;
+    let mut op = Operator::start(n, &[], &[("APIGW_FAILPOINT", "after-create")]);
+    apply_yaml(
+        n,
+        &manifest(
+            "crashy",
+            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://example.com/crash", "payloadFormatVersion": "1.0"}),
+        ),
+    );
+    eventually("the failpoint to be reached", READY_TIMEOUT, || {
+        op.log_text()
+            .contains("failpoint after-create reached")
+            .then_some(())
+    });
+    op.kill();
+    assert_eq!(moto.integrations(&api).len(), 1, "the create happened");
+    let st = status_of("crashy", n);
+    assert!(
+        st.get("integrationId").is_none(),
+        "the ID never reached status: {st}"
+    );
+    assert!(st.get("createStartedAt").is_some(), "{st}");
+
+    op.restart_with(&[]);
+    wait_ready("apiintegration/crashy", n, READY_TIMEOUT);
+    let held = moto.integrations(&api);
+    assert_eq!(
+        held.len(),
+        1,
+        "exactly one integration after the restart: {held:?}"
+    );
+    assert_eq!(held[0]["integrationId"], integration_id("crashy", n));
+    assert_eq!(op.count("CreateIntegration"), 1);
+    assert!(event_reasons("crashy", n).contains(&"Recovered".to_string()));
+
+    // Deleting it now removes the one integration: nothing leaks.
+    kubectl_ok(&["delete", "apiintegration/crashy", "-n", n, "--timeout=30s"]);
+    assert!(moto.integrations(&api).is_empty());
+}
+
+/// A resource naming an API that does not exist says ApiNotFound, and becomes Ready by itself once the
+/// API is created. moto's seed endpoint makes the API's future ID known in advance.
+#[test]
+fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
+    let ns = TempNamespace::new("e2e-noapi");
+    let moto = Moto::new();
+    let n = &ns.name;
+    let seed = common::rand_u32() % 1_000_000;
+    // Learn the ID moto will give the first API created after seeding, then remove that API.
+    moto.seed(seed);
+    let future_id = moto.create_api("HTTP");
+    moto.delete_api(&future_id);
+    let op = Operator::start(n, &[], &[]);
+    apply_yaml(
+        n,
+        &manifest(
+            "early",
+            json!({"apiId": future_id, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+        ),
+    );
+    eventually("Ready=False with reason ApiNotFound", READY_TIMEOUT, || {
+        let (status, reason, message) = ready_of("early", n)?;
+        (status == "False" && reason == "ApiNotFound" && message.contains(&future_id)).then_some(())
+    });
+    assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
+    assert_eq!(op.count("CreateIntegration"), 0);
+
+    // Other tests create IDs in parallel: retry until the seeded create yields the expected ID.
+    eventually(
+        "moto to create the API with the expected ID",
+        MOTO_TIMEOUT,
+        || {
+            moto.seed(seed);
+            let id = moto.create_api("HTTP");
+            if id == future_id {
+                Some(())
+            } else {
+                moto.delete_api(&id);
+                None
+            }
+        },
+    );
+    wait_ready("apiintegration/early", n, READY_TIMEOUT);
+    assert_eq!(moto.integrations(&future_id).len(), 1);
+    assert_eq!(
+        moto.integrations(&future_id)[0]["integrationId"],
+        integration_id("early", n)
+    );
+}
+
+/// AWS answering 400 ends in InvalidSpec with an Event and no further AWS calls for that resource
+/// until its spec changes; after the fix it becomes Ready.
+#[test]
+fn aws_bad_request_stops_calls_until_the_spec_changes() {
+    let ns = TempNamespace::new("e2e-400");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let proxy = FaultProxy::start();
+    proxy.add(Fault {
+        marker: "reject-me-with-400".into(),
+        status: 400,
+        error_type: "BadRequestException".into(),
+        message: "Invalid integration: injected by the test proxy".into(),
+    });
+    let n = &ns.name;
+    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    let spec = |description: &str| {
+        json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+               "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
+               "description": description})
+    };
+    apply_yaml(n, &manifest("refused", spec("reject-me-with-400")));
+    eventually("Ready=False with reason InvalidSpec", READY_TIMEOUT, || {
+        let (status, reason, message) = ready_of("refused", n)?;
+        (status == "False"
+            && reason == "InvalidSpec"
+            && message.contains("injected by the test proxy"))
+        .then_some(())
+    });
+    assert!(event_reasons("refused", n).contains(&"InvalidSpec".to_string()));
+    let calls = op.calls().len();
+    assert_eq!(proxy.injected(), 1);
+    // Several resync and slow-retry periods (5 s and 2 s) pass: no call at all.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        op.calls().len(),
+        calls,
+        "calls after a 400: {:?}",
+        &op.calls()[calls..]
+    );
+    assert_eq!(proxy.injected(), 1);
+
+    // The user fixes the spec: one create, Ready.
+    apply_yaml(n, &manifest("refused", spec("accepted now")));
+    wait_ready("apiintegration/refused", n, READY_TIMEOUT);
+    assert_eq!(moto.integrations(&api).len(), 1);
+    assert_eq!(
+        op.count("CreateIntegration"),
+        2,
+        "the refused create and the accepted one"
+    );
+}
+
+/// Throttling (429) and an outage (503) end with the integration created exactly once.
+#[test]
+fn throttling_and_outage_recover_without_duplicates() {
+    let ns = TempNamespace::new("e2e-faults");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let proxy = FaultProxy::start();
+    proxy.add(Fault {
+        marker: "flaky-backend".into(),
+        status: 429,
+        error_type: "TooManyRequestsException".into(),
+        message: "Too Many Requests".into(),
+    });
+    let n = &ns.name;
+    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    apply_yaml(
+        n,
+        &manifest(
+            "flaky",
+            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
+                   "description": "flaky-backend"}),
+        ),
+    );
+    eventually("Ready=False with reason Throttled", READY_TIMEOUT, || {
+        let (status, reason, _) = ready_of("flaky", n)?;
+        (status == "False" && reason == "Throttled").then_some(())
+    });
+    proxy.clear();
+    proxy.add(Fault {
+        marker: "flaky-backend".into(),
+        status: 503,
+        error_type: "ServiceUnavailableException".into(),
+        message: "Service Unavailable".into(),
+    });
+    let injected = proxy.injected();
+    eventually("a retry to meet the outage", READY_TIMEOUT, || {
+        (proxy.injected() > injected).then_some(())
+    });
+    eventually("Ready=False with reason AwsError", READY_TIMEOUT, || {
+        let (status, reason, _) = ready_of("flaky", n)?;
+        (status == "False" && reason == "AwsError").then_some(())
+    });
+    proxy.clear();
+    wait_ready("apiintegration/flaky", n, READY_TIMEOUT);
+    assert_eq!(moto.integrations(&api).len(), 1);
+    let outcomes: Vec<String> = op
+        .calls()
+        .into_iter()
+        .filter(|c| c.op == "CreateIntegration")
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "ok").count(),
+        1,
+        "{outcomes:?}"
+    );
+}
+
+/// An existing integration is adopted through the annotation; a second resource naming the same
+/// integration is refused with AdoptionRefused.
+#[test]
+fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
+    let ns = TempNamespace::new("e2e-adopt");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let existing = moto.create_integration_http_proxy(&api, "https://legacy.example.com/");
+    let op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+    let spec = json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                      "integrationUri": "https://legacy.example.com/", "payloadFormatVersion": "1.0",
+                      "description": "now managed"});
+    let annotations = json!({"apigw.dev/adopt-integration-id": existing});
+    apply_yaml(
+        n,
+        &manifest_annotated("adopter", annotations.clone(), spec.clone()),
+    );
+    wait_ready("apiintegration/adopter", n, READY_TIMEOUT);
+    assert_eq!(integration_id("adopter", n), existing);
+    wait_moto_matches(&api, "adopter", n, &moto);
+    assert!(event_reasons("adopter", n).contains(&"Adopted".to_string()));
+
+    apply_yaml(n, &manifest_annotated("thief", annotations, spec));
+    eventually(
+        "Ready=False with reason AdoptionRefused",
+        READY_TIMEOUT,
+        || {
+            let (status, reason, message) = ready_of("thief", n)?;
+            (status == "False" && reason == "AdoptionRefused" && message.contains("adopter"))
+                .then_some(())
+        },
+    );
+    assert_eq!(moto.integrations(&api).len(), 1);
+    assert_eq!(op.count("CreateIntegration"), 0);
+    // Deleting the refused resource must not delete the adopted integration.
+    kubectl_ok(&["delete", "apiintegration/thief", "-n", n, "--timeout=30s"]);
+    assert!(moto.integration(&api, &existing).is_some());
+    let _ = kubectl(&["get", "apiint", "-n", n]);
+}
+
+/// Deleting an integration that routes still point at (409) says DeletionBlocked and keeps the
+/// resource until the conflict is gone.
+#[test]
+fn delete_conflict_reports_deletion_blocked_until_resolved() {
+    let ns = TempNamespace::new("e2e-409");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let proxy = FaultProxy::start();
+    let n = &ns.name;
+    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    apply_yaml(
+        n,
+        &manifest(
+            "routed",
+            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+        ),
+    );
+    wait_ready("apiintegration/routed", n, READY_TIMEOUT);
+    let id = integration_id("routed", n);
+    proxy.add(Fault {
+        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        status: 409,
+        error_type: "ConflictException".into(),
+        message: "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]".into(),
+    });
+    kubectl_ok(&["delete", "apiintegration/routed", "-n", n, "--wait=false"]);
+    eventually(
+        "Ready=False with reason DeletionBlocked",
+        READY_TIMEOUT,
+        || {
+            let (status, reason, message) = ready_of("routed", n)?;
+            (status == "False" && reason == "DeletionBlocked" && message.contains("r1a2b3c"))
+                .then_some(())
+        },
+    );
+    assert!(moto.integration(&api, &id).is_some());
+    proxy.clear();
+    kubectl_ok(&[
+        "wait",
+        "--for=delete",
+        "apiintegration/routed",
+        "-n",
+        n,
+        "--timeout=30s",
+    ]);
+    assert!(moto.integration(&api, &id).is_none());
+    assert!(op.count("DeleteIntegration") >= 2);
+}
