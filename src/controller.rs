@@ -23,6 +23,8 @@ use std::time::Duration;
 
 /// (region, apiId): the unit that is reconciled one call at a time.
 type ApiKey = (String, String);
+/// The generation found in sync, and when.
+type SyncedAt = (Option<i64>, std::time::Instant);
 /// Serialises the AWS calls for one API so that two resources on it never race.
 type ApiLock = Arc<tokio::sync::Mutex<()>>;
 
@@ -95,6 +97,9 @@ pub struct Context {
     protocols: Mutex<HashMap<(String, String), Protocol>>,
     api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
     failures: Mutex<HashMap<ObjectRef<ApiIntegration>, u32>>,
+    /// When each object was last found in sync, and at which generation. The watch cache can lag
+    /// behind our own status writes; this keeps a stale copy from causing a second round of AWS calls.
+    last_synced: Mutex<HashMap<ObjectRef<ApiIntegration>, SyncedAt>>,
 }
 
 impl Context {
@@ -122,6 +127,7 @@ impl Context {
             protocols: Mutex::default(),
             api_locks: Mutex::default(),
             failures: Mutex::default(),
+            last_synced: Mutex::default(),
         }
     }
 
@@ -338,7 +344,19 @@ fn quiet_until_next_check(obj: &ApiIntegration, resync: Duration) -> Option<Dura
     (since < resync.mul_f64(0.9)).then(|| resync - since)
 }
 
+/// How long until the next drift check, if this process synced this generation recently.
+fn recently_synced(obj: &ApiIntegration, ctx: &Context) -> Option<Duration> {
+    let key = ObjectRef::from(obj);
+    let (generation, at) = *ctx.last_synced.lock().unwrap().get(&key)?;
+    let since = at.elapsed();
+    (generation == obj.metadata.generation && since < ctx.settings.resync.mul_f64(0.9))
+        .then(|| ctx.settings.resync - since)
+}
+
 async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    if let Some(wait) = recently_synced(obj, ctx) {
+        return Ok(Action::requeue(jittered(wait)));
+    }
     if let Some(wait) = quiet_until_next_check(obj, ctx.settings.resync) {
         return Ok(if wait == Duration::MAX {
             Action::await_change()
@@ -349,10 +367,19 @@ async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     let status = obj.status.clone().unwrap_or_default();
     match sync(obj, ctx, status.clone()).await {
         Ok(action) => {
-            ctx.failures.lock().unwrap().remove(&ObjectRef::from(obj));
+            let key = ObjectRef::from(obj);
+            ctx.failures.lock().unwrap().remove(&key);
+            ctx.last_synced
+                .lock()
+                .unwrap()
+                .insert(key, (obj.metadata.generation, std::time::Instant::now()));
             Ok(action)
         }
         Err(err) => {
+            ctx.last_synced
+                .lock()
+                .unwrap()
+                .remove(&ObjectRef::from(obj));
             // `sync` may have written status already (create in flight); start from what it wrote.
             let latest = latest_status(obj, ctx).await.unwrap_or(status);
             fail(obj, ctx, latest, err).await
@@ -596,6 +623,10 @@ async fn create(
 }
 
 async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    ctx.last_synced
+        .lock()
+        .unwrap()
+        .remove(&ObjectRef::from(obj));
     let spec = &obj.spec;
     let status = obj.status.clone().unwrap_or_default();
     if spec.deletion_policy() == DeletionPolicy::Retain {

@@ -51,21 +51,19 @@ impl Operator {
         let dir = std::env::temp_dir().join("apigw-e2e");
         std::fs::create_dir_all(&dir).unwrap();
         let tag = format!("{namespace}-{:08x}", rand_u32());
-        let mut args: Vec<String> = [
-            "run",
-            "--watch-namespace",
-            namespace,
-            "--resync-seconds",
-            "5",
-            "--slow-retry-seconds",
-            "2",
-            "--aws-call-log",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
         let call_log = dir.join(format!("{tag}.calls.jsonl"));
-        args.push(call_log.display().to_string());
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--watch-namespace".into(),
+            namespace.into(),
+            "--aws-call-log".into(),
+            call_log.display().to_string(),
+        ];
+        for (flag, default) in [("--resync-seconds", "5"), ("--slow-retry-seconds", "2")] {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), default.to_string()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut op = Operator {
             child: None,
@@ -99,6 +97,15 @@ impl Operator {
             .spawn()
             .expect("operator starts");
         self.child = Some(child);
+        // Fail here, with its output, if it refuses to start (bad flag, no CRD, no credentials).
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            self.child = None;
+            panic!(
+                "the operator exited at start ({status}):\n{}",
+                self.log_text()
+            );
+        }
     }
 
     /// SIGKILL: no shutdown path runs.
