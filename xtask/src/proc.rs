@@ -9,9 +9,19 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The program and its arguments, for messages. Not `{cmd:?}`: that also prints the environment the
+/// command was given, which holds the stack's AWS secret key.
+pub fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs `cmd` with inherited output; an unsuccessful exit is an error that names the command.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
+    let shown = describe(cmd);
     let status = cmd
         .status()
         .with_context(|| format!("cannot start {shown}"))?;
@@ -23,7 +33,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// Runs `cmd` and returns its stdout; stderr is shown on failure.
 pub fn output(cmd: &mut Command) -> Result<String> {
-    let shown = format!("{cmd:?}");
+    let shown = describe(cmd);
     let out = cmd
         .output()
         .with_context(|| format!("cannot start {shown}"))?;
@@ -48,7 +58,7 @@ pub fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<Child> {
         .stderr(err)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
     Ok(child)
 }
 

@@ -414,6 +414,36 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Records a process started on top of the stack (the demo's operator) so `down` stops it too.
+pub fn register(name: &str, pid: u32, needle: &Path) -> Result<()> {
+    let mut state = read_state().unwrap_or_else(|| json!({"processes": []}));
+    state["processes"]
+        .as_array_mut()
+        .ok_or_else(|| anyhow::anyhow!("{} is malformed", state_path().display()))?
+        .push(json!({"name": name, "pid": pid, "needle": needle.display().to_string()}));
+    write_state(&state)
+}
+
+/// Stops and forgets every recorded process called `name`; says whether one was running.
+pub fn stop_named(name: &str) -> Result<bool> {
+    let Some(mut state) = read_state() else {
+        return Ok(false);
+    };
+    let mut was_running = false;
+    for p in managed(&state).iter().filter(|p| p.name == name) {
+        was_running |= pid_runs(p.pid, &p.needle);
+        stop_pid(p.pid, &p.needle, Duration::from_secs(10));
+        if pid_runs(p.pid, &p.needle) {
+            bail!("{} (pid {}) is still running", p.name, p.pid);
+        }
+    }
+    if let Some(ps) = state["processes"].as_array_mut() {
+        ps.retain(|p| p["name"] != name);
+    }
+    write_state(&state)?;
+    Ok(was_running)
+}
+
 pub fn down() -> Result<()> {
     let Some(state) = read_state() else {
         println!(
