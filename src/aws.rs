@@ -113,6 +113,7 @@ pub struct CallRecord {
 pub struct CallStats {
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     log: Option<Mutex<std::fs::File>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl CallStats {
@@ -121,7 +122,14 @@ impl CallStats {
         CallStats {
             counts: Mutex::default(),
             log: log.map(Mutex::new),
+            metrics: None,
         }
+    }
+
+    /// Also counts each call in the Prometheus metrics.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn record(&self, rec: CallRecord) {
@@ -131,6 +139,9 @@ impl CallStats {
             .unwrap()
             .entry((rec.operation, rec.outcome))
             .or_default() += 1;
+        if let Some(m) = &self.metrics {
+            m.aws_call(rec.operation, rec.outcome);
+        }
         if let Some(log) = &self.log {
             use std::io::Write;
             let ms = rec

@@ -4,6 +4,7 @@
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus, DeletionPolicy};
 use crate::aws::{AwsApi, AwsError, CallStats};
 use crate::conditions::{READY, Reason, ready, set_condition};
+use crate::metrics::{Health, Metrics};
 use crate::plan::{self, IntegrationFields, ObservedIntegration, Protocol};
 use crate::ratelimit::TokenBucket;
 use futures::StreamExt;
@@ -83,6 +84,10 @@ pub struct Settings {
     pub aws_burst: u32,
     /// Test hook: `after-create` stops the reconciler between CreateIntegration and the status write.
     pub failpoint: Option<String>,
+    /// Watch only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Resources reconciled at once.
+    pub concurrency: u16,
 }
 
 /// Everything reconcile needs, shared by all reconciles.
@@ -92,6 +97,7 @@ pub struct Context {
     pub store: Store<ApiIntegration>,
     pub settings: Settings,
     pub stats: Arc<CallStats>,
+    pub metrics: Arc<Metrics>,
     sdk_config: aws_config::SdkConfig,
     regions: Mutex<HashMap<String, AwsApi>>,
     protocols: Mutex<HashMap<(String, String), Protocol>>,
@@ -109,6 +115,7 @@ impl Context {
         sdk_config: aws_config::SdkConfig,
         settings: Settings,
         stats: Arc<CallStats>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -122,6 +129,7 @@ impl Context {
             store,
             settings,
             stats,
+            metrics,
             sdk_config,
             regions: Mutex::default(),
             protocols: Mutex::default(),
@@ -741,15 +749,34 @@ pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) ->
     Action::requeue(wait)
 }
 
-/// Runs the controller until SIGTERM/SIGINT.
+/// The metric label for a reconcile's result: `ok` or the class of the error.
+fn result_label(result: &Result<Action, Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.metric_label(),
+    }
+}
+
+/// reconcile, timed and counted.
+async fn reconcile_measured(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile(obj, ctx.clone()).await;
+    ctx.metrics
+        .reconciled(result_label(&result), started.elapsed());
+    result
+}
+
+/// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 pub async fn run(
     client: Client,
-    namespace: Option<String>,
     sdk_config: aws_config::SdkConfig,
     settings: Settings,
     stats: Arc<CallStats>,
-    concurrency: u16,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let namespace = settings.namespace.clone();
     let api: Api<ApiIntegration> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -760,21 +787,25 @@ pub async fn run(
         );
     }
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
-        .with_config(ControllerConfig::default().concurrency(concurrency))
-        .shutdown_on_signal();
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    metrics.watch_store(store.clone());
+    // Ready: the API server answered the list above with our credentials and the controller runs.
+    // (kube-runtime's Store::wait_until_ready never resolved for this controller's store here; the
+    // list check is what readiness needs anyway.)
+    health
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let ctx = Arc::new(Context::new(
-        client,
-        controller.store(),
-        sdk_config,
-        settings,
-        stats,
+        client, store, sdk_config, settings, stats, metrics,
     ));
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "controller started"
     );
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_measured, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => {
@@ -784,7 +815,7 @@ pub async fn run(
             }
         })
         .await;
-    tracing::info!("controller stopped");
+    tracing::info!("controller stopped; in-flight reconciles finished");
     Ok(())
 }
 

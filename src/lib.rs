@@ -5,5 +5,6 @@ pub mod aws;
 pub mod conditions;
 pub mod controller;
 pub mod crd;
+pub mod metrics;
 pub mod plan;
 pub mod ratelimit;

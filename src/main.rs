@@ -1,5 +1,6 @@
 use apigw_operator::aws::CallStats;
 use apigw_operator::controller::{self, Settings};
+use apigw_operator::metrics::{self, Health, Metrics};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +51,21 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "APIGW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "APIGW_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: std::net::SocketAddr,
+    /// Reconcile only while holding a coordination.k8s.io Lease (run several replicas, one works).
+    #[arg(long, env = "APIGW_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "APIGW_LEASE_NAME", default_value = "apigw-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else the kubeconfig's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Seconds a leader's Lease stays valid without renewal; a stand-by takes over after that.
+    #[arg(long, env = "APIGW_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -63,7 +79,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -106,6 +123,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         aws_rate: args.aws_rate,
         aws_burst: args.aws_burst,
         failpoint,
+        namespace: args.watch_namespace.clone(),
+        concurrency: args.concurrency,
     };
     let call_log = match &args.aws_call_log {
         Some(p) => Some(
@@ -116,17 +135,131 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let stats = Arc::new(CallStats::new(call_log));
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let stats = Arc::new(CallStats::new(call_log).with_metrics(metrics.clone()));
     tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
         resync = ?settings.resync, "starting apigw-operator");
     let client = kube::Client::try_default().await?;
+
+    let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    let router = metrics::router(metrics.clone(), health.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+
+    // SIGTERM or Ctrl-C flips this once; everything that must stop watches it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("termination signal: finishing in-flight work");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+    };
+
+    if !args.leader_election {
+        metrics.set_leader(true);
+        return controller::run(
+            client,
+            sdk_config,
+            settings,
+            stats,
+            metrics,
+            health,
+            stopped(stop_rx),
+        )
+        .await;
+    }
+
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        format!(
+            "{}-{:08x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "apigw-operator".into()),
+            rand::random::<u32>()
+        )
+    });
+    let duration = args.lease_duration_seconds.max(2);
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&lease_namespace)
+        .with_identity(&identity)
+        .with_duration(duration)
+        .with_grace((duration / 3).max(1))
+        .build()
+        .await?;
+    let (mut leading, lease_task) = manager.watch().await;
+    // A stand-by is healthy and ready: it is doing its job, which is to wait.
+    health
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    metrics.set_leader(false);
+    tracing::info!(lease = %args.lease_name, namespace = %lease_namespace, %identity, "waiting to lead");
+    let became_leader = tokio::select! {
+        r = leading.wait_for(|l| *l) => r.is_ok(),
+        _ = stopped(stop_rx.clone()) => false,
+    };
+    if !became_leader {
+        drop(leading);
+        let _ = lease_task.await;
+        return Ok(());
+    }
+    tracing::info!(%identity, "leading: starting the controller");
+    metrics.set_leader(true);
+    let lost = {
+        let mut rx = leading.clone();
+        async move {
+            let _ = rx.wait_for(|l| !*l).await.map(|_| ());
+        }
+    };
+    let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown = {
+        let flag = lost_leadership.clone();
+        let stop = stopped(stop_rx);
+        async move {
+            tokio::select! {
+                _ = lost => flag.store(true, std::sync::atomic::Ordering::SeqCst),
+                _ = stop => {}
+            }
+        }
+    };
     controller::run(
         client,
-        args.watch_namespace,
         sdk_config,
         settings,
         stats,
-        args.concurrency,
+        metrics.clone(),
+        health,
+        shutdown,
     )
-    .await
+    .await?;
+    if lost_leadership.load(std::sync::atomic::Ordering::SeqCst) {
+        // Another replica leads now; restart clean rather than run a second controller.
+        anyhow::bail!("lost the leader lease");
+    }
+    // Closing the channel makes the lease task release the Lease, so a stand-by takes over at once.
+    drop(leading);
+    match lease_task.await {
+        Ok(Ok(_)) => tracing::info!("lease released"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease"),
+        Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    }
+    metrics.set_leader(false);
+    Ok(())
+}
+
+async fn termination_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

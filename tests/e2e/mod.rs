@@ -59,7 +59,12 @@ impl Operator {
             "--aws-call-log".into(),
             call_log.display().to_string(),
         ];
-        for (flag, default) in [("--resync-seconds", "5"), ("--slow-retry-seconds", "2")] {
+        for (flag, default) in [
+            ("--resync-seconds", "5"),
+            ("--slow-retry-seconds", "2"),
+            // Tests run operators side by side: each serves metrics on a port of its own.
+            ("--http-addr", "127.0.0.1:0"),
+        ] {
             if !extra.contains(&flag) {
                 args.extend([flag.to_string(), default.to_string()]);
             }
@@ -114,6 +119,31 @@ impl Operator {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, then waits up to `grace` for the exit; returns the exit status (None if still running,
+    /// in which case it is killed).
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// Starts the same operator again (same call log, same log file), with different environment.
@@ -591,4 +621,33 @@ async fn proxy_one(
     let (parts, body) = resp.into_parts();
     let body = body.collect().await?.to_bytes();
     Ok(hyper::Response::from_parts(parts, Full::new(body)))
+}
+
+/// A free loopback port (the kernel's choice; a small race until the operator binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `url`: (HTTP status, body), or None when nothing answers.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    block_on(async {
+        use http_body_util::{BodyExt, Empty};
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<bytes::Bytes>>();
+        let resp = client.get(url.parse().ok()?).await.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    })
+}
+
+/// The value of one sample in a Prometheus text exposition (`name{labels}` exactly as written).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
