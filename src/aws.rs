@@ -212,6 +212,11 @@ pub struct AwsApi {
 }
 
 impl AwsApi {
+    /// The region this client calls.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     pub fn new(
         client: Client,
         region: String,

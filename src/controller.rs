@@ -106,6 +106,15 @@ pub struct Context {
     /// When each object was last found in sync, and at which generation. The watch cache can lag
     /// behind our own status writes; this keeps a stale copy from causing a second round of AWS calls.
     last_synced: Mutex<HashMap<ObjectRef<ApiIntegration>, SyncedAt>>,
+    /// Recent GetIntegrations answers per API: periodic drift checks of many resources on one API share
+    /// one listing instead of one GetIntegration each.
+    listings: Mutex<HashMap<ApiKey, Listing>>,
+}
+
+/// One GetIntegrations answer, by integration ID.
+struct Listing {
+    fetched: std::time::Instant,
+    by_id: HashMap<String, ObservedIntegration>,
 }
 
 impl Context {
@@ -136,6 +145,7 @@ impl Context {
             api_locks: Mutex::default(),
             failures: Mutex::default(),
             last_synced: Mutex::default(),
+            listings: Mutex::default(),
         }
     }
 
@@ -167,6 +177,70 @@ impl Context {
     }
 
     /// One change at a time per API: AWS answers concurrent modification of an API with 409.
+    /// The integration as a periodic drift check sees it: from a listing of its API fetched within a
+    /// quarter of the resync period, else from a fresh listing. An ID missing from the listing is asked
+    /// for directly, so a listing older than a create can never make us re-create. None: it is gone.
+    async fn observe_listed(
+        &self,
+        aws: &AwsApi,
+        region: &str,
+        api_id: &str,
+        id: &str,
+    ) -> Result<Option<ObservedIntegration>, AwsError> {
+        let key = (region.to_string(), api_id.to_string());
+        let fresh_enough = self.settings.resync.mul_f64(0.25);
+        let cached = {
+            let listings = self.listings.lock().unwrap();
+            listings
+                .get(&key)
+                .filter(|l| l.fetched.elapsed() < fresh_enough)
+                .map(|l| l.by_id.get(id).cloned())
+        };
+        let listed = match cached {
+            Some(found) => found,
+            None => {
+                let by_id: HashMap<String, ObservedIntegration> = aws
+                    .list_integrations(api_id)
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.integration_id.clone(), o))
+                    .collect();
+                let found = by_id.get(id).cloned();
+                self.listings.lock().unwrap().insert(
+                    key,
+                    Listing {
+                        fetched: std::time::Instant::now(),
+                        by_id,
+                    },
+                );
+                found
+            }
+        };
+        if listed.is_some() {
+            return Ok(listed);
+        }
+        match aws.get_integration(api_id, id).await {
+            Ok(o) => Ok(Some(o)),
+            Err(AwsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn forget_protocol(&self, region: &str, api_id: &str) {
+        self.protocols
+            .lock()
+            .unwrap()
+            .remove(&(region.to_string(), api_id.to_string()));
+    }
+
+    /// Our own write to an API makes its cached listing stale.
+    fn forget_listing(&self, region: &str, api_id: &str) {
+        self.listings
+            .lock()
+            .unwrap()
+            .remove(&(region.to_string(), api_id.to_string()));
+    }
+
     fn api_lock(&self, region: &str, api_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.api_locks
             .lock()
@@ -418,10 +492,20 @@ async fn sync(
     let _one_change_per_api = lock.lock().await;
 
     let mut recreated = false;
+    // A periodic check (nothing changed since the last successful sync) may use the API's listing.
+    let periodic_check = status.observed_generation == obj.metadata.generation
+        && ready(&status.conditions).is_some_and(|c| c.status == "True");
     let known = match status.integration_id.clone() {
-        Some(id) => match aws.get_integration(&spec.api_id, &id).await {
-            Ok(o) => Some(o),
-            Err(AwsError::NotFound(_)) => {
+        Some(id) => match if periodic_check {
+            ctx.observe_listed(&aws, &region, &spec.api_id, &id).await
+        } else {
+            match aws.get_integration(&spec.api_id, &id).await {
+                Err(AwsError::NotFound(_)) => Ok(None),
+                other => other.map(Some),
+            }
+        } {
+            Ok(Some(o)) => Some(o),
+            Ok(None) => {
                 recreated = true;
                 publish(
                     ctx,
@@ -451,6 +535,7 @@ async fn sync(
     } else {
         let body =
             plan::update_request(&desired, &observed.fields, &status.applied_fields, protocol);
+        ctx.forget_listing(&region, &spec.api_id);
         let updated = aws
             .update_integration(&spec.api_id, &observed.integration_id, &body)
             .await?;
@@ -607,7 +692,16 @@ async fn create(
     );
     write_status(obj, ctx, status).await?;
 
-    let created = aws.create_integration(&obj.spec.api_id, desired).await?;
+    ctx.forget_listing(aws.region(), &obj.spec.api_id);
+    let created = match aws.create_integration(&obj.spec.api_id, desired).await {
+        Ok(c) => c,
+        // The API went away since its protocol was cached.
+        Err(AwsError::NotFound(_)) => {
+            ctx.forget_protocol(aws.region(), &obj.spec.api_id);
+            return Err(Error::ApiNotFound(obj.spec.api_id.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if ctx.settings.failpoint.as_deref() == Some("after-create") {
         tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
         std::future::pending::<()>().await;
@@ -688,6 +782,7 @@ async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     };
     let lock = ctx.api_lock(&region, &spec.api_id);
     let _one_change_per_api = lock.lock().await;
+    ctx.forget_listing(&region, &spec.api_id);
     match aws.delete_integration(&spec.api_id, &id).await {
         Ok(()) => {
             publish(

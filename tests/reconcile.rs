@@ -136,16 +136,53 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
 
     // Idle: two resync periods (5 s each) of drift checks must find nothing to change.
     let writes_before = op.count("CreateIntegration") + op.count("UpdateIntegration");
-    let gets_before = op.count("GetIntegration");
+    let reads = |op: &Operator| op.count("GetIntegration") + op.count("GetIntegrations");
+    let reads_before = reads(&op);
     std::thread::sleep(Duration::from_secs(12));
     let writes_after = op.count("CreateIntegration") + op.count("UpdateIntegration");
     assert_eq!(writes_after, writes_before, "an idle period made writes");
     assert!(
-        op.count("GetIntegration") >= gets_before + names.len(),
-        "the periodic drift check did not run ({} GetIntegration before, {} after)",
-        gets_before,
-        op.count("GetIntegration")
+        reads(&op) >= reads_before + 2,
+        "the periodic drift check did not run ({reads_before} reads before, {} after)",
+        reads(&op)
     );
+}
+
+/// Periodic drift checks of many resources on one API share GetIntegrations listings instead of
+/// making one GetIntegration call per resource.
+#[test]
+fn drift_checks_share_one_listing_per_api() {
+    const N: usize = 12;
+    let ns = TempNamespace::new("e2e-listing");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let op = Operator::start(&ns.name, &[], &[]);
+    for i in 0..N {
+        apply_yaml(
+            &ns.name,
+            &manifest(
+                &format!("shared-{i:02}"),
+                json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                       "integrationUri": format!("https://example.com/{i}"), "payloadFormatVersion": "1.0"}),
+            ),
+        );
+    }
+    wait_ready("apiintegrations", &ns.name, READY_TIMEOUT);
+    let (single_before, list_before) = (op.count("GetIntegration"), op.count("GetIntegrations"));
+    // Two resync periods (5 s each, ±10 % jitter).
+    std::thread::sleep(Duration::from_secs(11));
+    let single = op.count("GetIntegration") - single_before;
+    let listings = op.count("GetIntegrations") - list_before;
+    println!("{N} resources, 2 drift periods: {listings} GetIntegrations, {single} GetIntegration");
+    assert_eq!(single, 0, "drift checks fell back to one call per resource");
+    assert!(listings >= 2, "no drift check ran: {listings} listings");
+    assert!(
+        listings <= N,
+        "{listings} listings for {N} resources in 2 periods (one call per resource would be {}): not shared",
+        2 * N
+    );
+    assert_eq!(op.count("UpdateIntegration"), 0);
+    assert_eq!(op.count("CreateIntegration"), N);
 }
 
 /// Changing fields (scalars, maps with a key removed, a response status code removed, scalars
@@ -273,12 +310,12 @@ fn websocket_and_subtype_updates_reach_moto() {
     let (ws, http) = (moto.create_api("WEBSOCKET"), moto.create_api("HTTP"));
     let _op = Operator::start(&ns.name, &[], &[]);
     let n = &ns.name;
-    let ws_spec = |templates: Value, tse: &str, pass: &str, timeout: u32| {
+    let ws_spec = |templates: Value, tse: &str, pass: &str, timeout: u32, content: &str| {
         json!({
             "apiId": ws, "integrationType": "HTTP", "integrationMethod": "POST",
             "integrationUri": "https://notify.example.com/messages",
             "templateSelectionExpression": tse, "requestTemplates": templates,
-            "passthroughBehavior": pass, "contentHandlingStrategy": "CONVERT_TO_TEXT",
+            "passthroughBehavior": pass, "contentHandlingStrategy": content,
             "timeoutInMillis": timeout,
         })
     };
@@ -291,6 +328,7 @@ fn websocket_and_subtype_updates_reach_moto() {
                 "$request.body.action",
                 "WHEN_NO_TEMPLATES",
                 15000,
+                "CONVERT_TO_TEXT",
             ),
         ),
     );
@@ -302,7 +340,38 @@ fn websocket_and_subtype_updates_reach_moto() {
         })
     };
     apply_yaml(n, &manifest("intake", sqs_spec("$request.body")));
+    // Lambda proxy on the HTTP API: payload format, credentials and URI change, then the type changes.
+    let lambda_spec = |payload: &str, role: &str, function: &str| {
+        json!({
+            "apiId": http, "integrationType": "AWS_PROXY", "integrationMethod": "POST",
+            "integrationUri": format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+            "payloadFormatVersion": payload, "credentialsArn": format!("arn:aws:iam::123456789012:role/{role}"),
+            "description": "lambda",
+        })
+    };
+    apply_yaml(n, &manifest("fn", lambda_spec("1.0", "invoke-a", "orders")));
     wait_ready("apiintegrations", n, READY_TIMEOUT);
+    wait_moto_matches(&http, "fn", n, &moto);
+    let fn_id = integration_id("fn", n);
+    apply_yaml(
+        n,
+        &manifest("fn", lambda_spec("2.0", "invoke-b", "orders-v2")),
+    );
+    wait_moto_matches(&http, "fn", n, &moto);
+    apply_yaml(
+        n,
+        &manifest(
+            "fn",
+            json!({"apiId": http, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                   "integrationUri": "https://orders.example.com/", "payloadFormatVersion": "1.0"}),
+        ),
+    );
+    let held = wait_moto_matches(&http, "fn", n, &moto);
+    assert_eq!(held["integrationId"], fn_id, "changed in place");
+    assert!(
+        held.get("credentialsArn").is_none_or(|v| v == ""),
+        "removed credentialsArn cleared: {held}"
+    );
     wait_moto_matches(&ws, "notify", n, &moto);
     wait_moto_matches(&http, "intake", n, &moto);
 
@@ -315,6 +384,7 @@ fn websocket_and_subtype_updates_reach_moto() {
                 "$request.body.kind",
                 "NEVER",
                 9000,
+                "CONVERT_TO_BINARY",
             ),
         ),
     );
