@@ -7,11 +7,13 @@
 //! tests run in parallel with each other and with the other test files against the same stack.
 
 mod common;
+mod e2e;
 use common::*;
+use e2e::{Moto, Operator};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const CHART: &str = "charts/apigw-operator";
 
@@ -626,161 +628,6 @@ fn token_kubeconfig(token: &str, namespace: &str) -> String {
     .to_string()
 }
 
-/// API Gateway in moto, through the same SDK the operator uses.
-struct Moto {
-    rt: tokio::runtime::Runtime,
-    client: aws_sdk_apigatewayv2::Client,
-}
-
-impl Moto {
-    fn new() -> Moto {
-        use aws_sdk_apigatewayv2::config::{BehaviorVersion, Credentials, Region};
-        let env = stack_env();
-        let conf = aws_sdk_apigatewayv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(env["AWS_REGION"].clone()))
-            .endpoint_url(env["AWS_ENDPOINT_URL"].clone())
-            .credentials_provider(Credentials::new(
-                env["AWS_ACCESS_KEY_ID"].clone(),
-                env["AWS_SECRET_ACCESS_KEY"].clone(),
-                None,
-                None,
-                "stack",
-            ))
-            .build();
-        Moto {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: aws_sdk_apigatewayv2::Client::from_conf(conf),
-        }
-    }
-
-    fn create_http_api(&self, name: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.client
-                    .create_api()
-                    .name(name)
-                    .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-                    .send(),
-            )
-            .expect("CreateApi in moto");
-        out.api_id().unwrap().to_string()
-    }
-
-    /// (integration id, description) of every integration of the API.
-    fn integrations(&self, api_id: &str) -> Vec<(String, Option<String>)> {
-        let out = self
-            .rt
-            .block_on(self.client.get_integrations().api_id(api_id).send())
-            .expect("GetIntegrations in moto");
-        out.items()
-            .iter()
-            .map(|i| {
-                (
-                    i.integration_id().unwrap_or_default().to_string(),
-                    i.description().map(String::from),
-                )
-            })
-            .collect()
-    }
-
-    fn delete_api(&self, api_id: &str) {
-        let _ = self
-            .rt
-            .block_on(self.client.delete_api().api_id(api_id).send());
-    }
-}
-
-/// The API in moto, deleted when dropped.
-struct MotoApi<'a> {
-    moto: &'a Moto,
-    id: String,
-}
-
-impl Drop for MotoApi<'_> {
-    fn drop(&mut self) {
-        self.moto.delete_api(&self.id);
-    }
-}
-
-/// When dropped (after the operator is stopped), takes the finalizer off every ApiIntegration left in the
-/// namespace, so a failed test does not leave a namespace that can never be deleted.
-struct FinalizerSweep(String);
-
-impl Drop for FinalizerSweep {
-    fn drop(&mut self) {
-        let names = kubectl(&["get", "apiintegrations", "-n", &self.0, "-o", "name"]);
-        for name in String::from_utf8_lossy(&names.stdout).lines() {
-            let _ = kubectl(&[
-                "patch",
-                name,
-                "-n",
-                &self.0,
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":null}}"#,
-            ]);
-        }
-    }
-}
-
-/// The operator binary running as a child process, killed when dropped; its stderr goes to a file that
-/// is printed when the test fails.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the operator exited ({status}):\n{}", self.logs());
-        }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- operator stderr ({}) ----\n{}",
-                self.log.display(),
-                self.logs()
-            );
-        }
-    }
-}
-
-/// Polls like `eventually`, but fails at once (with the operator's logs) if the operator has exited.
-fn await_with<T>(
-    op: &mut Operator,
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        op.assert_running();
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 #[test]
 fn operator_with_only_the_chart_service_account_token_creates_updates_and_deletes() {
     let ns = TempNamespace::new("helm-op");
@@ -841,50 +688,41 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
     );
 
     let moto = Moto::new();
-    let api = MotoApi {
-        moto: &moto,
-        id: moto.create_http_api(&format!("helm-rbac-{}", work.name)),
+    let api_id = moto.create_api("HTTP");
+    // (integration id, description) of everything moto holds for the API.
+    let held = || -> Vec<(String, Option<String>)> {
+        moto.integrations(&api_id)
+            .iter()
+            .map(|i| {
+                (
+                    i["integrationId"].as_str().unwrap().to_string(),
+                    i["description"].as_str().map(String::from),
+                )
+            })
+            .collect()
     };
-    let _sweep = FinalizerSweep(work.name.clone());
-
-    let log = dir.path().join("operator.stderr");
-    let mut op = {
-        let mut c = cmd(env!("CARGO_BIN_EXE_apigw-operator"));
-        c.env("KUBECONFIG", &kubeconfig)
-            .env_remove("APIGW_FAILPOINT")
-            .env_remove("WATCH_NAMESPACE")
-            .env("APIGW_LOG", "info")
-            .args([
-                "run",
-                "--watch-namespace",
-                &work.name,
-                "--resync-seconds",
-                "5",
-                "--slow-retry-seconds",
-                "2",
-                "--http-addr",
-                "127.0.0.1:0",
-                // Leader election on the chart's Lease, in the release namespace: the Role must allow it.
-                "--leader-election",
-                "--lease-name",
-                &sa,
-                "--lease-namespace",
-                &ns.name,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        Operator {
-            child: c.spawn().expect("the operator binary starts"),
-            log,
-        }
-    };
+    let kubeconfig_path = kubeconfig.display().to_string();
+    let op = Operator::start(
+        &work.name,
+        &[
+            // Leader election on the chart's Lease, in the release namespace: the Role must allow it.
+            "--leader-election",
+            "--lease-name",
+            &sa,
+            "--lease-namespace",
+            &ns.name,
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig_path.as_str()),
+            ("APIGW_LOG", "info"),
+        ],
+    );
 
     let name = "rbac-e2e";
     let manifest = |description: &str| {
         json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
                "metadata": {"name": name, "namespace": work.name},
-               "spec": {"apiId": api.id, "integrationType": "HTTP_PROXY",
+               "spec": {"apiId": api_id, "integrationType": "HTTP_PROXY",
                         "integrationUri": "https://example.com", "integrationMethod": "GET",
                         "payloadFormatVersion": "1.0", "description": description}})
         .to_string()
@@ -904,7 +742,6 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
         "-n",
         &work.name,
     ]);
-    op.assert_running();
     assert!(
         out.status.success(),
         "the ApiIntegration did not become Ready: {}\n{}\n---- operator stderr ----\n{}",
@@ -918,7 +755,7 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
             "-o",
             "yaml"
         ]),
-        op.logs()
+        op.log_text()
     );
     let id = kubectl_ok(&[
         "get",
@@ -930,15 +767,14 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
         "jsonpath={.status.integrationId}",
     ]);
     assert_eq!(
-        moto.integrations(&api.id),
+        held(),
         vec![(
             id.clone(),
             Some("created by the chart's account".to_string())
         )]
     );
     // The Event the operator publishes on create was written with the chart's rights.
-    await_with(
-        &mut op,
+    eventually(
         "the operator's Created event",
         Duration::from_secs(20),
         || {
@@ -967,12 +803,11 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
         "-p",
         r#"{"spec":{"description":"updated by the chart's account"}}"#,
     ]);
-    await_with(
-        &mut op,
+    eventually(
         "moto to hold the new description",
         Duration::from_secs(60),
         || {
-            let now = moto.integrations(&api.id);
+            let now = held();
             (now == vec![(
                 id.clone(),
                 Some("updated by the chart's account".to_string()),
@@ -990,20 +825,19 @@ fn operator_with_only_the_chart_service_account_token_creates_updates_and_delete
         &work.name,
         "--wait=false",
     ]);
-    await_with(
-        &mut op,
+    eventually(
         "the ApiIntegration to be deleted and moto to hold no integration",
         Duration::from_secs(60),
         || {
             let gone = !kubectl(&["get", "apiintegration", name, "-n", &work.name])
                 .status
                 .success();
-            (gone && moto.integrations(&api.id).is_empty()).then_some(())
+            (gone && held().is_empty()).then_some(())
         },
     );
 
     // No request of the operator's was refused along the way.
-    let logs = op.logs();
+    let logs = op.log_text();
     for bad in ["forbidden", "Forbidden", "could not publish event"] {
         assert!(
             !logs.contains(bad),
