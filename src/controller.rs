@@ -24,8 +24,14 @@ use std::time::Duration;
 
 /// (region, apiId): the unit that is reconciled one call at a time.
 type ApiKey = (String, String);
-/// The generation found in sync, and when.
-type SyncedAt = (Option<i64>, std::time::Instant);
+/// What this process last concluded about an object, for which generation, and when.
+#[derive(Clone, Copy, Debug)]
+struct Settled {
+    generation: Option<i64>,
+    at: std::time::Instant,
+    /// AWS refused this generation (400): nothing to do until the spec changes.
+    refused: bool,
+}
 /// Serialises the AWS calls for one API so that two resources on it never race.
 type ApiLock = Arc<tokio::sync::Mutex<()>>;
 
@@ -103,9 +109,10 @@ pub struct Context {
     protocols: Mutex<HashMap<(String, String), Protocol>>,
     api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
     failures: Mutex<HashMap<ObjectRef<ApiIntegration>, u32>>,
-    /// When each object was last found in sync, and at which generation. The watch cache can lag
-    /// behind our own status writes; this keeps a stale copy from causing a second round of AWS calls.
-    last_synced: Mutex<HashMap<ObjectRef<ApiIntegration>, SyncedAt>>,
+    /// When each object was last found in sync (or refused by AWS), and at which generation. The watch
+    /// cache can lag behind our own status writes; this keeps a stale copy from causing another round
+    /// of AWS calls.
+    settled: Mutex<HashMap<ObjectRef<ApiIntegration>, Settled>>,
     /// Recent GetIntegrations answers per API: periodic drift checks of many resources on one API share
     /// one listing instead of one GetIntegration each.
     listings: Mutex<HashMap<ApiKey, Listing>>,
@@ -144,7 +151,7 @@ impl Context {
             protocols: Mutex::default(),
             api_locks: Mutex::default(),
             failures: Mutex::default(),
-            last_synced: Mutex::default(),
+            settled: Mutex::default(),
             listings: Mutex::default(),
         }
     }
@@ -388,6 +395,7 @@ async fn fail(
     if reason == Reason::InvalidSpec {
         // AWS said the spec is wrong: nothing to retry until the user changes it.
         ctx.failures.lock().unwrap().remove(&ObjectRef::from(obj));
+        remember(obj, ctx, true);
         return Ok(Action::await_change());
     }
     Err(err)
@@ -427,17 +435,38 @@ fn quiet_until_next_check(obj: &ApiIntegration, resync: Duration) -> Option<Dura
 }
 
 /// How long until the next drift check, if this process synced this generation recently.
-fn recently_synced(obj: &ApiIntegration, ctx: &Context) -> Option<Duration> {
+/// Duration::MAX when AWS refused this generation.
+fn recently_settled(obj: &ApiIntegration, ctx: &Context) -> Option<Duration> {
     let key = ObjectRef::from(obj);
-    let (generation, at) = *ctx.last_synced.lock().unwrap().get(&key)?;
-    let since = at.elapsed();
-    (generation == obj.metadata.generation && since < ctx.settings.resync.mul_f64(0.9))
-        .then(|| ctx.settings.resync - since)
+    let settled = *ctx.settled.lock().unwrap().get(&key)?;
+    if settled.generation != obj.metadata.generation {
+        return None;
+    }
+    if settled.refused {
+        return Some(Duration::MAX);
+    }
+    let since = settled.at.elapsed();
+    (since < ctx.settings.resync.mul_f64(0.9)).then(|| ctx.settings.resync - since)
+}
+
+fn remember(obj: &ApiIntegration, ctx: &Context, refused: bool) {
+    ctx.settled.lock().unwrap().insert(
+        ObjectRef::from(obj),
+        Settled {
+            generation: obj.metadata.generation,
+            at: std::time::Instant::now(),
+            refused,
+        },
+    );
 }
 
 async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
-    if let Some(wait) = recently_synced(obj, ctx) {
-        return Ok(Action::requeue(jittered(wait)));
+    if let Some(wait) = recently_settled(obj, ctx) {
+        return Ok(if wait == Duration::MAX {
+            Action::await_change()
+        } else {
+            Action::requeue(jittered(wait))
+        });
     }
     if let Some(wait) = quiet_until_next_check(obj, ctx.settings.resync) {
         return Ok(if wait == Duration::MAX {
@@ -449,19 +478,12 @@ async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     let status = obj.status.clone().unwrap_or_default();
     match sync(obj, ctx, status.clone()).await {
         Ok(action) => {
-            let key = ObjectRef::from(obj);
-            ctx.failures.lock().unwrap().remove(&key);
-            ctx.last_synced
-                .lock()
-                .unwrap()
-                .insert(key, (obj.metadata.generation, std::time::Instant::now()));
+            ctx.failures.lock().unwrap().remove(&ObjectRef::from(obj));
+            remember(obj, ctx, false);
             Ok(action)
         }
         Err(err) => {
-            ctx.last_synced
-                .lock()
-                .unwrap()
-                .remove(&ObjectRef::from(obj));
+            ctx.settled.lock().unwrap().remove(&ObjectRef::from(obj));
             // `sync` may have written status already (create in flight); start from what it wrote.
             let latest = latest_status(obj, ctx).await.unwrap_or(status);
             fail(obj, ctx, latest, err).await
@@ -725,10 +747,7 @@ async fn create(
 }
 
 async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
-    ctx.last_synced
-        .lock()
-        .unwrap()
-        .remove(&ObjectRef::from(obj));
+    ctx.settled.lock().unwrap().remove(&ObjectRef::from(obj));
     let spec = &obj.spec;
     let status = obj.status.clone().unwrap_or_default();
     if spec.deletion_policy() == DeletionPolicy::Retain {
