@@ -4,7 +4,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl, kubectl_ok, repo_path};
+use common::{TempNamespace, eventually, kubectl_ok, repo_path};
 use e2e::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -24,6 +24,28 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// Waits until `name`'s Ready condition has `status` and `reason`, and its message contains `says`.
+fn wait_condition(name: &str, ns: &str, status: &str, reason: &str, says: &str) {
+    eventually(
+        &format!("{name}: Ready={status} with reason {reason} saying {says:?}"),
+        READY_TIMEOUT,
+        || {
+            let (s, r, m) = ready_of(name, ns)?;
+            (s == status && r == reason && m.contains(says)).then_some(())
+        },
+    );
+}
+
+/// An HTTP_PROXY spec (GET to `uri`, payload 1.0) on `api`, with `extra` fields merged in.
+fn http_proxy_spec(api: &str, uri: &str, extra: Value) -> Value {
+    let mut spec = json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                          "integrationUri": uri, "payloadFormatVersion": "1.0"});
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    spec
 }
 
 fn manifest(name: &str, spec: Value) -> String {
@@ -362,8 +384,7 @@ fn websocket_and_subtype_updates_reach_moto() {
         n,
         &manifest(
             "fn",
-            json!({"apiId": http, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://orders.example.com/", "payloadFormatVersion": "1.0"}),
+            http_proxy_spec(&http, "https://orders.example.com/", json!({})),
         ),
     );
     let held = wait_moto_matches(&http, "fn", n, &moto);
@@ -409,9 +430,11 @@ fn delete_removes_the_integration_and_retain_keeps_it() {
     let _op = Operator::start(&ns.name, &[], &[]);
     let n = &ns.name;
     let spec = |policy: &str| {
-        json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-               "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
-               "deletionPolicy": policy})
+        http_proxy_spec(
+            &api,
+            "https://example.com/",
+            json!({"deletionPolicy": policy}),
+        )
     };
     apply_yaml(n, &manifest("gone", spec("Delete")));
     apply_yaml(n, &manifest("kept", spec("Retain")));
@@ -463,8 +486,7 @@ fn integration_deleted_out_of_band_is_recreated() {
         n,
         &manifest(
             "fragile",
-            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+            http_proxy_spec(&api, "https://example.com/", json!({})),
         ),
     );
     wait_ready("apiintegration/fragile", n, READY_TIMEOUT);
@@ -482,10 +504,7 @@ fn integration_deleted_out_of_band_is_recreated() {
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(moto.integrations(&api)[0]["integrationId"], second);
     // Ready says Recreated (until the next drift check finds it in sync again).
-    eventually("Ready=True with reason Recreated", READY_TIMEOUT, || {
-        let (status, reason, message) = ready_of("fragile", n)?;
-        (status == "True" && reason == "Recreated" && message.contains(&second)).then_some(())
-    });
+    wait_condition("fragile", n, "True", "Recreated", &second);
     assert!(
         event_reasons("fragile", n).contains(&"Recreated".to_string()),
         "{:?}",
@@ -507,8 +526,7 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
         n,
         &manifest(
             "crashy",
-            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://example.com/crash", "payloadFormatVersion": "1.0"}),
+            http_proxy_spec(&api, "https://example.com/crash", json!({})),
         ),
     );
     eventually("the failpoint to be reached", READY_TIMEOUT, || {
@@ -559,14 +577,10 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
         n,
         &manifest(
             "early",
-            json!({"apiId": future_id, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+            http_proxy_spec(&future_id, "https://example.com/", json!({})),
         ),
     );
-    eventually("Ready=False with reason ApiNotFound", READY_TIMEOUT, || {
-        let (status, reason, message) = ready_of("early", n)?;
-        (status == "False" && reason == "ApiNotFound" && message.contains(&future_id)).then_some(())
-    });
+    wait_condition("early", n, "False", "ApiNotFound", &future_id);
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
     assert_eq!(op.count("CreateIntegration"), 0);
 
@@ -610,18 +624,20 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
     let n = &ns.name;
     let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
     let spec = |description: &str| {
-        json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-               "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
-               "description": description})
+        http_proxy_spec(
+            &api,
+            "https://example.com/",
+            json!({"description": description}),
+        )
     };
     apply_yaml(n, &manifest("refused", spec("reject-me-with-400")));
-    eventually("Ready=False with reason InvalidSpec", READY_TIMEOUT, || {
-        let (status, reason, message) = ready_of("refused", n)?;
-        (status == "False"
-            && reason == "InvalidSpec"
-            && message.contains("injected by the test proxy"))
-        .then_some(())
-    });
+    wait_condition(
+        "refused",
+        n,
+        "False",
+        "InvalidSpec",
+        "injected by the test proxy",
+    );
     assert!(event_reasons("refused", n).contains(&"InvalidSpec".to_string()));
     let calls = op.calls().len();
     assert_eq!(proxy.injected(), 1);
@@ -665,15 +681,14 @@ fn throttling_and_outage_recover_without_duplicates() {
         n,
         &manifest(
             "flaky",
-            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0",
-                   "description": "flaky-backend"}),
+            http_proxy_spec(
+                &api,
+                "https://example.com/",
+                json!({"description": "flaky-backend"}),
+            ),
         ),
     );
-    eventually("Ready=False with reason Throttled", READY_TIMEOUT, || {
-        let (status, reason, _) = ready_of("flaky", n)?;
-        (status == "False" && reason == "Throttled").then_some(())
-    });
+    wait_condition("flaky", n, "False", "Throttled", "");
     proxy.clear();
     proxy.add(Fault {
         marker: "flaky-backend".into(),
@@ -685,10 +700,7 @@ fn throttling_and_outage_recover_without_duplicates() {
     eventually("a retry to meet the outage", READY_TIMEOUT, || {
         (proxy.injected() > injected).then_some(())
     });
-    eventually("Ready=False with reason AwsError", READY_TIMEOUT, || {
-        let (status, reason, _) = ready_of("flaky", n)?;
-        (status == "False" && reason == "AwsError").then_some(())
-    });
+    wait_condition("flaky", n, "False", "AwsError", "");
     proxy.clear();
     wait_ready("apiintegration/flaky", n, READY_TIMEOUT);
     assert_eq!(moto.integrations(&api).len(), 1);
@@ -715,9 +727,11 @@ fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
     let existing = moto.create_integration_http_proxy(&api, "https://legacy.example.com/");
     let op = Operator::start(&ns.name, &[], &[]);
     let n = &ns.name;
-    let spec = json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                      "integrationUri": "https://legacy.example.com/", "payloadFormatVersion": "1.0",
-                      "description": "now managed"});
+    let spec = http_proxy_spec(
+        &api,
+        "https://legacy.example.com/",
+        json!({"description": "now managed"}),
+    );
     let annotations = json!({"apigw.dev/adopt-integration-id": existing});
     apply_yaml(
         n,
@@ -729,21 +743,12 @@ fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
     assert!(event_reasons("adopter", n).contains(&"Adopted".to_string()));
 
     apply_yaml(n, &manifest_annotated("thief", annotations, spec));
-    eventually(
-        "Ready=False with reason AdoptionRefused",
-        READY_TIMEOUT,
-        || {
-            let (status, reason, message) = ready_of("thief", n)?;
-            (status == "False" && reason == "AdoptionRefused" && message.contains("adopter"))
-                .then_some(())
-        },
-    );
+    wait_condition("thief", n, "False", "AdoptionRefused", "adopter");
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(op.count("CreateIntegration"), 0);
     // Deleting the refused resource must not delete the adopted integration.
     kubectl_ok(&["delete", "apiintegration/thief", "-n", n, "--timeout=30s"]);
     assert!(moto.integration(&api, &existing).is_some());
-    let _ = kubectl(&["get", "apiint", "-n", n]);
 }
 
 /// Deleting an integration that routes still point at (409) says DeletionBlocked and keeps the
@@ -760,8 +765,7 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
         n,
         &manifest(
             "routed",
-            json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                   "integrationUri": "https://example.com/", "payloadFormatVersion": "1.0"}),
+            http_proxy_spec(&api, "https://example.com/", json!({})),
         ),
     );
     wait_ready("apiintegration/routed", n, READY_TIMEOUT);
@@ -773,15 +777,7 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
         message: "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]".into(),
     });
     kubectl_ok(&["delete", "apiintegration/routed", "-n", n, "--wait=false"]);
-    eventually(
-        "Ready=False with reason DeletionBlocked",
-        READY_TIMEOUT,
-        || {
-            let (status, reason, message) = ready_of("routed", n)?;
-            (status == "False" && reason == "DeletionBlocked" && message.contains("r1a2b3c"))
-                .then_some(())
-        },
-    );
+    wait_condition("routed", n, "False", "DeletionBlocked", "r1a2b3c");
     assert!(moto.integration(&api, &id).is_some());
     proxy.clear();
     kubectl_ok(&[
