@@ -540,6 +540,11 @@ async fn sync(
                 .await;
                 None
             }
+            // Only the listing can answer 404 here: the API itself is gone.
+            Err(AwsError::NotFound(_)) => {
+                ctx.forget_protocol(&region, &spec.api_id);
+                return Err(Error::ApiNotFound(spec.api_id.clone()));
+            }
             Err(e) => return Err(e.into()),
         },
         None => find_existing(obj, ctx, &aws, &status, &desired, protocol).await?,

@@ -607,6 +607,40 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
     );
 }
 
+/// The API deleted behind the operator's back: the next drift check says ApiNotFound (no re-create
+/// attempt against a missing API), and deleting the resource then completes.
+#[test]
+fn api_deleted_out_of_band_reports_api_not_found() {
+    let ns = TempNamespace::new("e2e-api-gone");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let op = Operator::start(&ns.name, &[], &[]);
+    let n = &ns.name;
+    apply_yaml(
+        n,
+        &manifest(
+            "stranded",
+            http_proxy_spec(&api, "https://example.com/", json!({})),
+        ),
+    );
+    wait_ready("apiintegration/stranded", n, READY_TIMEOUT);
+    moto.delete_api(&api);
+    wait_condition("stranded", n, "False", "ApiNotFound", &api);
+    assert_eq!(
+        op.count("CreateIntegration"),
+        1,
+        "no re-create against a missing API"
+    );
+    assert!(event_reasons("stranded", n).contains(&"ApiNotFound".to_string()));
+    kubectl_ok(&[
+        "delete",
+        "apiintegration/stranded",
+        "-n",
+        n,
+        "--timeout=30s",
+    ]);
+}
+
 /// AWS answering 400 ends in InvalidSpec with an Event and no further AWS calls for that resource
 /// until its spec changes; after the fix it becomes Ready.
 #[test]
