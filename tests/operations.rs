@@ -143,6 +143,54 @@ fn leader_election_hands_over_without_duplicates() {
     assert_eq!(moto.integrations(&api).len(), 2);
 }
 
+/// SIGTERM while a CreateIntegration waits for AWS's answer: the operator lets that reconcile finish (the
+/// integration ID reaches status, Ready) and then exits 0; nothing is created twice.
+#[test]
+fn sigterm_lets_the_in_flight_create_finish() {
+    let ns = TempNamespace::new("ops-sigterm");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let proxy = FaultProxy::start();
+    const ANSWER_DELAY: Duration = Duration::from_secs(4);
+    proxy.delay(Delay {
+        marker: format!("POST /v2/apis/{api}/integrations"),
+        by: ANSWER_DELAY,
+    });
+    let mut op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    common::kubectl_stdin(
+        &["apply", "-n", n, "-f", "-"],
+        &http_proxy_manifest("in-flight", &api),
+    );
+    eventually("the create to be on the wire", READY_TIMEOUT, || {
+        (proxy.delayed() >= 1).then_some(())
+    });
+    let sent = Instant::now();
+    let exit = op
+        .terminate(Duration::from_secs(30))
+        .expect("the operator exits within 30 s of SIGTERM");
+    let took = sent.elapsed();
+    let log = op.log_text();
+    assert!(exit.success(), "{exit}: {log}");
+    assert!(
+        took >= ANSWER_DELAY - Duration::from_secs(1),
+        "exited {took:?} after SIGTERM, before AWS had answered: {log}"
+    );
+    assert!(log.contains("in-flight reconciles finished"), "{log}");
+    let held = moto.integrations(&api);
+    assert_eq!(held.len(), 1, "{held:#?}");
+    let status = get_json("apiintegration/in-flight", n)["status"].clone();
+    assert_eq!(
+        status["integrationId"], held[0]["integrationId"],
+        "{status}"
+    );
+    assert_eq!(
+        ready_of("in-flight", n).map(|r| r.0).as_deref(),
+        Some("True")
+    );
+    assert_eq!(op.count("CreateIntegration"), 1);
+}
+
 /// /metrics moves with the work done; /healthz and /readyz answer.
 #[test]
 fn metrics_count_reconciles_aws_calls_and_resources() {

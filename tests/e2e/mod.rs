@@ -495,21 +495,36 @@ pub struct Fault {
     pub message: String,
 }
 
-/// An HTTP proxy in front of moto that injects AWS errors and counts what passes through it.
+/// A slow answer: a request whose "METHOD /path\nbody" contains `marker` reaches moto at once, and moto's
+/// answer is held back for `by`.
+#[derive(Clone)]
+pub struct Delay {
+    pub marker: String,
+    pub by: Duration,
+}
+
+/// What the proxy does to matching requests, and how many it has held back or failed.
+#[derive(Default)]
+struct Rules {
+    faults: Mutex<Vec<Fault>>,
+    delays: Mutex<Vec<Delay>>,
+    injected: AtomicUsize,
+    delayed: AtomicUsize,
+}
+
+/// An HTTP proxy in front of moto that injects AWS errors or delays, and counts them.
 pub struct FaultProxy {
     pub endpoint: String,
-    faults: Arc<Mutex<Vec<Fault>>>,
-    pub injected: Arc<AtomicUsize>,
+    rules: Arc<Rules>,
 }
 
 impl FaultProxy {
     pub fn start() -> FaultProxy {
         let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
-        let injected = Arc::new(AtomicUsize::new(0));
+        let rules: Arc<Rules> = Arc::default();
         let upstream = moto_endpoint();
-        let (f, n) = (faults.clone(), injected.clone());
+        let shared = rules.clone();
         rt().spawn(async move {
             use hyper_util::rt::TokioIo;
             let client =
@@ -519,17 +534,10 @@ impl FaultProxy {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (client, upstream, faults, injected) =
-                    (client.clone(), upstream.clone(), f.clone(), n.clone());
+                let (client, upstream, rules) = (client.clone(), upstream.clone(), shared.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        proxy_one(
-                            req,
-                            client.clone(),
-                            upstream.clone(),
-                            faults.clone(),
-                            injected.clone(),
-                        )
+                        proxy_one(req, client.clone(), upstream.clone(), rules.clone())
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -539,21 +547,32 @@ impl FaultProxy {
         });
         FaultProxy {
             endpoint: format!("http://{addr}"),
-            faults,
-            injected,
+            rules,
         }
     }
 
     pub fn add(&self, fault: Fault) {
-        self.faults.lock().unwrap().push(fault);
+        self.rules.faults.lock().unwrap().push(fault);
     }
 
+    pub fn delay(&self, delay: Delay) {
+        self.rules.delays.lock().unwrap().push(delay);
+    }
+
+    /// Drops every fault and delay rule.
     pub fn clear(&self) {
-        self.faults.lock().unwrap().clear();
+        self.rules.faults.lock().unwrap().clear();
+        self.rules.delays.lock().unwrap().clear();
     }
 
+    /// Requests answered with an injected error so far.
     pub fn injected(&self) -> usize {
-        self.injected.load(Ordering::SeqCst)
+        self.rules.injected.load(Ordering::SeqCst)
+    }
+
+    /// Answers moto has given that are being (or were) held back by a delay rule.
+    pub fn delayed(&self) -> usize {
+        self.rules.delayed.load(Ordering::SeqCst)
     }
 }
 
@@ -566,8 +585,7 @@ async fn proxy_one(
     req: hyper::Request<hyper::body::Incoming>,
     client: ProxyClient,
     upstream: String,
-    faults: Arc<Mutex<Vec<Fault>>>,
-    injected: Arc<AtomicUsize>,
+    rules: Arc<Rules>,
 ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, hyper::Error> {
     use http_body_util::{BodyExt, Full};
     let (parts, body) = req.into_parts();
@@ -579,14 +597,15 @@ async fn proxy_one(
         parts.uri.path(),
         String::from_utf8_lossy(&body)
     );
-    let fault = faults
+    let fault = rules
+        .faults
         .lock()
         .unwrap()
         .iter()
         .find(|f| text.contains(&f.marker))
         .cloned();
     if let Some(f) = fault {
-        injected.fetch_add(1, Ordering::SeqCst);
+        rules.injected.fetch_add(1, Ordering::SeqCst);
         let payload = serde_json::json!({"message": f.message});
         return Ok(hyper::Response::builder()
             .status(f.status)
@@ -595,6 +614,13 @@ async fn proxy_one(
             .body(Full::new(bytes::Bytes::from(payload.to_string())))
             .unwrap());
     }
+    let delay = rules
+        .delays
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|d| text.contains(&d.marker))
+        .map(|d| d.by);
     let uri = format!(
         "{upstream}{}",
         parts
@@ -620,6 +646,11 @@ async fn proxy_one(
     };
     let (parts, body) = resp.into_parts();
     let body = body.collect().await?.to_bytes();
+    if let Some(by) = delay {
+        // moto has done the work; only the answer is late, as when AWS acts but the reply is slow or lost.
+        rules.delayed.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(by).await;
+    }
     Ok(hyper::Response::from_parts(parts, Full::new(body)))
 }
 
