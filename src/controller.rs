@@ -94,6 +94,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Resources reconciled at once.
     pub concurrency: u16,
+    /// Longest wait for one API Gateway answer. A call that hangs would otherwise hold its worker and
+    /// the per-API lock for good; a create that times out is looked up before any second create.
+    pub aws_timeout: Duration,
 }
 
 /// Everything reconcile needs, shared by all reconciles.
@@ -168,6 +171,12 @@ impl Context {
                         region.to_string(),
                     ))
                     .retry_config(aws_sdk_apigatewayv2::config::retry::RetryConfig::disabled())
+                    .timeout_config(
+                        aws_sdk_apigatewayv2::config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(self.settings.aws_timeout.min(Duration::from_secs(5)))
+                            .operation_attempt_timeout(self.settings.aws_timeout)
+                            .build(),
+                    )
                     .build();
                 let bucket = Arc::new(TokenBucket::new(
                     self.settings.aws_rate,
@@ -911,8 +920,9 @@ pub async fn run(
     let store = controller.store();
     metrics.watch_store(store.clone());
     // Ready: the API server answered the list above with our credentials and the controller runs.
-    // (kube-runtime's Store::wait_until_ready never resolved for this controller's store here; the
-    // list check is what readiness needs anyway.)
+    // Not Store::wait_until_ready: the controller's applier already waits on that store, and kube-runtime
+    // 5's DelayedInit keeps only the last poller's waker, so a second waiter either never wakes or steals
+    // the applier's wake-up (seen: a spawned waiter never resolved while the applier went on).
     health
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);

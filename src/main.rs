@@ -45,6 +45,9 @@ struct RunArgs {
     /// Resources reconciled at once.
     #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 4)]
     concurrency: u16,
+    /// Seconds to wait for one API Gateway answer before treating the call as failed (and retrying).
+    #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 20)]
+    aws_timeout_seconds: u64,
     /// Append every AWS call (time, operation, outcome) to this file as JSON lines.
     #[arg(long, env = "APIGW_AWS_CALL_LOG")]
     aws_call_log: Option<PathBuf>,
@@ -125,6 +128,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         failpoint,
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,
+        aws_timeout: Duration::from_secs(args.aws_timeout_seconds.max(1)),
     };
     let call_log = match &args.aws_call_log {
         Some(p) => Some(

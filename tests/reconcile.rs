@@ -751,6 +751,70 @@ fn throttling_and_outage_recover_without_duplicates() {
     );
 }
 
+/// AWS makes the integration but its answer comes too late: the call times out, the next try finds the
+/// integration that create made (a `Recovered` Event) and never makes a second one.
+#[test]
+fn create_whose_answer_times_out_is_found_not_repeated() {
+    let ns = TempNamespace::new("e2e-timeout");
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let proxy = FaultProxy::start();
+    proxy.delay(Delay {
+        marker: format!("POST /v2/apis/{api}/integrations"),
+        by: Duration::from_secs(8),
+    });
+    let n = &ns.name;
+    let op = Operator::start(
+        n,
+        &["--aws-timeout-seconds", "1"],
+        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
+    );
+    apply_yaml(
+        n,
+        &manifest(
+            "late-answer",
+            http_proxy_spec(&api, "https://example.com/late", json!({})),
+        ),
+    );
+    wait_ready("apiintegration/late-answer", n, READY_TIMEOUT);
+    assert!(
+        proxy.delayed() >= 1,
+        "the create's answer was never held back"
+    );
+    let held = moto.integrations(&api);
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(
+        held[0]["integrationId"].as_str(),
+        Some(integration_id("late-answer", n).as_str())
+    );
+    let creates: Vec<String> = op
+        .calls()
+        .into_iter()
+        .filter(|c| c.op == "CreateIntegration")
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(creates, ["unavailable"], "one create, and it timed out");
+    let reasons = event_reasons("late-answer", n);
+    for expected in ["AwsError", "Recovered"] {
+        assert!(reasons.iter().any(|r| r == expected), "{reasons:?}");
+    }
+    let messages = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        n,
+        "--field-selector",
+        "reason=AwsError",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        messages.to_ascii_lowercase().contains("timeout")
+            || messages.to_ascii_lowercase().contains("timed out"),
+        "the Event should say the call timed out: {messages}"
+    );
+}
+
 /// An existing integration is adopted through the annotation; a second resource naming the same
 /// integration is refused with AdoptionRefused.
 #[test]
