@@ -5,9 +5,12 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok, stack_env};
+use common::{TempNamespace, eventually, kubectl_ok, rand_u32, stack_env};
 use e2e::*;
 use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -189,6 +192,167 @@ fn sigterm_lets_the_in_flight_create_finish() {
         Some("True")
     );
     assert_eq!(op.count("CreateIntegration"), 1);
+}
+
+/// A stand-in for the EKS Pod Identity agent: answers GET with temporary credentials when the request
+/// carries `token` in its Authorization header, 401 otherwise; counts both.
+struct CredentialsAgent {
+    url: String,
+    served: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl CredentialsAgent {
+    fn start(token: &str, access_key: &str) -> CredentialsAgent {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}/v1/credentials", listener.local_addr().unwrap());
+        let (served, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s, r) = (served.clone(), refused.clone());
+        let expiration = (std::time::SystemTime::now() + Duration::from_secs(3600))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let body = json!({
+            "AccessKeyId": access_key,
+            "SecretAccessKey": "pod-identity-test-secret-key",
+            "Token": "pod-identity-test-session-token",
+            "Expiration": aws_smithy_types::DateTime::from_secs(expiration as i64)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap(),
+        })
+        .to_string();
+        let expected = format!("authorization: {token}");
+        rt().spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let mut got = 0;
+                while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
+                    match conn.read(&mut buf[got..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got += n,
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
+                let reply = if request.lines().any(|l| l.trim() == expected.to_ascii_lowercase()) {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+                };
+                let _ = conn.write_all(reply.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        CredentialsAgent {
+            url,
+            served,
+            refused,
+        }
+    }
+}
+
+/// The access keys API Gateway calls (not STS or other services) were signed with.
+fn apigw_access_keys(proxy: &FaultProxy) -> BTreeSet<Option<String>> {
+    proxy
+        .seen()
+        .into_iter()
+        .filter(|r| r.text.contains(" /v2/apis"))
+        .map(|r| r.access_key)
+        .collect()
+}
+
+/// The credential sources a cluster gives a pod, with the static keys gone: IRSA (a web identity token
+/// exchanged at STS, here moto's) and EKS Pod Identity (a credentials agent over HTTP). In each case the
+/// API Gateway calls are signed with the credentials that source handed out, and the resource is Ready.
+#[test]
+fn credentials_from_irsa_and_eks_pod_identity() {
+    let ns = TempNamespace::new("ops-creds");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let static_key = stack_env()["AWS_ACCESS_KEY_ID"].clone();
+    let dir = std::env::temp_dir().join(format!("apigw-creds-{:08x}", rand_u32()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_static_keys = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+    // IRSA: a projected service-account token and a role to assume with it.
+    let token_file = dir.join("web-identity-token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhcGlndy1vcGVyYXRvciJ9.",
+    )
+    .unwrap();
+    let proxy = FaultProxy::start();
+    let op = Operator::start_without(
+        n,
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/apigw-operator",
+            ),
+            ("AWS_ROLE_SESSION_NAME", "apigw-operator"),
+        ],
+        &no_static_keys,
+    );
+    common::kubectl_stdin(
+        &["apply", "-n", n, "-f", "-"],
+        &http_proxy_manifest("via-irsa", &api),
+    );
+    wait_ready("apiintegration/via-irsa", n, READY_TIMEOUT);
+    let assumed: Vec<SeenRequest> = proxy
+        .seen()
+        .into_iter()
+        .filter(|r| r.text.contains("Action=AssumeRoleWithWebIdentity"))
+        .collect();
+    assert_eq!(assumed.len(), 1, "one STS exchange, then cached");
+    let keys = apigw_access_keys(&proxy);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = keys.into_iter().next().unwrap().expect("signed requests");
+    assert_ne!(
+        key, static_key,
+        "signed with the static key that was removed"
+    );
+    drop(op);
+
+    // EKS Pod Identity: the agent's URL and the token file the pod gets.
+    let pod_token = "pod-identity-test-token";
+    let pod_token_file = dir.join("eks-pod-identity-token");
+    std::fs::write(&pod_token_file, pod_token).unwrap();
+    let agent = CredentialsAgent::start(pod_token, "ASIAPODIDENTITYTEST1");
+    let proxy = FaultProxy::start();
+    let _op = Operator::start_without(
+        n,
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.url.as_str()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                pod_token_file.to_str().unwrap(),
+            ),
+        ],
+        &no_static_keys,
+    );
+    common::kubectl_stdin(
+        &["apply", "-n", n, "-f", "-"],
+        &http_proxy_manifest("via-pod-identity", &api),
+    );
+    wait_ready("apiintegration/via-pod-identity", n, READY_TIMEOUT);
+    assert!(agent.served.load(Ordering::SeqCst) >= 1);
+    assert_eq!(agent.refused.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        apigw_access_keys(&proxy),
+        BTreeSet::from([Some("ASIAPODIDENTITYTEST1".to_string())])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// /metrics moves with the work done; /healthz and /readyz answer.

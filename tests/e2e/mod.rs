@@ -42,12 +42,24 @@ pub struct Operator {
     namespace: String,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// Stack variables the operator must not see (e.g. static keys, to test another credential source).
+    unset: Vec<String>,
 }
 
 impl Operator {
     /// Starts the operator for `namespace` with fast timings (resync 5 s, slow retries 2 s) unless
     /// `extra` overrides them (clap takes the last occurrence).
     pub fn start(namespace: &str, extra: &[&str], envs: &[(&str, &str)]) -> Operator {
+        Operator::start_without(namespace, extra, envs, &[])
+    }
+
+    /// As [`Operator::start`], with the stack's variables named in `unset` removed from its environment.
+    pub fn start_without(
+        namespace: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Operator {
         let dir = std::env::temp_dir().join("apigw-e2e");
         std::fs::create_dir_all(&dir).unwrap();
         let tag = format!("{namespace}-{:08x}", rand_u32());
@@ -80,6 +92,7 @@ impl Operator {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            unset: unset.iter().map(|k| k.to_string()).collect(),
         };
         op.spawn();
         op
@@ -93,7 +106,7 @@ impl Operator {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_apigw-operator"))
             .args(&self.args)
-            .envs(stack_env())
+            .envs(stack_env().iter().filter(|(k, _)| !self.unset.contains(k)))
             .env("APIGW_LOG", "info,apigw_operator=debug")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
@@ -510,6 +523,14 @@ struct Rules {
     delays: Mutex<Vec<Delay>>,
     injected: AtomicUsize,
     delayed: AtomicUsize,
+    seen: Mutex<Vec<SeenRequest>>,
+}
+
+/// A request that reached the proxy: "METHOD /path\nbody", and the access key ID it was signed with.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    pub text: String,
+    pub access_key: Option<String>,
 }
 
 /// An HTTP proxy in front of moto that injects AWS errors or delays, and counts them.
@@ -570,6 +591,11 @@ impl FaultProxy {
         self.rules.injected.load(Ordering::SeqCst)
     }
 
+    /// Every request so far, in order of arrival.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.rules.seen.lock().unwrap().clone()
+    }
+
     /// Answers moto has given that are being (or were) held back by a delay rule.
     pub fn delayed(&self) -> usize {
         self.rules.delayed.load(Ordering::SeqCst)
@@ -597,6 +623,18 @@ async fn proxy_one(
         parts.uri.path(),
         String::from_utf8_lossy(&body)
     );
+    // SigV4: "AWS4-HMAC-SHA256 Credential=<access key>/<date>/<region>/<service>/aws4_request, ..."
+    let access_key = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+        .map(str::to_string);
+    rules.seen.lock().unwrap().push(SeenRequest {
+        text: text.clone(),
+        access_key,
+    });
     let fault = rules
         .faults
         .lock()
