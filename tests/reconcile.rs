@@ -207,6 +207,78 @@ fn drift_checks_share_one_listing_per_api() {
     assert_eq!(op.count("CreateIntegration"), N);
 }
 
+/// AWS pages long listings (moto does not): with the fault proxy cutting GetIntegrations into pages of
+/// two, and five integrations made by others on the API, an interrupted create is still found (its
+/// integration is on the last page) and drift checks still find every resource in the listing.
+#[test]
+fn listings_are_read_to_the_last_page() {
+    const FOREIGN: usize = 5;
+    let ns = TempNamespace::new("e2e-pages");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    for i in 0..FOREIGN {
+        moto.create_integration_http_proxy(&api, &format!("https://example.org/not-ours/{i}"));
+    }
+    let proxy = FaultProxy::start();
+    proxy.paginate(&format!("GET /v2/apis/{api}/integrations"), 2);
+    let endpoint = proxy.endpoint.clone();
+    let mut op = Operator::start(
+        n,
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("APIGW_FAILPOINT", "after-create"),
+        ],
+    );
+
+    // A create interrupted before its ID reached status; its integration is listed last.
+    apply_yaml(
+        n,
+        &manifest(
+            "paged-0",
+            http_proxy_spec(&api, "https://example.com/paged/0", json!({})),
+        ),
+    );
+    eventually("the failpoint to be reached", READY_TIMEOUT, || {
+        op.log_text()
+            .contains("failpoint after-create reached")
+            .then_some(())
+    });
+    op.restart_with(&[("AWS_ENDPOINT_URL", endpoint.as_str())]);
+    wait_ready("apiintegration/paged-0", n, READY_TIMEOUT);
+    assert!(event_reasons("paged-0", n).contains(&"Recovered".to_string()));
+    assert_eq!(moto.integrations(&api).len(), FOREIGN + 1);
+    assert_eq!(op.count("CreateIntegration"), 1);
+    let (_, follow_ups) = proxy.pages();
+    assert!(follow_ups >= 2, "the listing was not followed to page 3");
+
+    // Drift checks: every resource found in the paged listing, none asked for on its own.
+    for i in 1..3 {
+        apply_yaml(
+            n,
+            &manifest(
+                &format!("paged-{i}"),
+                http_proxy_spec(&api, &format!("https://example.com/paged/{i}"), json!({})),
+            ),
+        );
+    }
+    wait_ready("apiintegrations", n, READY_TIMEOUT);
+    let (single_before, pages_before) = (op.count("GetIntegration"), proxy.pages().0);
+    let pages_per_listing = (FOREIGN + 3).div_ceil(2);
+    eventually("two listings by drift checks", READY_TIMEOUT, || {
+        (proxy.pages().0 >= pages_before + 2 * pages_per_listing).then_some(())
+    });
+    assert_eq!(
+        op.count("GetIntegration") - single_before,
+        0,
+        "a drift check missed its integration in the paged listing"
+    );
+    assert_eq!(op.count("UpdateIntegration"), 0);
+    assert_eq!(op.count("CreateIntegration"), 3);
+    assert_eq!(moto.integrations(&api).len(), FOREIGN + 3);
+}
+
 /// Changing fields (scalars, maps with a key removed, a response status code removed, scalars
 /// removed, then a switch to a private VPC_LINK integration) shows up in moto each time.
 #[test]

@@ -524,6 +524,11 @@ struct Rules {
     injected: AtomicUsize,
     delayed: AtomicUsize,
     seen: Mutex<Vec<SeenRequest>>,
+    /// (marker, page size): moto's answers to matching GETs are cut into pages with a nextToken.
+    paginate: Mutex<Option<(String, usize)>>,
+    /// Pages served, and how many of those were asked for with a nextToken.
+    pages: AtomicUsize,
+    follow_ups: AtomicUsize,
 }
 
 /// A request that reached the proxy: "METHOD /path\nbody", and the access key ID it was signed with.
@@ -589,6 +594,20 @@ impl FaultProxy {
     /// Requests answered with an injected error so far.
     pub fn injected(&self) -> usize {
         self.rules.injected.load(Ordering::SeqCst)
+    }
+
+    /// Cuts moto's answers to GET requests matching `marker` into pages of `page_size` items, linked by
+    /// nextToken, as AWS does for long listings (moto returns everything at once).
+    pub fn paginate(&self, marker: &str, page_size: usize) {
+        *self.rules.paginate.lock().unwrap() = Some((marker.to_string(), page_size.max(1)));
+    }
+
+    /// (pages served, pages asked for with a nextToken).
+    pub fn pages(&self) -> (usize, usize) {
+        (
+            self.rules.pages.load(Ordering::SeqCst),
+            self.rules.follow_ups.load(Ordering::SeqCst),
+        )
     }
 
     /// Every request so far, in order of arrival.
@@ -659,6 +678,22 @@ async fn proxy_one(
         .iter()
         .find(|d| text.contains(&d.marker))
         .map(|d| d.by);
+    let page_size = rules
+        .paginate
+        .lock()
+        .unwrap()
+        .as_ref()
+        .filter(|(marker, _)| parts.method == hyper::Method::GET && text.contains(marker))
+        .map(|(_, size)| *size);
+    // Our page tokens are offsets into moto's full list.
+    let page_offset: usize = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("nextToken="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
     let uri = format!(
         "{upstream}{}",
         parts
@@ -682,8 +717,18 @@ async fn proxy_one(
                 .unwrap());
         }
     };
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await?.to_bytes();
+    let (mut parts, body) = resp.into_parts();
+    let mut body = body.collect().await?.to_bytes();
+    if let Some(page_size) = page_size.filter(|_| parts.status == 200)
+        && let Some(page) = one_page(&body, page_offset, page_size)
+    {
+        rules.pages.fetch_add(1, Ordering::SeqCst);
+        if page_offset > 0 {
+            rules.follow_ups.fetch_add(1, Ordering::SeqCst);
+        }
+        body = page;
+        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    }
     if let Some(by) = delay {
         // moto has done the work; only the answer is late, as when AWS acts but the reply is slow or lost.
         rules.delayed.fetch_add(1, Ordering::SeqCst);
@@ -719,4 +764,24 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// One page of a listing answer `{"items": [...]}`: items[offset..offset+size], with a nextToken when more
+/// follow. None when the body is not such a listing.
+fn one_page(body: &[u8], offset: usize, size: usize) -> Option<bytes::Bytes> {
+    let mut listing: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let items = listing.get("items")?.as_array()?.clone();
+    let end = (offset + size).min(items.len());
+    let page: Vec<serde_json::Value> = items.get(offset.min(end)..end)?.to_vec();
+    listing["items"] = serde_json::Value::Array(page);
+    match listing.as_object_mut() {
+        Some(o) if end < items.len() => {
+            o.insert("nextToken".into(), end.to_string().into());
+        }
+        Some(o) => {
+            o.remove("nextToken");
+        }
+        None => return None,
+    }
+    Some(bytes::Bytes::from(listing.to_string()))
 }
