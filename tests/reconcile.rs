@@ -240,11 +240,7 @@ fn listings_are_read_to_the_last_page() {
             http_proxy_spec(&api, "https://example.com/paged/0", json!({})),
         ),
     );
-    eventually("the failpoint to be reached", READY_TIMEOUT, || {
-        op.log_text()
-            .contains("failpoint after-create reached")
-            .then_some(())
-    });
+    op.wait_for_failpoint(READY_TIMEOUT);
     op.restart_with(&[("AWS_ENDPOINT_URL", endpoint.as_str())]);
     wait_ready("apiintegration/paged-0", n, READY_TIMEOUT);
     assert!(event_reasons("paged-0", n).contains(&"Recovered".to_string()));
@@ -601,11 +597,7 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
             http_proxy_spec(&api, "https://example.com/crash", json!({})),
         ),
     );
-    eventually("the failpoint to be reached", READY_TIMEOUT, || {
-        op.log_text()
-            .contains("failpoint after-create reached")
-            .then_some(())
-    });
+    op.wait_for_failpoint(READY_TIMEOUT);
     op.kill();
     assert_eq!(moto.integrations(&api).len(), 1, "the create happened");
     let st = status_of("crashy", n);

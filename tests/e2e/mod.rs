@@ -186,6 +186,15 @@ impl Operator {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits until the `after-create` failpoint holds the operator between create and status write.
+    pub fn wait_for_failpoint(&self, timeout: Duration) {
+        crate::common::eventually("the failpoint to be reached", timeout, || {
+            self.log_text()
+                .contains("failpoint after-create reached")
+                .then_some(())
+        });
+    }
 }
 
 impl Drop for Operator {
