@@ -192,6 +192,11 @@ fn sigterm_lets_the_in_flight_create_finish() {
         Some("True")
     );
     assert_eq!(op.count("CreateIntegration"), 1);
+    // Running again, it has nothing to create; dropping it then deletes the resource (finalizer included).
+    proxy.clear();
+    op.restart_with(&[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    wait_ready("apiintegration/in-flight", n, READY_TIMEOUT);
+    assert_eq!(op.count("CreateIntegration"), 1);
 }
 
 /// A stand-in for the EKS Pod Identity agent: answers GET with temporary credentials when the request
