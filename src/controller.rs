@@ -121,6 +121,13 @@ pub struct Context {
     listings: Mutex<HashMap<ApiKey, Listing>>,
 }
 
+/// What our own write left in AWS, for the cached listing.
+enum Written<'a> {
+    Now(&'a ObservedIntegration),
+    Gone,
+    Unknown,
+}
+
 /// One GetIntegrations answer, by integration ID.
 struct Listing {
     fetched: std::time::Instant,
@@ -249,12 +256,27 @@ impl Context {
             .remove(&(region.to_string(), api_id.to_string()));
     }
 
-    /// Our own write to an API makes its cached listing stale.
-    fn forget_listing(&self, region: &str, api_id: &str) {
-        self.listings
-            .lock()
-            .unwrap()
-            .remove(&(region.to_string(), api_id.to_string()));
+    /// Keeps the API's cached listing true to our own write to integration `id` (writes and listings of
+    /// one API are serialised by its lock, so nothing else changed it meanwhile): AWS's answer replaces
+    /// the entry, a delete removes it, and a failed write, whose effect is unknown, drops the listing.
+    fn after_write(&self, region: &str, api_id: &str, id: &str, written: Written<'_>) {
+        let key = (region.to_string(), api_id.to_string());
+        let mut listings = self.listings.lock().unwrap();
+        match written {
+            Written::Now(o) => {
+                if let Some(l) = listings.get_mut(&key) {
+                    l.by_id.insert(id.to_string(), o.clone());
+                }
+            }
+            Written::Gone => {
+                if let Some(l) = listings.get_mut(&key) {
+                    l.by_id.remove(id);
+                }
+            }
+            Written::Unknown => {
+                listings.remove(&key);
+            }
+        }
     }
 
     fn api_lock(&self, region: &str, api_id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -571,10 +593,12 @@ async fn sync(
     } else {
         let body =
             plan::update_request(&desired, &observed.fields, &status.applied_fields, protocol);
-        ctx.forget_listing(&region, &spec.api_id);
-        let updated = aws
+        let result = aws
             .update_integration(&spec.api_id, &observed.integration_id, &body)
-            .await?;
+            .await;
+        let written = result.as_ref().map_or(Written::Unknown, Written::Now);
+        ctx.after_write(&region, &spec.api_id, &observed.integration_id, written);
+        let updated = result?;
         publish(
             ctx,
             obj,
@@ -728,8 +752,13 @@ async fn create(
     );
     write_status(obj, ctx, status).await?;
 
-    ctx.forget_listing(aws.region(), &obj.spec.api_id);
-    let created = match aws.create_integration(&obj.spec.api_id, desired).await {
+    let result = aws.create_integration(&obj.spec.api_id, desired).await;
+    let (id, written) = match &result {
+        Ok(c) => (c.integration_id.as_str(), Written::Now(c)),
+        Err(_) => ("", Written::Unknown),
+    };
+    ctx.after_write(aws.region(), &obj.spec.api_id, id, written);
+    let created = match result {
         Ok(c) => c,
         // The API went away since its protocol was cached.
         Err(AwsError::NotFound(_)) => {
@@ -815,8 +844,13 @@ async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     };
     let lock = ctx.api_lock(&region, &spec.api_id);
     let _one_change_per_api = lock.lock().await;
-    ctx.forget_listing(&region, &spec.api_id);
-    match aws.delete_integration(&spec.api_id, &id).await {
+    let result = aws.delete_integration(&spec.api_id, &id).await;
+    let written = match &result {
+        Ok(()) => Written::Gone,
+        Err(_) => Written::Unknown,
+    };
+    ctx.after_write(&region, &spec.api_id, &id, written);
+    match result {
         Ok(()) => {
             publish(
                 ctx,
