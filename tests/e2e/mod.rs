@@ -104,7 +104,13 @@ impl Operator {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_apigw-operator"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_apigw-operator"));
+        // `cargo xtask test` puts the stack's variables in this process's own environment too, which a
+        // child inherits: remove the unset ones from both sources.
+        for k in &self.unset {
+            command.env_remove(k);
+        }
+        let child = command
             .args(&self.args)
             .envs(stack_env().iter().filter(|(k, _)| !self.unset.contains(k)))
             .env("APIGW_LOG", "info,apigw_operator=debug")
