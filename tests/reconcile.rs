@@ -48,6 +48,11 @@ fn http_proxy_spec(api: &str, uri: &str, extra: Value) -> Value {
     spec
 }
 
+/// Applies an ApiIntegration named `name` with [`http_proxy_spec`] and nothing else set.
+fn apply_http_proxy(ns: &str, name: &str, api: &str, uri: &str) {
+    apply_yaml(ns, &manifest(name, http_proxy_spec(api, uri, json!({}))));
+}
+
 fn manifest(name: &str, spec: Value) -> String {
     json!({
         "apiVersion": "apigw.dev/v1alpha1",
@@ -233,13 +238,7 @@ fn listings_are_read_to_the_last_page() {
     );
 
     // A create interrupted before its ID reached status; its integration is listed last.
-    apply_yaml(
-        n,
-        &manifest(
-            "paged-0",
-            http_proxy_spec(&api, "https://example.com/paged/0", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "paged-0", &api, "https://example.com/paged/0");
     op.wait_for_failpoint(READY_TIMEOUT);
     op.restart_with(&[("AWS_ENDPOINT_URL", endpoint.as_str())]);
     wait_ready("apiintegration/paged-0", n, READY_TIMEOUT);
@@ -251,12 +250,11 @@ fn listings_are_read_to_the_last_page() {
 
     // Drift checks: every resource found in the paged listing, none asked for on its own.
     for i in 1..3 {
-        apply_yaml(
+        apply_http_proxy(
             n,
-            &manifest(
-                &format!("paged-{i}"),
-                http_proxy_spec(&api, &format!("https://example.com/paged/{i}"), json!({})),
-            ),
+            &format!("paged-{i}"),
+            &api,
+            &format!("https://example.com/paged/{i}"),
         );
     }
     wait_ready("apiintegrations", n, READY_TIMEOUT);
@@ -448,13 +446,7 @@ fn websocket_and_subtype_updates_reach_moto() {
         &manifest("fn", lambda_spec("2.0", "invoke-b", "orders-v2")),
     );
     wait_moto_matches(&http, "fn", n, &moto);
-    apply_yaml(
-        n,
-        &manifest(
-            "fn",
-            http_proxy_spec(&http, "https://orders.example.com/", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "fn", &http, "https://orders.example.com/");
     let held = wait_moto_matches(&http, "fn", n, &moto);
     assert_eq!(held["integrationId"], fn_id, "changed in place");
     assert!(
@@ -550,13 +542,7 @@ fn integration_deleted_out_of_band_is_recreated() {
     let api = moto.create_api("HTTP");
     let op = Operator::start(&ns.name, &[], &[]);
     let n = &ns.name;
-    apply_yaml(
-        n,
-        &manifest(
-            "fragile",
-            http_proxy_spec(&api, "https://example.com/", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "fragile", &api, "https://example.com/");
     wait_ready("apiintegration/fragile", n, READY_TIMEOUT);
     let first = integration_id("fragile", n);
     moto.delete_integration(&api, &first);
@@ -590,13 +576,7 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
     let api = moto.create_api("HTTP");
     let n = &ns.name;
     let mut op = Operator::start(n, &[], &[("APIGW_FAILPOINT", "after-create")]);
-    apply_yaml(
-        n,
-        &manifest(
-            "crashy",
-            http_proxy_spec(&api, "https://example.com/crash", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "crashy", &api, "https://example.com/crash");
     op.wait_for_failpoint(READY_TIMEOUT);
     op.kill();
     assert_eq!(moto.integrations(&api).len(), 1, "the create happened");
@@ -637,13 +617,7 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
     let future_id = moto.create_api("HTTP");
     moto.delete_api(&future_id);
     let op = Operator::start(n, &[], &[]);
-    apply_yaml(
-        n,
-        &manifest(
-            "early",
-            http_proxy_spec(&future_id, "https://example.com/", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "early", &future_id, "https://example.com/");
     wait_condition("early", n, "False", "ApiNotFound", &future_id);
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
     assert_eq!(op.count("CreateIntegration"), 0);
@@ -680,13 +654,7 @@ fn api_deleted_out_of_band_reports_api_not_found() {
     let api = moto.create_api("HTTP");
     let op = Operator::start(&ns.name, &[], &[]);
     let n = &ns.name;
-    apply_yaml(
-        n,
-        &manifest(
-            "stranded",
-            http_proxy_spec(&api, "https://example.com/", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "stranded", &api, "https://example.com/");
     wait_ready("apiintegration/stranded", n, READY_TIMEOUT);
     moto.delete_api(&api);
     wait_condition("stranded", n, "False", "ApiNotFound", &api);
@@ -833,13 +801,7 @@ fn create_whose_answer_times_out_is_found_not_repeated() {
         &["--aws-timeout-seconds", "1"],
         &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
     );
-    apply_yaml(
-        n,
-        &manifest(
-            "late-answer",
-            http_proxy_spec(&api, "https://example.com/late", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "late-answer", &api, "https://example.com/late");
     wait_ready("apiintegration/late-answer", n, READY_TIMEOUT);
     assert!(
         proxy.delayed() >= 1,
@@ -923,13 +885,7 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
     let proxy = FaultProxy::start();
     let n = &ns.name;
     let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    apply_yaml(
-        n,
-        &manifest(
-            "routed",
-            http_proxy_spec(&api, "https://example.com/", json!({})),
-        ),
-    );
+    apply_http_proxy(n, "routed", &api, "https://example.com/");
     wait_ready("apiintegration/routed", n, READY_TIMEOUT);
     let id = integration_id("routed", n);
     proxy.add(Fault {
