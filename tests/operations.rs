@@ -70,10 +70,7 @@ fn leader_election_hands_over_without_duplicates() {
     });
     assert_eq!(is_leader(port_b), Some(false));
 
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("first", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("first", &api));
     wait_ready("apiintegration/first", n, READY_TIMEOUT);
     assert_eq!(a.count("CreateIntegration"), 1);
     assert_eq!(b.calls().len(), 0, "the stand-by made AWS calls");
@@ -92,10 +89,7 @@ fn leader_election_hands_over_without_duplicates() {
         handover <= Duration::from_secs(LEASE_SECONDS + 3),
         "hand-over took {handover:?}, lease is {LEASE_SECONDS} s"
     );
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("second", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("second", &api));
     wait_ready("apiintegration/second", n, READY_TIMEOUT);
     assert_eq!(
         b.count("CreateIntegration"),
@@ -161,10 +155,7 @@ fn sigterm_lets_the_in_flight_create_finish() {
         by: ANSWER_DELAY,
     });
     let mut op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("in-flight", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("in-flight", &api));
     eventually("the create to be on the wire", READY_TIMEOUT, || {
         (proxy.delayed() >= 1).then_some(())
     });
@@ -307,10 +298,7 @@ fn credentials_from_irsa_and_eks_pod_identity() {
         ],
         &no_static_keys,
     );
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("via-irsa", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("via-irsa", &api));
     wait_ready("apiintegration/via-irsa", n, READY_TIMEOUT);
     let assumed: Vec<SeenRequest> = proxy
         .seen()
@@ -346,10 +334,7 @@ fn credentials_from_irsa_and_eks_pod_identity() {
         ],
         &no_static_keys,
     );
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("via-pod-identity", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("via-pod-identity", &api));
     wait_ready("apiintegration/via-pod-identity", n, READY_TIMEOUT);
     assert!(agent.served.load(Ordering::SeqCst) >= 1);
     assert_eq!(agent.refused.load(Ordering::SeqCst), 0);
@@ -384,14 +369,8 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
         None
     );
 
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("counted", &api),
-    );
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("also-counted", &api),
-    );
+    apply_yaml(n, &http_proxy_manifest("counted", &api));
+    apply_yaml(n, &http_proxy_manifest("also-counted", &api));
     wait_ready("apiintegrations", n, READY_TIMEOUT);
     let text = eventually(
         "the resources gauge to show 2 Synced",
@@ -428,10 +407,7 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
     assert_eq!(metric(&text, "apigw_operator_leader"), Some(1.0));
 
     // A failing resource shows up by reason.
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("orphan", "nosuchapi1"),
-    );
+    apply_yaml(n, &http_proxy_manifest("orphan", "nosuchapi1"));
     eventually(
         "the resources gauge to show ApiNotFound",
         READY_TIMEOUT,
@@ -464,16 +440,10 @@ fn logs_are_json_on_request_and_never_contain_the_secret_key() {
     assert!(secret.len() >= 16);
     let json_log = {
         let op = Operator::start(n, &["--log-format", "json"], &[("APIGW_LOG", "debug")]);
-        common::kubectl_stdin(
-            &["apply", "-n", n, "-f", "-"],
-            &http_proxy_manifest("quiet", &api),
-        );
+        apply_yaml(n, &http_proxy_manifest("quiet", &api));
         wait_ready("apiintegration/quiet", n, READY_TIMEOUT);
         // An error path too: failure messages are logged and go to status.
-        common::kubectl_stdin(
-            &["apply", "-n", n, "-f", "-"],
-            &http_proxy_manifest("loud", "nosuchapi2"),
-        );
+        apply_yaml(n, &http_proxy_manifest("loud", "nosuchapi2"));
         eventually("the failure to be reported", READY_TIMEOUT, || {
             let (_, reason, _) = ready_of("loud", n)?;
             (reason == "ApiNotFound").then_some(())
@@ -494,10 +464,7 @@ fn logs_are_json_on_request_and_never_contain_the_secret_key() {
 
     // The default text format, same scenario; no colour codes when the output is not a terminal.
     let op = Operator::start(n, &[], &[("APIGW_LOG", "debug")]);
-    common::kubectl_stdin(
-        &["apply", "-n", n, "-f", "-"],
-        &http_proxy_manifest("loud", "nosuchapi3"),
-    );
+    apply_yaml(n, &http_proxy_manifest("loud", "nosuchapi3"));
     eventually("the failure to be reported", READY_TIMEOUT, || {
         let (_, reason, _) = ready_of("loud", n)?;
         (reason == "ApiNotFound").then_some(())
