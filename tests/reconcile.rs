@@ -533,6 +533,64 @@ fn delete_removes_the_integration_and_retain_keeps_it() {
     moto.delete_integration(&api, &kept);
 }
 
+/// spec.region sends the integration to that region's API Gateway: created, kept and deleted there, and
+/// every call for it made in that region. The same API ID without a region (the default region) is
+/// ApiNotFound, as it would be in AWS.
+#[test]
+fn integration_in_another_region() {
+    const REGION: &str = "eu-west-1";
+    let ns = TempNamespace::new("e2e-region");
+    let n = &ns.name;
+    let abroad = Moto::in_region(REGION);
+    let api = abroad.create_api("HTTP");
+    let home_region = common::stack_env()["AWS_REGION"].clone();
+    assert_ne!(home_region, REGION);
+    let op = Operator::start(n, &[], &[]);
+    apply_yaml(
+        n,
+        &manifest(
+            "abroad",
+            http_proxy_spec(
+                &api,
+                "https://example.com/abroad",
+                json!({"region": REGION}),
+            ),
+        ),
+    );
+    wait_ready("apiintegration/abroad", n, READY_TIMEOUT);
+    let held = abroad.integrations(&api);
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(
+        held[0]["integrationId"].as_str(),
+        Some(integration_id("abroad", n).as_str())
+    );
+    assert_eq!(status_of("abroad", n)["region"], REGION);
+
+    apply_http_proxy(n, "at-home", &api, "https://example.com/home");
+    wait_condition("at-home", n, "False", "ApiNotFound", &api);
+
+    kubectl_ok(&["delete", "apiintegration/abroad", "-n", n, "--timeout=30s"]);
+    assert!(abroad.integrations(&api).is_empty());
+    let calls = op.calls();
+    let in_region = |op_name: &str, region: &str| {
+        calls
+            .iter()
+            .filter(|c| c.op == op_name && c.region == region)
+            .count()
+    };
+    assert_eq!(in_region("CreateIntegration", REGION), 1);
+    assert_eq!(in_region("DeleteIntegration", REGION), 1);
+    assert_eq!(
+        op.count("CreateIntegration"),
+        1,
+        "nothing created in {home_region}"
+    );
+    assert!(
+        in_region("GetApi", &home_region) >= 1,
+        "at-home looked in {home_region}"
+    );
+}
+
 /// An integration deleted in API Gateway behind the operator's back is created again, and the user is
 /// told with a `Recreated` Event and condition reason.
 #[test]

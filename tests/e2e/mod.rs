@@ -32,6 +32,7 @@ pub struct Call {
     pub ms: u64,
     pub op: String,
     pub outcome: String,
+    pub region: String,
 }
 
 /// The operator binary, running in the background against the stack, watching one namespace.
@@ -232,12 +233,17 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A client for moto (or for the fault proxy in front of it).
+/// A client for moto (or for the fault proxy in front of it), in the stack's region.
 pub fn apigw_client(endpoint: &str) -> apigw::Client {
+    apigw_client_in(endpoint, &stack_env()["AWS_REGION"])
+}
+
+/// A client for moto in `region` (moto keeps each region's APIs apart, as AWS does).
+pub fn apigw_client_in(endpoint: &str, region: &str) -> apigw::Client {
     let env = stack_env();
     let config = apigw::Config::builder()
         .behavior_version_latest()
-        .region(apigw::config::Region::new(env["AWS_REGION"].clone()))
+        .region(apigw::config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(apigw::config::Credentials::new(
             env["AWS_ACCESS_KEY_ID"].clone(),
@@ -263,6 +269,13 @@ impl Moto {
     pub fn new() -> Moto {
         Moto {
             client: apigw_client(&moto_endpoint()),
+        }
+    }
+
+    /// moto as seen from another region.
+    pub fn in_region(region: &str) -> Moto {
+        Moto {
+            client: apigw_client_in(&moto_endpoint(), region),
         }
     }
 
