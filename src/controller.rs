@@ -396,8 +396,16 @@ async fn fail(
     mut status: ApiIntegrationStatus,
     err: Error,
 ) -> Result<Action, Error> {
-    let reason = failure_reason(&err);
-    let message = err.to_string();
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    let (reason, message) = match failure_reason(&err) {
+        // A passing failure while deleting (5xx, network, another change to the API in flight): the
+        // deletion is under way and is retried.
+        Reason::AwsError if deleting => (
+            Reason::Deleting,
+            format!("deleting the integration, retrying after: {err}"),
+        ),
+        reason => (reason, err.to_string()),
+    };
     let generation = obj.metadata.generation;
     let previous = ready(&status.conditions).map(|c| (c.reason.clone(), c.message.clone()));
     set_condition(
@@ -423,8 +431,9 @@ async fn fail(
     }
     tracing::warn!(reason = reason.as_str(), %message, "reconcile failed");
     write_status(obj, ctx, &status).await?;
-    if reason == Reason::InvalidSpec {
-        // AWS said the spec is wrong: nothing to retry until the user changes it.
+    if reason == Reason::InvalidSpec && !deleting {
+        // AWS said the spec is wrong: nothing to retry until the user changes it. (While deleting, the
+        // spec no longer matters: retry slowly instead of holding the finalizer for good.)
         ctx.failures.lock().unwrap().remove(&ObjectRef::from(obj));
         remember(obj, ctx, true);
         return Ok(Action::await_change());
@@ -863,8 +872,7 @@ async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
             .await;
             Ok(Action::await_change())
         }
-        Err(e) if e.is_concurrent_modification() => Err(e.into()), // retried soon
-        Err(e @ AwsError::Conflict(_)) => {
+        Err(e @ AwsError::Conflict(_)) if !e.is_concurrent_modification() => {
             // Routes still target the integration; AWS's message names them.
             let err = Error::DeletionBlocked(format!(
                 "API Gateway refused to delete integration {id} because routes still target it; \

@@ -933,8 +933,9 @@ fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
     assert!(moto.integration(&api, &existing).is_some());
 }
 
-/// Deleting an integration that routes still point at (409) says DeletionBlocked and keeps the
-/// resource until the conflict is gone.
+/// A delete that meets another change to the API in flight (409 "concurrent modification") says
+/// Deleting and retries; one that routes still point at (409 naming them) says DeletionBlocked and keeps
+/// the resource until the conflict is gone.
 #[test]
 fn delete_conflict_reports_deletion_blocked_until_resolved() {
     let ns = TempNamespace::new("e2e-409");
@@ -950,9 +951,20 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
         marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
         status: 409,
         error_type: "ConflictException".into(),
-        message: "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]".into(),
+        message:
+            "Unable to complete operation due to concurrent modification. Please try again later."
+                .into(),
     });
     kubectl_ok(&["delete", "apiintegration/routed", "-n", n, "--wait=false"]);
+    wait_condition("routed", n, "False", "Deleting", "concurrent modification");
+    assert!(event_reasons("routed", n).contains(&"Deleting".to_string()));
+    proxy.clear();
+    proxy.add(Fault {
+        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        status: 409,
+        error_type: "ConflictException".into(),
+        message: "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]".into(),
+    });
     wait_condition("routed", n, "False", "DeletionBlocked", "r1a2b3c");
     assert!(moto.integration(&api, &id).is_some());
     proxy.clear();
