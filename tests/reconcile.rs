@@ -935,7 +935,7 @@ fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
 
 /// A delete that meets another change to the API in flight (409 "concurrent modification") says
 /// Deleting and retries; one that routes still point at (409 naming them) says DeletionBlocked and keeps
-/// the resource until the conflict is gone.
+/// the resource until the conflict is gone; a 400 says InvalidSpec and is still retried.
 #[test]
 fn delete_conflict_reports_deletion_blocked_until_resolved() {
     let ns = TempNamespace::new("e2e-409");
@@ -967,6 +967,21 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
     });
     wait_condition("routed", n, "False", "DeletionBlocked", "r1a2b3c");
     assert!(moto.integration(&api, &id).is_some());
+    // A 400 on delete is reported, but retried: the spec cannot be fixed on a resource being deleted.
+    proxy.clear();
+    proxy.add(Fault {
+        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        status: 400,
+        error_type: "BadRequestException".into(),
+        message: "Invalid request: injected by the test proxy".into(),
+    });
+    wait_condition(
+        "routed",
+        n,
+        "False",
+        "InvalidSpec",
+        "injected by the test proxy",
+    );
     proxy.clear();
     kubectl_ok(&[
         "wait",
