@@ -9,7 +9,7 @@ mod e2e;
 use common::{TempNamespace, eventually, kubectl_ok, repo_path};
 use e2e::*;
 use mlua::LuaSerdeExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -52,16 +52,6 @@ fn health(script: &str, obj: &Value) -> (String, String) {
     (hs.get("status").unwrap(), hs.get("message").unwrap())
 }
 
-fn manifest(name: &str, api: &str) -> String {
-    json!({
-        "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-        "metadata": {"name": name},
-        "spec": {"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                 "integrationUri": format!("https://example.com/{name}"), "payloadFormatVersion": "1.0"},
-    })
-    .to_string()
-}
-
 fn health_of(script: &str, name: &str, ns: &str) -> (String, String) {
     health(script, &get_json(&format!("apiintegration/{name}"), ns))
 }
@@ -76,7 +66,7 @@ fn argo_cd_health_follows_ready_and_the_observed_generation() {
     let moto = Moto::new();
     let api = moto.create_api("HTTP");
 
-    apply_yaml(n, &manifest("steady", &api));
+    apply_yaml(n, &http_proxy_manifest("steady", &api));
     let (status, message) = health_of(&script, "steady", n);
     assert_eq!(status, "Progressing", "no status yet: {message}");
 
@@ -86,7 +76,7 @@ fn argo_cd_health_follows_ready_and_the_observed_generation() {
     assert_eq!(status, "Healthy", "{message}");
     assert!(message.starts_with("Synced: "), "{message}");
 
-    apply_yaml(n, &manifest("lost", "nosuchapi7"));
+    apply_yaml(n, &http_proxy_manifest("lost", "nosuchapi7"));
     eventually("lost to report ApiNotFound", READY_TIMEOUT, || {
         let (_, reason, _) = ready_of("lost", n)?;
         (reason == "ApiNotFound").then_some(())

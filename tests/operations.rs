@@ -15,16 +15,6 @@ use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn http_proxy_manifest(name: &str, api: &str) -> String {
-    json!({
-        "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-        "metadata": {"name": name},
-        "spec": {"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                 "integrationUri": format!("https://example.com/{name}"), "payloadFormatVersion": "1.0"},
-    })
-    .to_string()
-}
-
 fn is_leader(port: u16) -> Option<bool> {
     let (_, text) = http_get(&format!("http://127.0.0.1:{port}/metrics"))?;
     Some(metric(&text, "apigw_operator_leader")? == 1.0)

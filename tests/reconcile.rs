@@ -739,12 +739,12 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
     let moto = Moto::new();
     let api = moto.create_api("HTTP");
     let proxy = FaultProxy::start();
-    proxy.add(Fault {
-        marker: "reject-me-with-400".into(),
-        status: 400,
-        error_type: "BadRequestException".into(),
-        message: "Invalid integration: injected by the test proxy".into(),
-    });
+    proxy.add(Fault::new(
+        "reject-me-with-400",
+        400,
+        "BadRequestException",
+        "Invalid integration: injected by the test proxy",
+    ));
     let n = &ns.name;
     let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
     let spec = |description: &str| {
@@ -793,12 +793,12 @@ fn throttling_and_outage_recover_without_duplicates() {
     let moto = Moto::new();
     let api = moto.create_api("HTTP");
     let proxy = FaultProxy::start();
-    proxy.add(Fault {
-        marker: "flaky-backend".into(),
-        status: 429,
-        error_type: "TooManyRequestsException".into(),
-        message: "Too Many Requests".into(),
-    });
+    proxy.add(Fault::new(
+        "flaky-backend",
+        429,
+        "TooManyRequestsException",
+        "Too Many Requests",
+    ));
     let n = &ns.name;
     let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
     apply_yaml(
@@ -814,12 +814,12 @@ fn throttling_and_outage_recover_without_duplicates() {
     );
     wait_condition("flaky", n, "False", "Throttled", "");
     proxy.clear();
-    proxy.add(Fault {
-        marker: "flaky-backend".into(),
-        status: 503,
-        error_type: "ServiceUnavailableException".into(),
-        message: "Service Unavailable".into(),
-    });
+    proxy.add(Fault::new(
+        "flaky-backend",
+        503,
+        "ServiceUnavailableException",
+        "Service Unavailable",
+    ));
     let injected = proxy.injected();
     eventually("a retry to meet the outage", READY_TIMEOUT, || {
         (proxy.injected() > injected).then_some(())
@@ -947,34 +947,32 @@ fn delete_conflict_reports_deletion_blocked_until_resolved() {
     apply_http_proxy(n, "routed", &api, "https://example.com/");
     wait_ready("apiintegration/routed", n, READY_TIMEOUT);
     let id = integration_id("routed", n);
-    proxy.add(Fault {
-        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
-        status: 409,
-        error_type: "ConflictException".into(),
-        message:
-            "Unable to complete operation due to concurrent modification. Please try again later."
-                .into(),
-    });
+    proxy.add(Fault::new(
+        format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        409,
+        "ConflictException",
+        "Unable to complete operation due to concurrent modification. Please try again later.",
+    ));
     kubectl_ok(&["delete", "apiintegration/routed", "-n", n, "--wait=false"]);
     wait_condition("routed", n, "False", "Deleting", "concurrent modification");
     assert!(event_reasons("routed", n).contains(&"Deleting".to_string()));
     proxy.clear();
-    proxy.add(Fault {
-        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
-        status: 409,
-        error_type: "ConflictException".into(),
-        message: "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]".into(),
-    });
+    proxy.add(Fault::new(
+        format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        409,
+        "ConflictException",
+        "Unable to delete integration because it is referenced by the following Routes: [r1a2b3c]",
+    ));
     wait_condition("routed", n, "False", "DeletionBlocked", "r1a2b3c");
     assert!(moto.integration(&api, &id).is_some());
     // A 400 on delete is reported, but retried: the spec cannot be fixed on a resource being deleted.
     proxy.clear();
-    proxy.add(Fault {
-        marker: format!("DELETE /v2/apis/{api}/integrations/{id}"),
-        status: 400,
-        error_type: "BadRequestException".into(),
-        message: "Invalid request: injected by the test proxy".into(),
-    });
+    proxy.add(Fault::new(
+        format!("DELETE /v2/apis/{api}/integrations/{id}"),
+        400,
+        "BadRequestException",
+        "Invalid request: injected by the test proxy",
+    ));
     wait_condition(
         "routed",
         n,

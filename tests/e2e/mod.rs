@@ -470,6 +470,17 @@ pub fn apply_yaml(ns: &str, yaml: &str) {
     );
 }
 
+/// An HTTP_PROXY ApiIntegration named `name` on `api` (GET https://example.com/<name>, payload 1.0).
+pub fn http_proxy_manifest(name: &str, api: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
+        "metadata": {"name": name},
+        "spec": {"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
+                 "integrationUri": format!("https://example.com/{name}"), "payloadFormatVersion": "1.0"},
+    })
+    .to_string()
+}
+
 /// `kubectl wait --for=condition=Ready`, the way a user (or a GitOps tool) waits.
 /// `target` is `kind/name`, or a kind alone for all of that kind in the namespace.
 pub fn wait_ready(target: &str, ns: &str, timeout: Duration) {
@@ -564,6 +575,18 @@ struct Rules {
 pub struct SeenRequest {
     pub text: String,
     pub access_key: Option<String>,
+}
+
+impl Fault {
+    /// Requests containing `marker` are answered with `status`, AWS error type `error_type` and `message`.
+    pub fn new(marker: impl Into<String>, status: u16, error_type: &str, message: &str) -> Fault {
+        Fault {
+            marker: marker.into(),
+            status,
+            error_type: error_type.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// An HTTP proxy in front of moto that injects AWS errors or delays, and counts them.
