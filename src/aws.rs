@@ -38,6 +38,12 @@ pub enum AwsError {
     /// 5xx, timeouts, connection failures.
     #[error("API Gateway unavailable: {0}")]
     Unavailable(String),
+    /// The operator found no AWS credentials to sign with.
+    #[error(
+        "no AWS credentials: {0}. Looked in the environment (AWS_ACCESS_KEY_ID), IRSA (AWS_WEB_IDENTITY_TOKEN_FILE), \
+         EKS Pod Identity, the shared config files and instance metadata; see docs/install.md"
+    )]
+    CredentialsMissing(String),
 }
 
 impl AwsError {
@@ -50,6 +56,7 @@ impl AwsError {
             AwsError::Conflict(_) => "conflict",
             AwsError::Throttled(_) => "throttled",
             AwsError::Unavailable(_) => "unavailable",
+            AwsError::CredentialsMissing(_) => "credentials_missing",
         }
     }
 
@@ -73,17 +80,24 @@ where
         SdkError::ResponseError(re) => (
             Some(re.raw().status().as_u16()),
             String::new(),
-            format!("{err}"),
+            format!("unreadable answer (HTTP {})", re.raw().status().as_u16()),
         ),
-        _ => (
-            None,
-            String::new(),
-            format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(&err)
-            ),
-        ),
+        _ => (None, String::new(), root_cause(&err)),
     };
+    if status.is_none() {
+        // The request never got an answer: the whole chain is for the log, the root cause for the user.
+        tracing::debug!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "API Gateway call failed");
+        if is_missing_credentials(&err) {
+            return AwsError::CredentialsMissing(message);
+        }
+        let kind = match &err {
+            SdkError::TimeoutError(_) => "timed out",
+            SdkError::DispatchFailure(d) if d.is_timeout() => "timed out",
+            SdkError::DispatchFailure(d) if d.is_io() => "could not connect",
+            _ => "request failed",
+        };
+        return AwsError::Unavailable(format!("{kind}: {message}"));
+    }
     let text = if code.is_empty() {
         message.clone()
     } else {
@@ -97,6 +111,40 @@ where
         ("TooManyRequestsException", _) | (_, Some(429)) => AwsError::Throttled(text),
         _ => AwsError::Unavailable(text),
     }
+}
+
+/// The innermost cause's message, on one line.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Did the request fail because no credentials provider had any? The SDK reports that as a failure to
+/// resolve the signing identity, with aws-credential-types' error somewhere in the chain.
+fn is_missing_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(ce) =
+            e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            use aws_credential_types::provider::error::CredentialsError as C;
+            return matches!(ce, C::CredentialsNotLoaded(_) | C::ProviderTimedOut(_));
+        }
+        let text = e.to_string();
+        if text.contains("no credentials") || text.contains("credential provider was not enabled") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// One AWS call, as recorded.

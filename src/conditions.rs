@@ -1,5 +1,6 @@
-//! The `Ready` condition and its reasons. `lastTransitionTime` moves only when the status flips, and two
-//! condition lists are compared without timestamps so an unchanged status is never re-written.
+//! The words a user sees: the `Ready` condition and its reasons, and the reasons of our Events. Both are
+//! typed, so no string literal names a reason anywhere else. `lastTransitionTime` moves only when the
+//! condition's status flips.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -20,6 +21,8 @@ pub enum Reason {
     DeletionBlocked,
     Recreated,
     AdoptionRefused,
+    /// The operator has no AWS credentials at all (no IRSA, Pod Identity, keys or profile).
+    CredentialsMissing,
 }
 
 impl Reason {
@@ -36,6 +39,7 @@ impl Reason {
         Reason::DeletionBlocked,
         Reason::Recreated,
         Reason::AdoptionRefused,
+        Reason::CredentialsMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Reason {
             Reason::DeletionBlocked => "DeletionBlocked",
             Reason::Recreated => "Recreated",
             Reason::AdoptionRefused => "AdoptionRefused",
+            Reason::CredentialsMissing => "CredentialsMissing",
         }
     }
 
@@ -101,16 +106,49 @@ pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
     conditions.iter().find(|c| c.type_ == READY)
 }
 
-/// Equal apart from `lastTransitionTime`.
-pub fn eq_ignoring_time(a: &[Condition], b: &[Condition]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.type_ == y.type_
-                && x.status == y.status
-                && x.reason == y.reason
-                && x.message == y.message
-                && x.observed_generation == y.observed_generation
-        })
+/// Why we published an Event. A failure's Event carries the condition's own reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventReason {
+    Created,
+    /// The recorded integration was found deleted; a new one is being created.
+    Recreating,
+    Recreated,
+    Updated,
+    Adopted,
+    /// An interrupted create's integration was found and taken instead of creating another.
+    Recovered,
+    Deleted,
+    Retained,
+    /// A failure, with the reason the Ready condition shows.
+    Failed(Reason),
+}
+
+impl EventReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::Created => "Created",
+            EventReason::Recreating => "Recreating",
+            EventReason::Recreated => "Recreated",
+            EventReason::Updated => "Updated",
+            EventReason::Adopted => "Adopted",
+            EventReason::Recovered => "Recovered",
+            EventReason::Deleted => "Deleted",
+            EventReason::Retained => "Retained",
+            EventReason::Failed(r) => r.as_str(),
+        }
+    }
+
+    /// The Event's action: what the operator was doing.
+    pub fn action(self) -> &'static str {
+        match self {
+            EventReason::Created | EventReason::Recreated | EventReason::Recovered => "Create",
+            EventReason::Recreating => "Recreate",
+            EventReason::Updated => "Update",
+            EventReason::Adopted => "Adopt",
+            EventReason::Deleted | EventReason::Retained => "Delete",
+            EventReason::Failed(_) => "Reconcile",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,17 +188,6 @@ mod tests {
         assert_eq!(cs[0].last_transition_time, at(30));
         assert_eq!(cs[0].status, "True");
         assert_eq!(cs[0].observed_generation, Some(2));
-    }
-
-    #[test]
-    fn comparison_ignores_only_time() {
-        let mut a = vec![];
-        set_condition(&mut a, READY, true, Reason::Synced, "ok", Some(1), at(1));
-        let mut b = vec![];
-        set_condition(&mut b, READY, true, Reason::Synced, "ok", Some(1), at(99));
-        assert!(eq_ignoring_time(&a, &b));
-        set_condition(&mut b, READY, true, Reason::Synced, "ok", Some(2), at(99));
-        assert!(!eq_ignoring_time(&a, &b));
     }
 
     #[test]

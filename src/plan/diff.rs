@@ -1,5 +1,5 @@
-//! Pure decision logic, no I/O: what the spec asks API Gateway to hold, whether what it holds differs, and
-//! exactly what to send in an UpdateIntegration. Each AWS rule we rely on but AWS does not document (map
+//! What the spec asks API Gateway to hold, whether what it holds differs, and exactly what to send in an
+//! UpdateIntegration. Each AWS rule we rely on but AWS does not document (map
 //! removal tombstones, full maps for subtypes, field resets) is one small named function here.
 
 use crate::api::{ApiIntegrationSpec, TlsConfig};

@@ -1,0 +1,301 @@
+//! Making API Gateway hold the spec: observe → [`plan::next_step`] → carry the step out → report.
+
+use super::context::Context;
+use super::error::{Error, Phase};
+use super::listing::{ApiKey, Written};
+use super::report::{
+    Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
+};
+use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
+use crate::aws::{AwsApi, AwsError};
+use crate::conditions::{EventReason, READY, Reason, set_condition};
+use crate::plan::{
+    self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
+};
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use std::time::Instant;
+
+/// The finalizer's Apply: skip quickly when nothing is due, else sync and report.
+pub async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    let due = plan::next_check(
+        obj.status.as_ref(),
+        obj.metadata.generation,
+        ctx.remembered(obj),
+        (Timestamp::now(), Instant::now()),
+        ctx.settings.resync,
+    );
+    match due {
+        Due::WhenSpecChanges => return Ok(Action::await_change()),
+        Due::After(wait) => return Ok(Action::requeue(jittered(wait))),
+        Due::Now => {}
+    }
+    let status = obj.status.clone().unwrap_or_default();
+    match sync(obj, ctx, status.clone()).await {
+        Ok(action) => Ok(action),
+        Err((phase, err)) => {
+            // A step may have written status already (create in flight): start from what it wrote.
+            let latest = latest_status(obj, ctx).await.unwrap_or(status);
+            report_failure(obj, ctx, latest, err, phase).await
+        }
+    }
+}
+
+/// A failure and what was under way when it happened.
+type Failed = (Phase, Error);
+
+fn applying(e: impl Into<Error>) -> Failed {
+    (Phase::Apply, e.into())
+}
+
+/// Observe, decide, act, until the decision is to sync, update or report; then report.
+async fn sync(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    mut status: ApiIntegrationStatus,
+) -> Result<Action, Failed> {
+    let region = ctx.region_of(obj);
+    let api: ApiKey = (region.clone(), obj.spec.api_id.clone());
+    let aws = ctx.aws(&region);
+    // Observing and writing happen under the API's lock, so what was observed stays true until we act.
+    let lock = ctx.api_lock(&api);
+    let _one_change_per_api = lock.lock().await;
+    let mut observed = observe(obj, ctx, &aws, &api, &status)
+        .await
+        .map_err(applying)?;
+    let mut recreated = false;
+    // Each step but the last produces the integration the next one works on: at most three rounds
+    // (e.g. Recreate, then Update of what was created).
+    for _ in 0..3 {
+        let step = plan::next_step(&observed);
+        tracing::debug!(?step, "next step");
+        let made = match step {
+            Step::InSync(integration) => {
+                let synced = synced(&integration, &observed.desired, &api, true, recreated);
+                return report_synced(obj, ctx, status, synced)
+                    .await
+                    .map_err(applying);
+            }
+            Step::Update {
+                integration,
+                drift,
+                body,
+            } => {
+                let id = &integration.integration_id;
+                let result = aws.update_integration(&api.1, id, &body).await;
+                let written = result.as_ref().map_or(Written::Unknown, Written::Now);
+                ctx.listings.after_write(&api, id, written);
+                let updated = result.map_err(|e| (Phase::Update, e.into()))?;
+                let note = format!("Updated {} of integration {id}.", drift.join(", "));
+                publish(ctx, obj, EventReason::Updated, note).await;
+                let synced = synced(&updated, &observed.desired, &api, false, recreated);
+                return report_synced(obj, ctx, status, synced)
+                    .await
+                    .map_err(applying);
+            }
+            Step::Report(blocker) => {
+                if blocker == Blocker::ApiNotFound {
+                    ctx.forget_api(&api);
+                }
+                return Err(applying(blocked(blocker, &api.1)));
+            }
+            Step::Adopt(integration) => {
+                let note = format!(
+                    "Adopted existing integration {}.",
+                    integration.integration_id
+                );
+                publish(ctx, obj, EventReason::Adopted, note).await;
+                integration
+            }
+            Step::RecoverInterrupted(integration) => {
+                let note = format!(
+                    "Found integration {} made by a create that was interrupted; not creating another.",
+                    integration.integration_id
+                );
+                publish(ctx, obj, EventReason::Recovered, note).await;
+                integration
+            }
+            Step::Create => create(obj, ctx, &aws, &api, &mut status, &observed.desired, false)
+                .await
+                .map_err(applying)?,
+            Step::Recreate { lost_id } => {
+                let note = format!(
+                    "Integration {lost_id} was deleted outside the operator; creating it again."
+                );
+                publish(ctx, obj, EventReason::Recreating, note).await;
+                recreated = true;
+                create(obj, ctx, &aws, &api, &mut status, &observed.desired, true)
+                    .await
+                    .map_err(applying)?
+            }
+        };
+        observed.holding = Holding::Recorded {
+            id: made.integration_id.clone(),
+            found: Some(made),
+        };
+    }
+    unreachable!("every step after a create, adoption or recovery is a sync or an update")
+}
+
+fn synced<'a>(
+    integration: &'a ObservedIntegration,
+    desired: &'a IntegrationFields,
+    api: &'a ApiKey,
+    unchanged: bool,
+    recreated: bool,
+) -> Synced<'a> {
+    Synced {
+        integration,
+        desired,
+        api_id: &api.1,
+        region: api.0.clone(),
+        unchanged,
+        recreated,
+    }
+}
+
+/// The error a blocker is reported as.
+fn blocked(blocker: Blocker, api_id: &str) -> Error {
+    match blocker {
+        Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
+        Blocker::AdoptionTargetMissing { id } => {
+            Error::AdoptionRefused(format!("integration {id} does not exist in API {api_id}"))
+        }
+        Blocker::ManagedByApiGateway { id } => Error::AdoptionRefused(format!(
+            "integration {id} is managed by API Gateway (quick create) and cannot be adopted or changed"
+        )),
+        Blocker::AdoptionTargetClaimed { id, owner } => Error::AdoptionRefused(format!(
+            "integration {id} is already owned by ApiIntegration {owner}"
+        )),
+    }
+}
+
+/// Reads what the decision needs: the API's protocol, then whatever AWS holds for this resource. What to
+/// read follows the status: the recorded integration; else the adoption target; else, after an
+/// interrupted create, the API's integrations.
+async fn observe(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    aws: &AwsApi,
+    api: &ApiKey,
+    status: &ApiIntegrationStatus,
+) -> Result<Observed, AwsError> {
+    let mut observed = Observed {
+        desired: IntegrationFields::from_spec(&obj.spec),
+        previously_applied: status.applied_fields.clone(),
+        protocol: ctx.protocol(aws, api).await?,
+        holding: Holding::Nothing,
+    };
+    if observed.protocol.is_none() {
+        return Ok(observed);
+    }
+    let candidate = |integration: ObservedIntegration| Candidate {
+        claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
+        integration,
+    };
+    let holding = if let Some(id) = status.integration_id.clone() {
+        let found = if plan::may_use_listing(status, obj.metadata.generation) {
+            ctx.integration_via_listing(aws, api, &id).await
+        } else {
+            absent_if_not_found(aws.get_integration(&api.1, &id).await)
+        };
+        match found {
+            Ok(found) => Holding::Recorded { id, found },
+            // Only the listing answers 404 for the API itself: the API is gone.
+            Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
+            Err(e) => return Err(e),
+        }
+    } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
+        let found = absent_if_not_found(aws.get_integration(&api.1, id).await)?;
+        Holding::AdoptionTarget {
+            id: id.clone(),
+            found: found.map(candidate),
+        }
+    } else if status.create_started_at.is_some() {
+        match aws.list_integrations(&api.1).await {
+            Ok(list) => Holding::InterruptedCreate {
+                candidates: list.into_iter().map(candidate).collect(),
+            },
+            Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
+            Err(e) => return Err(e),
+        }
+    } else {
+        Holding::Nothing
+    };
+    observed.holding = holding;
+    Ok(observed)
+}
+
+fn api_gone(mut observed: Observed) -> Observed {
+    observed.protocol = None;
+    observed.holding = Holding::Nothing;
+    observed
+}
+
+fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(AwsError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rule 2: "create in flight" is in status before CreateIntegration, the ID right after it.
+async fn create(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    aws: &AwsApi,
+    api: &ApiKey,
+    status: &mut ApiIntegrationStatus,
+    desired: &IntegrationFields,
+    recreated: bool,
+) -> Result<ObservedIntegration, Error> {
+    status.integration_id = None;
+    status.create_started_at = Some(now());
+    let message = "Creating the integration in API Gateway.";
+    let generation = obj.metadata.generation;
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        Reason::Creating,
+        message,
+        generation,
+        now(),
+    );
+    write_status(obj, ctx, status).await?;
+
+    let result = aws.create_integration(&api.1, desired).await;
+    match &result {
+        Ok(c) => ctx
+            .listings
+            .after_write(api, &c.integration_id, Written::Now(c)),
+        Err(_) => ctx.listings.after_write(api, "", Written::Unknown),
+    }
+    let created = match result {
+        Ok(c) => c,
+        // The API went away since its protocol was cached.
+        Err(AwsError::NotFound(_)) => {
+            ctx.forget_api(api);
+            return Err(Error::ApiNotFound(api.1.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ctx.settings.failpoint.as_deref() == Some("after-create") {
+        tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
+        std::future::pending::<()>().await;
+    }
+    status.integration_id = Some(created.integration_id.clone());
+    status.create_started_at = None;
+    write_status(obj, ctx, status).await?;
+    let (reason, note) = if recreated {
+        let note = format!("Re-created the integration as {}.", created.integration_id);
+        (EventReason::Recreated, note)
+    } else {
+        let note = format!("Created integration {}.", created.integration_id);
+        (EventReason::Created, note)
+    };
+    publish(ctx, obj, reason, note).await;
+    Ok(created)
+}

@@ -1,0 +1,115 @@
+//! Deleting a resource: observe → [`plan::next_cleanup_step`] → carry it out → report (design §2 rule 5).
+//! Ok from here removes the finalizer, so every failure is returned as an error and retried.
+
+use super::context::Context;
+use super::error::{Error, Phase};
+use super::listing::{ApiKey, Written};
+use super::report::{publish, report_failure};
+use crate::api::ApiIntegration;
+use crate::aws::AwsError;
+use crate::conditions::EventReason;
+use crate::plan::{self, Candidate, CleanupObserved, CleanupStep, IntegrationFields};
+use kube::runtime::controller::Action;
+
+pub async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    ctx.forget_settled(obj);
+    let status = obj.status.clone().unwrap_or_default();
+    let result = delete(obj, ctx).await;
+    match result {
+        Ok(action) => {
+            ctx.forget(obj);
+            Ok(action)
+        }
+        Err(err) => report_failure(obj, ctx, status, err, Phase::Delete).await,
+    }
+}
+
+async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    let region = ctx.region_of(obj);
+    let api_id = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.api_id.clone())
+        .unwrap_or_else(|| obj.spec.api_id.clone());
+    let api: ApiKey = (region.clone(), api_id);
+    let observed = observe(obj, ctx, &api).await?;
+    match plan::next_cleanup_step(&observed) {
+        CleanupStep::Retain { id } => {
+            if let Some(id) = id {
+                let note =
+                    format!("deletionPolicy is Retain: integration {id} stays in API Gateway.");
+                publish(ctx, obj, EventReason::Retained, note).await;
+            }
+            Ok(Action::await_change())
+        }
+        CleanupStep::NothingToDelete => Ok(Action::await_change()),
+        CleanupStep::Delete { id } => {
+            let aws = ctx.aws(&region);
+            let lock = ctx.api_lock(&api);
+            let _one_change_per_api = lock.lock().await;
+            let result = aws.delete_integration(&api.1, &id).await;
+            let written = if result.is_ok() {
+                Written::Gone
+            } else {
+                Written::Unknown
+            };
+            ctx.listings.after_write(&api, &id, written);
+            match result {
+                Ok(()) => {
+                    let note = format!("Deleted integration {id}.");
+                    publish(ctx, obj, EventReason::Deleted, note).await;
+                    Ok(Action::await_change())
+                }
+                // Rule 5: a 409 that is not a concurrent change means routes still target it.
+                Err(detail @ AwsError::Conflict(_)) if !detail.is_concurrent_modification() => {
+                    Err(Error::DeletionBlocked { id, detail })
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// What the decision needs: the recorded ID; without one, after an interrupted create, the API's
+/// integrations (the API's absence counts: its integrations went with it).
+async fn observe(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    api: &ApiKey,
+) -> Result<CleanupObserved, Error> {
+    let status = obj.status.clone().unwrap_or_default();
+    let desired = IntegrationFields::from_spec(&obj.spec);
+    let mut observed = CleanupObserved {
+        policy: obj.spec.deletion_policy(),
+        recorded_id: status.integration_id.clone(),
+        interrupted_create: None,
+        desired,
+    };
+    let look_for_interrupted = observed.policy == crate::api::DeletionPolicy::Delete
+        && status.integration_id.is_none()
+        && status.create_started_at.is_some();
+    if !look_for_interrupted {
+        return Ok(observed);
+    }
+    let aws = ctx.aws(&api.0);
+    let Some(protocol) = ctx.protocol(&aws, api).await? else {
+        observed.interrupted_create = Some((None, vec![]));
+        return Ok(observed);
+    };
+    let candidates = match aws.list_integrations(&api.1).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|integration| Candidate {
+                claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
+                integration,
+            })
+            .collect(),
+        Err(AwsError::NotFound(_)) => {
+            observed.interrupted_create = Some((None, vec![]));
+            return Ok(observed);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    observed.interrupted_create = Some((Some(protocol), candidates));
+    Ok(observed)
+}

@@ -1,0 +1,258 @@
+//! The one [`Context`] every reconcile shares: Kubernetes and AWS clients, the per-API locks, and what this
+//! process remembers between reconciles (API protocols, listings, recent outcomes, failure counts).
+
+use super::listing::{ApiKey, Cached, ListingCache};
+use crate::api::ApiIntegration;
+use crate::aws::{AwsApi, AwsError, CallStats};
+use crate::metrics::Metrics;
+use crate::plan::{ObservedIntegration, Protocol, Settled};
+use crate::ratelimit::TokenBucket;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Field manager of the operator's status writes and the Events' reporting controller.
+pub const MANAGER: &str = "apigw-operator";
+
+/// Operator settings that shape reconciliation.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Region for resources that do not name one.
+    pub default_region: String,
+    /// How often an in-sync resource is re-checked against AWS (with ±10 % jitter).
+    pub resync: Duration,
+    /// Retry period for conditions that need someone else to act (API missing, access denied, routes).
+    pub slow_retry: Duration,
+    /// AWS calls per second per region, and burst.
+    pub aws_rate: f64,
+    pub aws_burst: u32,
+    /// Test hook: `after-create` stops the reconciler between CreateIntegration and the status write.
+    pub failpoint: Option<String>,
+    /// Watch only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Resources reconciled at once.
+    pub concurrency: u16,
+    /// Longest wait for one API Gateway answer. A call that hangs would otherwise hold its worker and
+    /// the per-API lock for good; a create that times out is looked up before any second create.
+    pub aws_timeout: Duration,
+}
+
+/// Serialises the AWS writes for one API so that two resources on it never race (rule 4).
+pub type ApiLock = Arc<tokio::sync::Mutex<()>>;
+
+type Key = ObjectRef<ApiIntegration>;
+
+/// Everything reconcile needs, shared by all reconciles.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub store: Store<ApiIntegration>,
+    pub settings: Settings,
+    pub stats: Arc<CallStats>,
+    pub metrics: Arc<Metrics>,
+    sdk_config: aws_config::SdkConfig,
+    regions: Mutex<HashMap<String, AwsApi>>,
+    protocols: Mutex<HashMap<ApiKey, Protocol>>,
+    api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
+    /// Failures in a row per object, for the backoff (kube-runtime keeps no per-object error count).
+    failures: Mutex<HashMap<Key, u32>>,
+    /// What each object was last found to be (in sync, or refused by AWS), at which generation.
+    settled: Mutex<HashMap<Key, Settled>>,
+    pub listings: ListingCache,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        store: Store<ApiIntegration>,
+        sdk_config: aws_config::SdkConfig,
+        settings: Settings,
+        stats: Arc<CallStats>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok()),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            store,
+            // A listing serves drift checks for a quarter of the period.
+            listings: ListingCache::new(settings.resync.mul_f64(0.25)),
+            settings,
+            stats,
+            metrics,
+            sdk_config,
+            regions: Mutex::default(),
+            protocols: Mutex::default(),
+            api_locks: Mutex::default(),
+            failures: Mutex::default(),
+            settled: Mutex::default(),
+        }
+    }
+
+    /// The region a resource's integration lives in.
+    pub fn region_of(&self, obj: &ApiIntegration) -> String {
+        obj.spec
+            .region
+            .clone()
+            .or_else(|| obj.status.as_ref().and_then(|s| s.region.clone()))
+            .unwrap_or_else(|| self.settings.default_region.clone())
+    }
+
+    /// The API Gateway client for `region`, with its own token bucket. SDK retries are off: every retry is
+    /// a reconcile decision, counted and rate-limited like any other call.
+    pub fn aws(&self, region: &str) -> AwsApi {
+        use aws_sdk_apigatewayv2::config::{Builder, Region, retry::RetryConfig, timeout};
+        let mut regions = self.regions.lock().unwrap();
+        regions
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = Builder::from(&self.sdk_config)
+                    .region(Region::new(region.to_string()))
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(
+                        timeout::TimeoutConfig::builder()
+                            .connect_timeout(self.settings.aws_timeout.min(Duration::from_secs(5)))
+                            .operation_attempt_timeout(self.settings.aws_timeout)
+                            .build(),
+                    )
+                    .build();
+                let bucket = Arc::new(TokenBucket::new(
+                    self.settings.aws_rate,
+                    self.settings.aws_burst,
+                ));
+                AwsApi::new(
+                    aws_sdk_apigatewayv2::Client::from_conf(conf),
+                    region.to_string(),
+                    bucket,
+                    self.stats.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// One change at a time per API: AWS answers concurrent modification of an API with 409.
+    pub fn api_lock(&self, api: &ApiKey) -> ApiLock {
+        self.api_locks
+            .lock()
+            .unwrap()
+            .entry(api.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The API's protocol (it never changes for an API); None when the API does not exist.
+    pub async fn protocol(&self, aws: &AwsApi, api: &ApiKey) -> Result<Option<Protocol>, AwsError> {
+        if let Some(p) = self.protocols.lock().unwrap().get(api) {
+            return Ok(Some(*p));
+        }
+        match aws.api_protocol(&api.1).await {
+            Ok(p) => {
+                self.protocols.lock().unwrap().insert(api.clone(), p);
+                Ok(Some(p))
+            }
+            Err(AwsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The API went away: its protocol must be asked again if it comes back.
+    pub fn forget_api(&self, api: &ApiKey) {
+        self.protocols.lock().unwrap().remove(api);
+    }
+
+    /// The integration as a periodic drift check sees it: from the API's shared listing while that is
+    /// fresh, else from a new listing. An ID missing from the listing is asked for directly, so a listing
+    /// older than a create can never make us re-create. Ok(None): it is gone. NotFound: the API is gone.
+    pub async fn integration_via_listing(
+        &self,
+        aws: &AwsApi,
+        api: &ApiKey,
+        id: &str,
+    ) -> Result<Option<ObservedIntegration>, AwsError> {
+        let listed = match self.listings.lookup(api, id, Instant::now()) {
+            Cached::Listed(found) => found,
+            Cached::Stale => {
+                let items = aws.list_integrations(&api.1).await?;
+                let found = items.iter().find(|o| o.integration_id == id).cloned();
+                self.listings.insert(api.clone(), items, Instant::now());
+                found
+            }
+        };
+        if listed.is_some() {
+            return Ok(listed);
+        }
+        match aws.get_integration(&api.1, id).await {
+            Ok(o) => Ok(Some(o)),
+            Err(AwsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Another ApiIntegration of the same API already records integration `id`: its `namespace/name`.
+    pub fn claimed_by_other(&self, me: &ApiIntegration, api_id: &str, id: &str) -> Option<String> {
+        self.store.state().iter().find_map(|o| {
+            let same_object = o.uid() == me.uid();
+            let status = o.status.as_ref();
+            let on_same_api = status
+                .and_then(|s| s.api_id.as_deref())
+                .unwrap_or(&o.spec.api_id)
+                == api_id;
+            let claims =
+                on_same_api && status.and_then(|s| s.integration_id.as_deref()) == Some(id);
+            (!same_object && claims)
+                .then(|| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+        })
+    }
+
+    /// What this process remembers about `obj` (see [`Settled`]).
+    pub fn remembered(&self, obj: &ApiIntegration) -> Option<Settled> {
+        self.settled
+            .lock()
+            .unwrap()
+            .get(&ObjectRef::from(obj))
+            .copied()
+    }
+
+    /// Remembers that `obj`'s current generation was settled now (in sync, or refused by AWS), and
+    /// clears its failure count.
+    pub fn remember_settled(&self, obj: &ApiIntegration, refused: bool) {
+        let key = ObjectRef::from(obj);
+        self.failures.lock().unwrap().remove(&key);
+        self.settled.lock().unwrap().insert(
+            key,
+            Settled {
+                generation: obj.metadata.generation,
+                at: Instant::now(),
+                refused,
+            },
+        );
+    }
+
+    /// `obj` is no longer settled (a failure, or it is being deleted).
+    pub fn forget_settled(&self, obj: &ApiIntegration) {
+        self.settled.lock().unwrap().remove(&ObjectRef::from(obj));
+    }
+
+    /// `obj` is gone: forget everything about it.
+    pub fn forget(&self, obj: &ApiIntegration) {
+        let key = ObjectRef::from(obj);
+        self.settled.lock().unwrap().remove(&key);
+        self.failures.lock().unwrap().remove(&key);
+    }
+
+    /// Counts one more failure in a row for `obj`; returns how many came before it.
+    pub fn count_failure(&self, obj: &ApiIntegration) -> u32 {
+        let mut failures = self.failures.lock().unwrap();
+        let n = failures.entry(ObjectRef::from(obj)).or_default();
+        *n += 1;
+        *n - 1
+    }
+}

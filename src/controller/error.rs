@@ -1,0 +1,286 @@
+//! The reconciler's errors, and the one place that decides what each means: the condition reason a user
+//! sees, the metrics label, and when to try again (design §2 rule 6).
+
+use crate::aws::AwsError;
+use crate::conditions::Reason;
+use kube::runtime::finalizer;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("API {0} does not exist in API Gateway")]
+    ApiNotFound(String),
+    #[error("adoption refused: {0}")]
+    AdoptionRefused(String),
+    #[error(
+        "API Gateway will not delete integration {id} while routes use it ({detail}); remove those routes first"
+    )]
+    DeletionBlocked { id: String, detail: AwsError },
+    #[error("status write timed out")]
+    StatusTimeout,
+    #[error(transparent)]
+    Finalizer(#[from] Box<finalizer::Error<Error>>),
+}
+
+/// What the reconciler was doing when the error happened; it changes what some errors mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Observing, creating or adopting.
+    Apply,
+    /// Sending an UpdateIntegration.
+    Update,
+    /// Deleting the resource (the finalizer's cleanup).
+    Delete,
+}
+
+/// When to try again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Retry {
+    /// Not until the spec changes (AWS refused this spec).
+    WhenSpecChanges,
+    /// After the slow-retry period: someone else has to act (create the API, grant access, remove routes).
+    Slow,
+    /// Exponential backoff from `base` seconds, doubling per failure, at most `cap` seconds.
+    Backoff { base: f64, cap: f64 },
+}
+
+/// What an error means, decided once for the condition, the metrics and the retry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Class {
+    pub reason: Reason,
+    pub label: &'static str,
+    pub retry: Retry,
+}
+
+impl Error {
+    /// The error the reconcile itself failed with, and the phase, out of the finalizer's wrapper.
+    fn innermost(&self) -> (&Error, Option<Phase>) {
+        match self {
+            Error::Finalizer(f) => match f.as_ref() {
+                finalizer::Error::ApplyFailed(e) => (e, Some(Phase::Apply)),
+                finalizer::Error::CleanupFailed(e) => (e, Some(Phase::Delete)),
+                _ => (self, None),
+            },
+            e => (e, None),
+        }
+    }
+
+    /// Design §2 rule 6, in one table. `phase` is ignored for errors wrapped by the finalizer, which know
+    /// their own.
+    pub fn class(&self, phase: Phase) -> Class {
+        let (err, wrapped_phase) = self.innermost();
+        let phase = wrapped_phase.unwrap_or(phase);
+        let backoff = |base, cap| Retry::Backoff { base, cap };
+        // A passing failure (5xx, network, a concurrent change) says what was under way and is retried.
+        let passing = match phase {
+            Phase::Apply => Reason::AwsError,
+            Phase::Update => Reason::Updating,
+            Phase::Delete => Reason::Deleting,
+        };
+        let (reason, label, retry) = match err {
+            Error::Kube(_) | Error::StatusTimeout | Error::Finalizer(_) => {
+                (passing, "kube", backoff(1.0, 300.0))
+            }
+            Error::ApiNotFound(_) => (Reason::ApiNotFound, "api_not_found", Retry::Slow),
+            Error::AdoptionRefused(_) => (Reason::AdoptionRefused, "adoption_refused", Retry::Slow),
+            Error::DeletionBlocked { .. } => {
+                (Reason::DeletionBlocked, "deletion_blocked", Retry::Slow)
+            }
+            Error::Aws(aws) => {
+                let label = aws.outcome();
+                match aws {
+                    // 400: the spec is wrong; while deleting the spec no longer matters, so retry slowly
+                    // instead of holding the finalizer for good.
+                    AwsError::BadRequest(_) if phase == Phase::Delete => {
+                        (Reason::InvalidSpec, label, Retry::Slow)
+                    }
+                    AwsError::BadRequest(_) => (Reason::InvalidSpec, label, Retry::WhenSpecChanges),
+                    AwsError::AccessDenied(_) => (Reason::AccessDenied, label, Retry::Slow),
+                    AwsError::CredentialsMissing(_) => {
+                        (Reason::CredentialsMissing, label, Retry::Slow)
+                    }
+                    AwsError::Throttled(_) => (Reason::Throttled, label, backoff(2.0, 120.0)),
+                    AwsError::Conflict(_) => (passing, label, backoff(0.5, 10.0)),
+                    AwsError::NotFound(_) | AwsError::Unavailable(_) => {
+                        (passing, label, backoff(1.0, 300.0))
+                    }
+                }
+            }
+        };
+        Class {
+            reason,
+            label,
+            retry,
+        }
+    }
+
+    /// Label for the failures metric.
+    pub fn metric_label(&self) -> &'static str {
+        self.class(Phase::Apply).label
+    }
+
+    /// How long to wait before the next try after `attempt` earlier failures in a row.
+    pub fn retry_after(&self, attempt: u32, slow: Duration) -> Duration {
+        match self.class(Phase::Apply).retry {
+            // Only reached when the status write that records the refusal failed: try that again slowly.
+            Retry::WhenSpecChanges | Retry::Slow => slow,
+            Retry::Backoff { base, cap } => {
+                Duration::from_secs_f64((base * 2f64.powi(attempt.min(16) as i32)).min(cap))
+            }
+        }
+    }
+
+    /// One or two plain sentences for the condition and the Event. The full error chain goes to the log.
+    pub fn summary(&self) -> String {
+        let (err, _) = self.innermost();
+        match err {
+            Error::Kube(e) => format!("Kubernetes API error: {}", first_line(&e.to_string())),
+            other => first_line(&other.to_string()),
+        }
+    }
+}
+
+/// At most one line of at most 300 characters: condition messages and Events stay readable.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default().trim();
+    if line.chars().count() <= 300 {
+        line.to_string()
+    } else {
+        let cut: String = line.chars().take(297).collect();
+        format!("{cut}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOW: Duration = Duration::from_secs(60);
+
+    fn aws(e: AwsError) -> Error {
+        Error::Aws(e)
+    }
+
+    fn as_cleanup_failure(e: Error) -> Error {
+        Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(e)))
+    }
+
+    #[test]
+    fn rule6_classes_follow_the_design() {
+        let cases = [
+            (
+                aws(AwsError::BadRequest("x".into())),
+                Reason::InvalidSpec,
+                Retry::WhenSpecChanges,
+            ),
+            (
+                aws(AwsError::AccessDenied("x".into())),
+                Reason::AccessDenied,
+                Retry::Slow,
+            ),
+            (
+                aws(AwsError::CredentialsMissing("x".into())),
+                Reason::CredentialsMissing,
+                Retry::Slow,
+            ),
+            (
+                Error::ApiNotFound("a".into()),
+                Reason::ApiNotFound,
+                Retry::Slow,
+            ),
+            (
+                Error::AdoptionRefused("a".into()),
+                Reason::AdoptionRefused,
+                Retry::Slow,
+            ),
+        ];
+        for (err, reason, retry) in cases {
+            let class = err.class(Phase::Apply);
+            assert_eq!((class.reason, class.retry), (reason, retry), "{err:?}");
+        }
+        let throttled = aws(AwsError::Throttled("x".into())).class(Phase::Apply);
+        assert_eq!(throttled.reason, Reason::Throttled);
+        assert!(matches!(throttled.retry, Retry::Backoff { .. }));
+        let down = aws(AwsError::Unavailable("x".into())).class(Phase::Apply);
+        assert_eq!(down.reason, Reason::AwsError);
+    }
+
+    #[test]
+    fn a_passing_failure_says_what_was_under_way() {
+        let e = aws(AwsError::Unavailable("503".into()));
+        assert_eq!(e.class(Phase::Apply).reason, Reason::AwsError);
+        assert_eq!(e.class(Phase::Update).reason, Reason::Updating);
+        assert_eq!(e.class(Phase::Delete).reason, Reason::Deleting);
+        let conflict = aws(AwsError::Conflict("concurrent modification".into()));
+        assert_eq!(conflict.class(Phase::Delete).reason, Reason::Deleting);
+        // The finalizer's wrapper knows it was a cleanup.
+        let wrapped = as_cleanup_failure(aws(AwsError::Unavailable("503".into())));
+        assert_eq!(wrapped.class(Phase::Apply).reason, Reason::Deleting);
+    }
+
+    #[test]
+    fn rule5_deletion_with_a_route_attached_is_blocked_and_retried_slowly() {
+        let e = Error::DeletionBlocked {
+            id: "i1".into(),
+            detail: AwsError::Conflict("referenced by the following Routes: r1".into()),
+        };
+        let class = e.class(Phase::Delete);
+        assert_eq!(
+            (class.reason, class.retry),
+            (Reason::DeletionBlocked, Retry::Slow)
+        );
+        assert_eq!(as_cleanup_failure(e).retry_after(7, SLOW), SLOW);
+    }
+
+    #[test]
+    fn a_400_while_deleting_is_retried_slowly_not_abandoned() {
+        let e = as_cleanup_failure(aws(AwsError::BadRequest("x".into())));
+        assert_eq!(e.class(Phase::Delete).retry, Retry::Slow);
+        assert_eq!(e.retry_after(0, SLOW), SLOW);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let throttled = aws(AwsError::Throttled("x".into()));
+        assert_eq!(throttled.retry_after(0, SLOW).as_secs(), 2);
+        assert_eq!(throttled.retry_after(3, SLOW).as_secs(), 16);
+        assert_eq!(throttled.retry_after(30, SLOW).as_secs(), 120);
+        let down = aws(AwsError::Unavailable("x".into()));
+        assert_eq!(down.retry_after(30, SLOW).as_secs(), 300);
+        assert_eq!(Error::ApiNotFound("a".into()).retry_after(5, SLOW), SLOW);
+    }
+
+    #[test]
+    fn labels_name_the_class() {
+        assert_eq!(
+            aws(AwsError::Throttled("x".into())).metric_label(),
+            "throttled"
+        );
+        assert_eq!(
+            Error::ApiNotFound("a".into()).metric_label(),
+            "api_not_found"
+        );
+        assert_eq!(Error::StatusTimeout.metric_label(), "kube");
+        let wrapped = as_cleanup_failure(Error::DeletionBlocked {
+            id: "i".into(),
+            detail: AwsError::Conflict("c".into()),
+        });
+        assert_eq!(wrapped.metric_label(), "deletion_blocked");
+    }
+
+    #[test]
+    fn summaries_are_one_short_line() {
+        let long = format!("first line {}\nsecond line", "x".repeat(500));
+        let s = aws(AwsError::Unavailable(long)).summary();
+        assert!(!s.contains('\n') && s.chars().count() <= 300, "{s}");
+        let blocked = Error::DeletionBlocked {
+            id: "i1".into(),
+            detail: AwsError::Conflict("routes".into()),
+        };
+        assert!(blocked.summary().contains("remove those routes first"));
+    }
+}

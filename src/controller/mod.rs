@@ -1,0 +1,147 @@
+//! The reconciler. `finalizer()` is the top of reconcile: Apply makes API Gateway hold the spec
+//! ([`apply`]), Cleanup honours deletionPolicy ([`cleanup`]). Both observe, ask [`crate::plan`] for the
+//! next step, carry it out and report it ([`report`]); [`error`] decides once what each failure means.
+//!
+//! | file | what |
+//! |---|---|
+//! | `context.rs` | the shared [`Context`]: clients, per-API locks, what this process remembers |
+//! | `listing.rs` | the per-API GetIntegrations cache that drift checks share |
+//! | `apply.rs` | observe → plan → act for a live resource |
+//! | `cleanup.rs` | the same for deletion |
+//! | `report.rs` | status writes and Events |
+//! | `error.rs` | errors and their classes (reason, metrics label, retry) |
+//! | `mod.rs` | reconcile, error_policy and the controller's wiring |
+
+mod apply;
+mod cleanup;
+mod context;
+mod error;
+mod listing;
+mod report;
+
+pub use context::{Context, MANAGER, Settings};
+pub use error::{Class, Error, Phase, Retry};
+
+use crate::api::ApiIntegration;
+use crate::aws::CallStats;
+use crate::metrics::{Health, Metrics};
+use futures::StreamExt;
+use kube::api::ListParams;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use std::sync::Arc;
+
+/// Finalizer that keeps a resource until its integration is removed from AWS (or retained).
+pub const FINALIZER: &str = "apigw.dev/integration";
+
+/// One reconcile of one object. The span names the object, so every log line under it does too.
+#[tracing::instrument(
+    skip(obj, ctx),
+    fields(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        generation = obj.metadata.generation.unwrap_or_default(),
+    )
+)]
+pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<ApiIntegration> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            Finalizer::Apply(o) => apply::apply(&o, &ctx).await,
+            Finalizer::Cleanup(o) => cleanup::cleanup(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// When to try a failed reconcile again: the error's class, backed off by the failures in a row.
+pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.count_failure(&obj);
+    let wait = report::jittered(err.retry_after(attempt, ctx.settings.slow_retry));
+    tracing::info!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        error = %err,
+        retry_in = ?wait,
+        "reconcile will be retried"
+    );
+    Action::requeue(wait)
+}
+
+/// reconcile, timed and counted.
+async fn reconcile_measured(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile(obj, ctx.clone()).await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.metric_label(),
+    };
+    ctx.metrics.reconciled(label, started.elapsed());
+    result
+}
+
+/// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
+///
+/// Every watch event reaches reconcile, status-only ones (most of them our own writes) included:
+/// kube-runtime's predicates (generation + finalizers) cannot replace the "is anything due" check in
+/// [`crate::plan::next_check`]. They filter watch events only, while requeues re-read the object from the
+/// reflector's store, which may still be older than our last status write, so the in-memory
+/// [`crate::plan::Settled`] is needed either way; a generation predicate would also swallow annotation
+/// changes (adoption); and feeding a filtered stream to a Controller needs kube's
+/// `unstable-runtime-stream-control` feature. The due check costs no AWS call and no write.
+pub async fn run(
+    client: Client,
+    sdk_config: aws_config::SdkConfig,
+    settings: Settings,
+    stats: Arc<CallStats>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let namespace = settings.namespace.clone();
+    let api: Api<ApiIntegration> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+        anyhow::bail!(
+            "cannot list ApiIntegrations ({e}); is the CRD installed? kubectl apply --server-side -f crds/"
+        );
+    }
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    metrics.watch_store(store.clone());
+    // Ready: the API server answered the list above with our credentials and the controller runs.
+    // Not Store::wait_until_ready: the controller's applier already waits on that store, and kube-runtime
+    // 5's DelayedInit keeps only the last poller's waker, so a second waiter either never wakes or steals
+    // the applier's wake-up (seen: a spawned waiter never resolved while the applier went on).
+    health
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let ctx = Arc::new(Context::new(
+        client, store, sdk_config, settings, stats, metrics,
+    ));
+    tracing::info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "controller started"
+    );
+    controller
+        .run(reconcile_measured, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => {
+                    tracing::debug!(name = %obj.name, namespace = ?obj.namespace, "reconciled")
+                }
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped; in-flight reconciles finished");
+    Ok(())
+}

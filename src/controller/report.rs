@@ -1,0 +1,189 @@
+//! Telling the user: the status (server-side apply on /status, skipped when nothing changed) and Events.
+//! Every outcome lands here: in sync, and every failure with its class (design §2 rules 6 and 9).
+
+use super::context::{Context, MANAGER};
+use super::error::{Error, Phase, Retry};
+use crate::api::{ApiIntegration, ApiIntegrationStatus};
+use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
+use crate::plan::{IntegrationFields, ObservedIntegration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use rand::Rng;
+use std::time::Duration;
+
+pub fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// `d` ± 10 %, so that resources created together do not all come due together.
+pub fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::rng().random_range(0.9..1.1))
+}
+
+/// Writes the whole status (server-side apply, our field manager), unless it is what the object has.
+pub async fn write_status(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    status: &ApiIntegrationStatus,
+) -> Result<(), Error> {
+    if obj.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<ApiIntegration> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": ApiIntegration::api_version(&()),
+        "kind": ApiIntegration::kind(&()),
+        "status": status,
+    });
+    let pp = PatchParams::apply(MANAGER).force();
+    match tokio::time::timeout(
+        Duration::from_secs(15),
+        api.patch_status(&obj.name_any(), &pp, &Patch::Apply(&patch)),
+    )
+    .await
+    {
+        Ok(result) => result.map(|_| ()).map_err(Error::from),
+        Err(_) => Err(Error::StatusTimeout),
+    }
+}
+
+/// The status as the API server has it now: a step may have written it since `obj` was read.
+pub async fn latest_status(obj: &ApiIntegration, ctx: &Context) -> Option<ApiIntegrationStatus> {
+    let api: Api<ApiIntegration> = Api::namespaced(ctx.client.clone(), &obj.namespace()?);
+    api.get_status(&obj.name_any()).await.ok()?.status
+}
+
+/// Publishes an Event about `obj`: Warning for failures and for a lost integration, Normal otherwise.
+pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, note: String) {
+    let type_ = match reason {
+        EventReason::Failed(_) | EventReason::Recreating => EventType::Warning,
+        _ => EventType::Normal,
+    };
+    let event = Event {
+        type_,
+        reason: reason.as_str().into(),
+        note: Some(note),
+        action: reason.action().into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish event");
+    }
+}
+
+/// What was just done to reach the state being reported.
+pub struct Synced<'a> {
+    pub integration: &'a ObservedIntegration,
+    pub desired: &'a IntegrationFields,
+    pub api_id: &'a str,
+    pub region: String,
+    /// No update was needed.
+    pub unchanged: bool,
+    /// The integration was re-created after being deleted out of band.
+    pub recreated: bool,
+}
+
+/// Ready True: the integration exists and matches the spec at this generation. Requeues for the next
+/// drift check.
+pub async fn report_synced(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    mut status: ApiIntegrationStatus,
+    synced: Synced<'_>,
+) -> Result<Action, Error> {
+    let generation = obj.metadata.generation;
+    let id = &synced.integration.integration_id;
+    status.integration_id = Some(id.clone());
+    status.api_id = Some(synced.api_id.to_string());
+    status.region = Some(synced.region);
+    status.observed_generation = generation;
+    status.applied_fields = synced.desired.set_field_names();
+    status.integration_response_selection_expression = synced
+        .integration
+        .integration_response_selection_expression
+        .clone();
+    status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
+    status.create_started_at = None;
+    status.last_sync_time = Some(now());
+    let previous = ready(&status.conditions);
+    let still_recreated = synced.unchanged
+        && previous.is_some_and(|c| {
+            c.reason == Reason::Recreated.as_str() && c.observed_generation == generation
+        });
+    let (reason, message) = if synced.recreated {
+        let message =
+            format!("Integration was deleted outside the operator and re-created as {id}.");
+        (Reason::Recreated, message)
+    } else if still_recreated {
+        // Keep telling the user about the re-creation until the spec next changes.
+        (
+            Reason::Recreated,
+            previous.map(|c| c.message.clone()).unwrap_or_default(),
+        )
+    } else {
+        (
+            Reason::Synced,
+            format!("Integration {id} matches the spec."),
+        )
+    };
+    set_condition(
+        &mut status.conditions,
+        READY,
+        true,
+        reason,
+        message,
+        generation,
+        now(),
+    );
+    write_status(obj, ctx, &status).await?;
+    ctx.remember_settled(obj, false);
+    Ok(Action::requeue(jittered(ctx.settings.resync)))
+}
+
+/// Ready False with the error's class as reason, a Warning Event when that is news, the whole error in
+/// the log. Returns what reconcile returns: Ok when only a spec change can help (no retry loop), else the
+/// error, which error_policy turns into a retry.
+pub async fn report_failure(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    mut status: ApiIntegrationStatus,
+    err: Error,
+    phase: Phase,
+) -> Result<Action, Error> {
+    ctx.forget_settled(obj);
+    let class = err.class(phase);
+    let summary = err.summary();
+    let message = match class.reason {
+        Reason::Deleting => format!("Deleting the integration; will retry after: {summary}"),
+        Reason::Updating => format!("Updating the integration; will retry after: {summary}"),
+        _ => summary,
+    };
+    let generation = obj.metadata.generation;
+    let previous = ready(&status.conditions).map(|c| (c.reason.clone(), c.message.clone()));
+    let news = previous != Some((class.reason.as_str().to_string(), message.clone()));
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        class.reason,
+        &message,
+        generation,
+        now(),
+    );
+    status.observed_generation = generation;
+    if news {
+        publish(ctx, obj, EventReason::Failed(class.reason), message.clone()).await;
+    }
+    tracing::warn!(reason = class.reason.as_str(), error = %err, "reconcile failed");
+    write_status(obj, ctx, &status).await?;
+    if class.retry == Retry::WhenSpecChanges {
+        ctx.remember_settled(obj, true);
+        return Ok(Action::await_change());
+    }
+    Err(err)
+}

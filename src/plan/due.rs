@@ -1,0 +1,215 @@
+//! Is anything due for a resource right now? A reconcile runs for every watch event, including the ones our
+//! own status writes cause, and for every requeue; most of them find nothing to do. This decides that
+//! without any AWS call (design §2.8: no call and no write when nothing changed).
+
+use crate::api::ApiIntegrationStatus;
+use crate::conditions::{Reason, ready};
+use k8s_openapi::jiff::Timestamp;
+use std::time::{Duration, Instant};
+
+/// What this process last concluded about a resource, for which generation, and when. Kept in memory
+/// because the watch cache can lag behind our own status writes: a stale copy of the object must not
+/// cause a second round of AWS calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settled {
+    pub generation: Option<i64>,
+    pub at: Instant,
+    /// AWS refused this generation (400): nothing to do until the spec changes.
+    pub refused: bool,
+}
+
+/// When the resource next needs an AWS look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Observe AWS now.
+    Now,
+    /// In sync: the next drift check is this far away.
+    After(Duration),
+    /// AWS refused this generation (rule 6, 400): only a spec change can help.
+    WhenSpecChanges,
+}
+
+/// Decides whether to look at AWS now. `remembered` is this process's own memory of the resource, which
+/// wins over a possibly stale status; then the status itself (which survives restarts).
+pub fn next_check(
+    status: Option<&ApiIntegrationStatus>,
+    generation: Option<i64>,
+    remembered: Option<Settled>,
+    now: (Timestamp, Instant),
+    resync: Duration,
+) -> Due {
+    let (wall_now, mono_now) = now;
+    // A check is due once 90 % of the period has passed, so the ±10 % jitter of requeues cannot skip one.
+    let due_in = |since: Duration| {
+        if since < resync.mul_f64(0.9) {
+            Due::After(resync - since)
+        } else {
+            Due::Now
+        }
+    };
+    if let Some(s) = remembered.filter(|s| s.generation == generation) {
+        if s.refused {
+            return Due::WhenSpecChanges;
+        }
+        if let due @ Due::After(_) = due_in(mono_now.saturating_duration_since(s.at)) {
+            return due;
+        }
+    }
+    let Some(status) = status else {
+        return Due::Now;
+    };
+    let Some(ready_condition) = ready(&status.conditions) else {
+        return Due::Now;
+    };
+    let judged_this_generation = status.observed_generation == generation
+        && ready_condition.observed_generation == generation;
+    if !judged_this_generation {
+        return Due::Now; // rule 3: a new spec is observed and acted on at once
+    }
+    if ready_condition.reason == Reason::InvalidSpec.as_str() {
+        return Due::WhenSpecChanges;
+    }
+    if status.integration_id.is_none() || ready_condition.status != "True" {
+        return Due::Now;
+    }
+    let Some(last) = status.last_sync_time.as_ref() else {
+        return Due::Now;
+    };
+    let since = Duration::try_from(wall_now.duration_since(last.0)).unwrap_or_default();
+    due_in(since)
+}
+
+/// A periodic drift check (nothing changed since the last successful sync) may read the integration from
+/// the API's shared listing instead of calling GetIntegration for it (rule 8). After a spec change or a
+/// failure, the integration is read on its own.
+pub fn may_use_listing(status: &ApiIntegrationStatus, generation: Option<i64>) -> bool {
+    status.observed_generation == generation
+        && ready(&status.conditions).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::{READY, set_condition};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    const RESYNC: Duration = Duration::from_secs(600);
+
+    fn status(
+        reason: Reason,
+        generation: i64,
+        synced_secs_ago: i64,
+        now: Timestamp,
+    ) -> ApiIntegrationStatus {
+        let mut s = ApiIntegrationStatus {
+            integration_id: Some("abc".into()),
+            observed_generation: Some(generation),
+            last_sync_time: Some(Time(now - jiff_secs(synced_secs_ago))),
+            ..Default::default()
+        };
+        set_condition(
+            &mut s.conditions,
+            READY,
+            reason.is_ready(),
+            reason,
+            "m",
+            Some(generation),
+            Time(now),
+        );
+        s
+    }
+
+    fn jiff_secs(s: i64) -> k8s_openapi::jiff::SignedDuration {
+        k8s_openapi::jiff::SignedDuration::from_secs(s)
+    }
+
+    fn now() -> (Timestamp, Instant) {
+        (Timestamp::now(), Instant::now())
+    }
+
+    #[test]
+    fn a_new_resource_is_due_now() {
+        assert_eq!(next_check(None, Some(1), None, now(), RESYNC), Due::Now);
+    }
+
+    #[test]
+    fn in_sync_and_recent_waits_for_the_rest_of_the_period() {
+        let n = now();
+        let s = status(Reason::Synced, 1, 60, n.0);
+        match next_check(Some(&s), Some(1), None, n, RESYNC) {
+            Due::After(d) => assert!(d <= Duration::from_secs(540) && d > Duration::from_secs(530)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn in_sync_but_old_is_due_for_a_drift_check() {
+        let n = now();
+        let s = status(Reason::Synced, 1, 550, n.0);
+        assert_eq!(next_check(Some(&s), Some(1), None, n, RESYNC), Due::Now);
+    }
+
+    #[test]
+    fn a_spec_change_is_due_now() {
+        let n = now();
+        let s = status(Reason::Synced, 1, 1, n.0);
+        assert_eq!(next_check(Some(&s), Some(2), None, n, RESYNC), Due::Now);
+    }
+
+    #[test]
+    fn a_refused_generation_waits_for_a_spec_change() {
+        let n = now();
+        let s = status(Reason::InvalidSpec, 3, 1, n.0);
+        assert_eq!(
+            next_check(Some(&s), Some(3), None, n, RESYNC),
+            Due::WhenSpecChanges
+        );
+        assert_eq!(next_check(Some(&s), Some(4), None, n, RESYNC), Due::Now);
+    }
+
+    #[test]
+    fn a_failure_is_not_quiet() {
+        let n = now();
+        let s = status(Reason::AwsError, 1, 1, n.0);
+        assert_eq!(next_check(Some(&s), Some(1), None, n, RESYNC), Due::Now);
+    }
+
+    #[test]
+    fn memory_wins_over_a_stale_status() {
+        // The watch cache still shows the status from before our write (no ID yet): memory says synced.
+        let n = now();
+        let stale = ApiIntegrationStatus::default();
+        let remembered = Settled {
+            generation: Some(1),
+            at: n.1,
+            refused: false,
+        };
+        assert!(matches!(
+            next_check(Some(&stale), Some(1), Some(remembered), n, RESYNC),
+            Due::After(_)
+        ));
+        let refused = Settled {
+            refused: true,
+            ..remembered
+        };
+        assert_eq!(
+            next_check(Some(&stale), Some(1), Some(refused), n, RESYNC),
+            Due::WhenSpecChanges
+        );
+        // Memory of another generation does not count.
+        assert_eq!(
+            next_check(Some(&stale), Some(2), Some(remembered), n, RESYNC),
+            Due::Now
+        );
+    }
+
+    #[test]
+    fn listing_only_for_periodic_checks() {
+        let n = now();
+        let s = status(Reason::Synced, 1, 1, n.0);
+        assert!(may_use_listing(&s, Some(1)));
+        assert!(!may_use_listing(&s, Some(2)));
+        let failed = status(Reason::AwsError, 1, 1, n.0);
+        assert!(!may_use_listing(&failed, Some(1)));
+    }
+}

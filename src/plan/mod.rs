@@ -1,0 +1,22 @@
+//! Pure decision logic, no I/O. The controller observes (Kubernetes status, API Gateway), asks this module
+//! what to do, carries that out and reports it.
+//!
+//! - [`diff`]: what the spec asks API Gateway to hold, whether what it holds differs, and exactly what to
+//!   send in an UpdateIntegration.
+//! - [`step`]: the next step for a resource from what was observed: adopt, recover an interrupted create,
+//!   create, re-create, update, nothing, or report why nothing may be done; and the same for deletion.
+//! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
+
+pub mod diff;
+pub mod due;
+pub mod step;
+
+pub use diff::{
+    FIELD_NAMES, IntegrationFields, ObservedIntegration, Protocol, drifted_fields,
+    is_same_integration, normalize_observed, update_request,
+};
+pub use due::{Due, Settled, may_use_listing, next_check};
+pub use step::{
+    Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,
+    next_step,
+};

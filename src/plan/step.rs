@@ -1,0 +1,230 @@
+//! The next step for one ApiIntegration, from what was observed. The controller observes, calls
+//! [`next_step`] (or [`next_cleanup_step`] while deleting), carries the step out, and asks again with what
+//! the step produced until the answer is [`Step::InSync`], [`Step::Update`] or [`Step::Report`]. Every
+//! branch names the rule of the design note (§2) it follows.
+
+use super::diff::{
+    IntegrationFields, ObservedIntegration, Protocol, drifted_fields, is_same_integration,
+    update_request,
+};
+use crate::api::DeletionPolicy;
+
+/// An integration in AWS that this resource might take as its own, and which other ApiIntegration (as
+/// `namespace/name`), if any, already records its ID.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub integration: ObservedIntegration,
+    pub claimed_by: Option<String>,
+}
+
+/// What API Gateway holds for the resource, as far as it was looked at for this reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Holding {
+    /// status.integrationId names an integration; `found` is AWS's answer for it (None: it is gone).
+    Recorded {
+        id: String,
+        found: Option<ObservedIntegration>,
+    },
+    /// No ID recorded; the adoption annotation names integration `id` (None: no such integration).
+    AdoptionTarget {
+        id: String,
+        found: Option<Candidate>,
+    },
+    /// No ID recorded, but a create was in flight: the API's integrations, one of which that create may
+    /// have made.
+    InterruptedCreate { candidates: Vec<Candidate> },
+    /// No ID recorded, nothing to adopt, no create in flight.
+    Nothing,
+}
+
+/// Everything [`next_step`] decides from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// What the spec asks API Gateway to hold.
+    pub desired: IntegrationFields,
+    /// Spec fields the operator set in AWS at its last sync (status.appliedFields).
+    pub previously_applied: Vec<String>,
+    /// The API's protocol; None when the API does not exist (then nothing else was looked at).
+    pub protocol: Option<Protocol>,
+    pub holding: Holding,
+}
+
+/// Why nothing may be written to AWS until someone acts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// Rule 6: the API does not exist (404 on the API).
+    ApiNotFound,
+    /// The adoption annotation names an integration the API does not have.
+    AdoptionTargetMissing { id: String },
+    /// §3: integrations made by quick create belong to API Gateway: never adopt or change them.
+    ManagedByApiGateway { id: String },
+    /// The adoption target is already recorded by another ApiIntegration.
+    AdoptionTargetClaimed { id: String, owner: String },
+}
+
+/// What to do next.
+// One per reconcile, moved once: boxing the fields would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Rule 3: AWS holds what the spec asks; nothing to write.
+    InSync(ObservedIntegration),
+    /// Rule 4: these fields differ; `body` is the UpdateIntegration that makes AWS hold the spec.
+    Update {
+        integration: ObservedIntegration,
+        drift: Vec<&'static str>,
+        body: IntegrationFields,
+    },
+    /// The adoption annotation names this integration: take it as ours, then sync it.
+    Adopt(ObservedIntegration),
+    /// Rule 2: a create was interrupted before its ID was recorded, and this is what it made.
+    RecoverInterrupted(ObservedIntegration),
+    /// Rule 2: nothing exists yet: record "create in flight", create, record the ID.
+    Create,
+    /// Rule 3: the recorded integration was deleted outside the operator (404): create it again.
+    Recreate { lost_id: String },
+    /// Nothing may be written until someone acts.
+    Report(Blocker),
+}
+
+/// The next step for a resource that is not being deleted.
+pub fn next_step(observed: &Observed) -> Step {
+    // Rule 6: 404 on the API. Nothing can be created on an API that does not exist.
+    let Some(protocol) = observed.protocol else {
+        return Step::Report(Blocker::ApiNotFound);
+    };
+    let desired = &observed.desired;
+    match &observed.holding {
+        Holding::Recorded {
+            found: Some(integration),
+            ..
+        } => {
+            // §3: never change what quick create made (it can only get here if AWS flipped the flag).
+            if integration.api_gateway_managed {
+                return Step::Report(Blocker::ManagedByApiGateway {
+                    id: integration.integration_id.clone(),
+                });
+            }
+            // Rules 3 and 4: compare what the user set, after folding AWS's defaults; update what differs.
+            let drift = drifted_fields(
+                desired,
+                &integration.fields,
+                &observed.previously_applied,
+                protocol,
+            );
+            if drift.is_empty() {
+                Step::InSync(integration.clone())
+            } else {
+                let body = update_request(
+                    desired,
+                    &integration.fields,
+                    &observed.previously_applied,
+                    protocol,
+                );
+                Step::Update {
+                    integration: integration.clone(),
+                    drift,
+                    body,
+                }
+            }
+        }
+        // Rule 3: 404 on the recorded integration: deleted out of band, create it again.
+        Holding::Recorded { id, found: None } => Step::Recreate {
+            lost_id: id.clone(),
+        },
+        // Adoption: only an existing integration that quick create did not make and nobody else owns.
+        Holding::AdoptionTarget { id, found: None } => {
+            Step::Report(Blocker::AdoptionTargetMissing { id: id.clone() })
+        }
+        Holding::AdoptionTarget {
+            id,
+            found: Some(candidate),
+        } => {
+            if candidate.integration.api_gateway_managed {
+                Step::Report(Blocker::ManagedByApiGateway { id: id.clone() })
+            } else if let Some(owner) = &candidate.claimed_by {
+                Step::Report(Blocker::AdoptionTargetClaimed {
+                    id: id.clone(),
+                    owner: owner.clone(),
+                })
+            } else {
+                Step::Adopt(candidate.integration.clone())
+            }
+        }
+        // Rule 2: after a crash between CreateIntegration and the status write, take the integration that
+        // matches the spec and that no other ApiIntegration claims, instead of creating a second one.
+        Holding::InterruptedCreate { candidates } => {
+            match made_by_interrupted_create(desired, protocol, candidates) {
+                Some(found) => Step::RecoverInterrupted(found.integration.clone()),
+                None => Step::Create,
+            }
+        }
+        // Rule 2: nothing recorded, nothing in flight: create (the controller marks it in flight first).
+        Holding::Nothing => Step::Create,
+    }
+}
+
+/// Rule 2's lookup, shared by apply and cleanup: the integration an interrupted create made for `desired`
+/// (its fields match, quick create did not make it, no other ApiIntegration records it).
+pub fn made_by_interrupted_create<'a>(
+    desired: &IntegrationFields,
+    protocol: Protocol,
+    candidates: &'a [Candidate],
+) -> Option<&'a Candidate> {
+    candidates
+        .iter()
+        .find(|c| c.claimed_by.is_none() && is_same_integration(desired, &c.integration, protocol))
+}
+
+/// Everything [`next_cleanup_step`] decides from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CleanupObserved {
+    pub policy: DeletionPolicy,
+    /// status.integrationId.
+    pub recorded_id: Option<String>,
+    /// Set when no ID is recorded but a create was in flight: the API's protocol and integrations
+    /// (protocol None: the API is gone, and its integrations with it).
+    pub interrupted_create: Option<(Option<Protocol>, Vec<Candidate>)>,
+    pub desired: IntegrationFields,
+}
+
+/// What deleting a resource does in AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// Rule 5, deletionPolicy Retain: leave the integration (if any) in AWS.
+    Retain { id: Option<String> },
+    /// Rule 5: delete this integration (404 counts as deleted; 409 is told apart by its message).
+    Delete { id: String },
+    /// Nothing in AWS belongs to the resource: the finalizer can go.
+    NothingToDelete,
+}
+
+/// The step that deletes a resource's integration.
+pub fn next_cleanup_step(observed: &CleanupObserved) -> CleanupStep {
+    if observed.policy == DeletionPolicy::Retain {
+        return CleanupStep::Retain {
+            id: observed.recorded_id.clone(),
+        };
+    }
+    if let Some(id) = &observed.recorded_id {
+        return CleanupStep::Delete { id: id.clone() };
+    }
+    // Rule 2 again: a create may have happened without its ID being recorded; find it so it does not leak.
+    match &observed.interrupted_create {
+        Some((Some(protocol), candidates)) => {
+            match made_by_interrupted_create(&observed.desired, *protocol, candidates) {
+                Some(c) => CleanupStep::Delete {
+                    id: c.integration.integration_id.clone(),
+                },
+                None => CleanupStep::NothingToDelete,
+            }
+        }
+        // The API is gone, and every integration it had with it.
+        Some((None, _)) => CleanupStep::NothingToDelete,
+        None => CleanupStep::NothingToDelete,
+    }
+}
+
+#[cfg(test)]
+#[path = "step_tests.rs"]
+mod tests;
