@@ -144,6 +144,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let stats = Arc::new(CallStats::new(call_log).with_metrics(metrics.clone()));
     tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
         resync = ?settings.resync, "starting apigw-operator");
+    tokio::spawn(log_aws_identity(sdk_config.clone()));
     let client = kube::Client::try_default().await?;
 
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
@@ -257,6 +258,58 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     metrics.set_leader(false);
     Ok(())
+}
+
+/// How long the startup identity check waits for STS, retries included.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks STS who the operator is (GetCallerIdentity needs no IAM permission) with the same configuration
+/// as the API Gateway clients (credentials chain, region, AWS_ENDPOINT_URL), and logs the account and
+/// ARN, or one warning when there is no usable identity. Never fatal: credentials may appear later (a
+/// projected IRSA token, a Secret mounted after start), and the SDK looks for them again on every call.
+/// A client of its own, so the call is not counted or rate-limited as an API Gateway call.
+async fn log_aws_identity(sdk_config: aws_config::SdkConfig) {
+    let config = aws_sdk_sts::config::Builder::from(&sdk_config)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(IDENTITY_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(config);
+    match sts.get_caller_identity().send().await {
+        Ok(who) => tracing::info!(
+            account = who.account().unwrap_or("?"),
+            arn = who.arn().unwrap_or("?"),
+            "AWS identity"
+        ),
+        Err(e) => tracing::warn!(
+            cause = %one_line(std::iter::successors(
+                Some(&e as &(dyn std::error::Error + 'static)),
+                |e| e.source()
+            )),
+            "no usable AWS identity: STS GetCallerIdentity failed. The operator keeps running and uses \
+             credentials once they appear; docs/install.md (section 2, \"Give the operator an AWS \
+             identity\") explains how to give it credentials"
+        ),
+    }
+}
+
+/// An error chain (the error, then its sources) on one line, `a: b: c`, leaving out a source whose
+/// text is already shown: kube's and the AWS SDK's errors often print their source in their own text.
+fn one_line<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for e in chain {
+        let text = e.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
 }
 
 async fn termination_signal() {
