@@ -1,8 +1,11 @@
+use anyhow::Context;
+use apigw_operator::api::ApiIntegration;
 use apigw_operator::aws::CallStats;
 use apigw_operator::controller::{self, Settings};
 use apigw_operator::metrics::{self, Health, Metrics};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,13 +94,22 @@ fn init_logging(format: LogFormat) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    let result = match Cli::parse().command {
         Command::Crd => {
             print!("{}", apigw_operator::crd::crd_yaml());
             Ok(())
         }
         Command::Run(args) => run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the cause and its chain, with the hint the error carries. No Debug dump and
+            // no backtrace (anyhow prints one from `main() -> Result` when RUST_BACKTRACE is set).
+            eprintln!("error: {}", one_line(e.chain()));
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -135,7 +147,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(p)?,
+                .open(p)
+                .with_context(|| format!("cannot open --aws-call-log {}", p.display()))?,
         ),
         None => None,
     };
@@ -144,9 +157,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let stats = Arc::new(CallStats::new(call_log).with_metrics(metrics.clone()));
     tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
         resync = ?settings.resync, "starting apigw-operator");
-    let client = kube::Client::try_default().await?;
+    tokio::spawn(log_aws_identity(sdk_config.clone()));
+    let client = kube_client().await?;
+    ensure_can_list(&client, settings.namespace.as_deref()).await?;
 
-    let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on --http-addr {}", args.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
     let router = metrics::router(metrics.clone(), health.clone());
     tokio::spawn(async move {
@@ -259,11 +276,154 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A client for the cluster from the environment (in-cluster service account, else KUBECONFIG or
+/// ~/.kube/config), checked by asking the API server for its version, so that an unreachable server or
+/// a rejected token is reported as such at startup.
+async fn kube_client() -> anyhow::Result<kube::Client> {
+    let config = kube::Config::infer().await.context(
+        "no usable Kubernetes configuration: run in a pod with a service account, \
+         or set KUBECONFIG (default ~/.kube/config) to a valid kubeconfig",
+    )?;
+    let url = config.cluster_url.clone();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("cannot build a Kubernetes client for {url}"))?;
+    match client.apiserver_version().await {
+        Ok(_) => Ok(client),
+        Err(kube::Error::Api(s)) if s.code == 401 => anyhow::bail!(
+            "the Kubernetes API server at {url} does not accept the operator's credentials (401 {}); \
+             check the kubeconfig's user, or the pod's service account token",
+            s.message
+        ),
+        Err(e) => Err(kube_error(e)).with_context(|| {
+            format!(
+                "cannot reach the Kubernetes API server at {url}; check the kubeconfig's server, CA \
+                 and network"
+            )
+        }),
+    }
+}
+
+/// Fails, naming the fix, when the operator cannot list ApiIntegrations where it watches them: the CRD
+/// is not installed (404), or its Kubernetes identity lacks the RBAC (403). Checked before waiting for the
+/// lease, so a stand-by replica reports it too.
+async fn ensure_can_list(client: &kube::Client, namespace: Option<&str>) -> anyhow::Result<()> {
+    let api: kube::Api<ApiIntegration> = match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    let scope = match namespace {
+        Some(ns) => format!("in namespace {ns}"),
+        None => "in all namespaces".to_string(),
+    };
+    match api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
+            "the API server does not serve ApiIntegrations (apigw.dev/v1alpha1): the CRD is not \
+             installed. Install it with `kubectl apply --server-side -f crds/` (or `apigw-operator crd \
+             | kubectl apply --server-side -f -`), or install the Helm chart, which includes it"
+        ),
+        Err(kube::Error::Api(s)) if s.code == 403 => anyhow::bail!(
+            "the operator may not list ApiIntegrations {scope}: {}. The Helm chart's RBAC grants what \
+             it needs (with watchNamespace set, in that namespace only: run with the same \
+             --watch-namespace)",
+            s.message
+        ),
+        Err(e) => Err(kube_error(e).context(format!("cannot list ApiIntegrations {scope}"))),
+    }
+}
+
+/// A kube error for people: an API server's answer as `code reason: message`, without the Debug dump
+/// of the whole Status that kube's own text appends.
+fn kube_error(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(s) => anyhow::anyhow!(
+            "the API server answered {} {}: {}",
+            s.code,
+            s.reason,
+            s.message
+        ),
+        e => e.into(),
+    }
+}
+
+/// How long the startup identity check waits for STS, retries included.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks STS who the operator is (GetCallerIdentity needs no IAM permission) with the same configuration
+/// as the API Gateway clients (credentials chain, region, AWS_ENDPOINT_URL), and logs the account and
+/// ARN, or one warning when there is no usable identity. Never fatal: credentials may appear later (a
+/// projected IRSA token, a Secret mounted after start), and the SDK looks for them again on every call.
+/// A client of its own, so the call is not counted or rate-limited as an API Gateway call.
+async fn log_aws_identity(sdk_config: aws_config::SdkConfig) {
+    let config = aws_sdk_sts::config::Builder::from(&sdk_config)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(IDENTITY_TIMEOUT)
+                .build(),
+        )
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(config);
+    match sts.get_caller_identity().send().await {
+        Ok(who) => tracing::info!(
+            account = who.account().unwrap_or("?"),
+            arn = who.arn().unwrap_or("?"),
+            "AWS identity"
+        ),
+        Err(e) => tracing::warn!(
+            cause = %one_line(std::iter::successors(
+                Some(&e as &(dyn std::error::Error + 'static)),
+                |e| e.source()
+            )),
+            "no usable AWS identity: STS GetCallerIdentity failed. The operator keeps running and uses \
+             credentials once they appear; docs/install.md (section 2, \"Give the operator an AWS \
+             identity\") explains how to give it credentials"
+        ),
+    }
+}
+
+/// An error chain (the error, then its sources) on one line, `a: b: c`, leaving out a source whose
+/// text is already shown: kube's and the AWS SDK's errors often print their source in their own text.
+fn one_line<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for e in chain {
+        let text = e.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}
+
 async fn termination_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_is_one_line_without_repeats() {
+        let io = std::io::Error::other("connection refused");
+        let e = anyhow::Error::new(io)
+            .context("tcp connect error: connection refused")
+            .context("cannot reach the Kubernetes API server at https://127.0.0.1:1/;\ncheck it");
+        assert_eq!(
+            one_line(e.chain()),
+            "cannot reach the Kubernetes API server at https://127.0.0.1:1/; check it: \
+             tcp connect error: connection refused"
+        );
     }
 }

@@ -187,6 +187,11 @@ fn start(tools: &Tools) -> Result<Stack> {
             .arg("-out")
             .arg(&sa_pub),
     )?;
+    // A CA of this stack only, and serving certificates it signs for 127.0.0.1, so every client
+    // (kubectl, helm, the operator, the tests) verifies the servers as on a real cluster.
+    let ca = Ca::new(&pki)?;
+    let (api_cert, api_key) = ca.serving_cert(&pki, "kube-apiserver")?;
+    let (kcm_cert, kcm_key) = ca.serving_cert(&pki, "kube-controller-manager")?;
     let admin_token = random_hex(24)?;
     let tester_token = random_hex(24)?;
     let tokens = pki.join("tokens.csv");
@@ -237,7 +242,8 @@ fn start(tools: &Tools) -> Result<Stack> {
     let child = spawn_detached(
         Command::new(&tools.kube_apiserver)
             .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
-            .arg(format!("--cert-dir={}", pki.join("serving").display()))
+            .arg(format!("--tls-cert-file={}", api_cert.display()))
+            .arg(format!("--tls-private-key-file={}", api_key.display()))
             .arg(format!("--secure-port={api_port}"))
             .arg("--bind-address=127.0.0.1")
             .arg("--advertise-address=127.0.0.1")
@@ -263,10 +269,12 @@ fn start(tools: &Tools) -> Result<Stack> {
     let mut api_child = child;
     let server = format!("https://127.0.0.1:{api_port}");
     let kubeconfig = dir.join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &server, "admin", &admin_token)?;
+    let ca_data = ca.base64()?;
+    write_kubeconfig(&kubeconfig, &server, &ca_data, "admin", &admin_token)?;
     write_kubeconfig(
         &dir.join("kubeconfig-tester"),
         &server,
+        &ca_data,
         "tester",
         &tester_token,
     )?;
@@ -296,7 +304,8 @@ fn start(tools: &Tools) -> Result<Stack> {
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--secure-port={kcm_port}"))
             .arg("--bind-address=127.0.0.1")
-            .arg(format!("--cert-dir={}", pki.join("kcm").display()))
+            .arg(format!("--tls-cert-file={}", kcm_cert.display()))
+            .arg(format!("--tls-private-key-file={}", kcm_key.display()))
             .arg("--leader-elect=false")
             .arg("--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller")
             .arg(format!("--service-account-private-key-file={}", sa_key.display()))
@@ -317,12 +326,9 @@ fn start(tools: &Tools) -> Result<Stack> {
         Duration::from_secs(60),
         || {
             Command::new("curl")
-                .args([
-                    "-sfk",
-                    "--max-time",
-                    "3",
-                    &format!("https://127.0.0.1:{kcm_port}/healthz"),
-                ])
+                .args(["-sf", "--max-time", "3", "--cacert"])
+                .arg(&ca.cert)
+                .arg(format!("https://127.0.0.1:{kcm_port}/healthz"))
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false)
@@ -396,10 +402,95 @@ fn ensure_crds(stack: &Stack) -> Result<()> {
     Ok(())
 }
 
-fn write_kubeconfig(path: &Path, server: &str, user: &str, token: &str) -> Result<()> {
-    // The API server serves a self-signed certificate it made for this run; trust is by loopback only.
+/// The stack's certificate authority: made afresh by every `up`, trusted only through the stack's
+/// kubeconfigs (and curl's --cacert), its key never leaving target/stack/pki.
+struct Ca {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// EC P-256: as good as RSA here and generated in milliseconds.
+const EC_KEY: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+
+impl Ca {
+    fn new(pki: &Path) -> Result<Ca> {
+        let ca = Ca {
+            cert: pki.join("ca.crt"),
+            key: pki.join("ca.key"),
+        };
+        output(
+            Command::new("openssl")
+                .args(["req", "-x509", "-nodes", "-days", "30"])
+                .args(EC_KEY)
+                .arg("-keyout")
+                .arg(&ca.key)
+                .arg("-out")
+                .arg(&ca.cert)
+                .args([
+                    "-subj",
+                    "/CN=apigw-stack-ca",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ]),
+        )?;
+        Ok(ca)
+    }
+
+    /// A certificate for a server on 127.0.0.1 (and localhost), signed by this CA: (cert, key) paths.
+    fn serving_cert(&self, pki: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+        let cert = pki.join(format!("{name}.crt"));
+        let key = pki.join(format!("{name}.key"));
+        output(
+            Command::new("openssl")
+                .args(["req", "-x509", "-nodes", "-days", "30"])
+                .args(EC_KEY)
+                .arg("-CA")
+                .arg(&self.cert)
+                .arg("-CAkey")
+                .arg(&self.key)
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .args([
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:FALSE",
+                    "-addext",
+                    "keyUsage=critical,digitalSignature",
+                    "-addext",
+                    "extendedKeyUsage=serverAuth",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                ]),
+        )?;
+        Ok((cert, key))
+    }
+
+    /// The CA certificate as a kubeconfig's certificate-authority-data wants it.
+    fn base64(&self) -> Result<String> {
+        Ok(output(
+            Command::new("openssl")
+                .args(["base64", "-A", "-in"])
+                .arg(&self.cert),
+        )?
+        .trim()
+        .to_string())
+    }
+}
+
+fn write_kubeconfig(
+    path: &Path,
+    server: &str,
+    ca_data: &str,
+    user: &str,
+    token: &str,
+) -> Result<()> {
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: apigw-stack\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: apigw-stack\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca_data}\n\
          users:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n- name: {user}@apigw-stack\n  context:\n    cluster: apigw-stack\n    user: {user}\n    namespace: default\n\
          current-context: {user}@apigw-stack\n"
     );
