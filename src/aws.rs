@@ -40,7 +40,7 @@ pub enum AwsError {
     Unavailable(String),
     /// The operator found no AWS credentials to sign with.
     #[error(
-        "no AWS credentials: {0}. Looked in the environment (AWS_ACCESS_KEY_ID), IRSA (AWS_WEB_IDENTITY_TOKEN_FILE), \
+        "no AWS credentials ({0}). Looked in the environment (AWS_ACCESS_KEY_ID), IRSA (AWS_WEB_IDENTITY_TOKEN_FILE), \
          EKS Pod Identity, the shared config files and instance metadata; see docs/install.md"
     )]
     CredentialsMissing(String),
@@ -86,9 +86,12 @@ where
     };
     if status.is_none() {
         // The request never got an answer: the whole chain is for the log, the root cause for the user.
-        tracing::debug!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "API Gateway call failed");
+        tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "API Gateway call got no answer");
         if is_missing_credentials(&err) {
-            return AwsError::CredentialsMissing(message);
+            let cause = message
+                .trim_end_matches("Attempted:")
+                .trim_end_matches(['.', ' ']);
+            return AwsError::CredentialsMissing(cause.to_string());
         }
         let kind = match &err {
             SdkError::TimeoutError(_) => "timed out",
@@ -119,24 +122,31 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    cause
+    let line = cause
         .to_string()
         .lines()
         .next()
         .unwrap_or_default()
-        .to_string()
+        .to_string();
+    if line.chars().count() <= 200 {
+        line
+    } else {
+        format!("{}...", line.chars().take(197).collect::<String>())
+    }
 }
 
-/// Did the request fail because no credentials provider had any? The SDK reports that as a failure to
-/// resolve the signing identity, with aws-credential-types' error somewhere in the chain.
+/// Did the request fail for want of credentials? The SDK reports that as a failure to resolve the signing
+/// identity, with aws-credential-types' error somewhere in the chain: no provider had any, one timed
+/// out, or one failed (e.g. IRSA's token exchange was refused).
 fn is_missing_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(err);
     while let Some(e) = cause {
         if let Some(ce) =
             e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
         {
-            use aws_credential_types::provider::error::CredentialsError as C;
-            return matches!(ce, C::CredentialsNotLoaded(_) | C::ProviderTimedOut(_));
+            // Whatever went wrong (no provider had any, one timed out, one failed): no credentials.
+            let _ = ce;
+            return true;
         }
         let text = e.to_string();
         if text.contains("no credentials") || text.contains("credential provider was not enabled") {

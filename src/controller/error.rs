@@ -144,13 +144,13 @@ impl Error {
     }
 }
 
-/// At most one line of at most 300 characters: condition messages and Events stay readable.
+/// At most one line of at most 400 characters: condition messages and Events stay readable.
 fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or_default().trim();
-    if line.chars().count() <= 300 {
+    if line.chars().count() <= 400 {
         line.to_string()
     } else {
-        let cut: String = line.chars().take(297).collect();
+        let cut: String = line.chars().take(397).collect();
         format!("{cut}...")
     }
 }
@@ -276,7 +276,7 @@ mod tests {
     fn summaries_are_one_short_line() {
         let long = format!("first line {}\nsecond line", "x".repeat(500));
         let s = aws(AwsError::Unavailable(long)).summary();
-        assert!(!s.contains('\n') && s.chars().count() <= 300, "{s}");
+        assert!(!s.contains('\n') && s.chars().count() <= 400, "{s}");
         let blocked = Error::DeletionBlocked {
             id: "i1".into(),
             detail: AwsError::Conflict("routes".into()),
