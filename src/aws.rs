@@ -166,10 +166,9 @@ pub struct CallRecord {
     pub region: String,
 }
 
-/// Counts every AWS call by (operation, outcome) and keeps an optional log of each call.
+/// Counts every AWS call by (operation, outcome) in the metrics and keeps an optional log of each call.
 #[derive(Default)]
 pub struct CallStats {
-    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     log: Option<Mutex<std::fs::File>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
@@ -178,7 +177,6 @@ impl CallStats {
     /// With `log`, each call is appended there as a JSON line (time, operation, outcome, region).
     pub fn new(log: Option<std::fs::File>) -> Self {
         CallStats {
-            counts: Mutex::default(),
             log: log.map(Mutex::new),
             metrics: None,
         }
@@ -191,12 +189,6 @@ impl CallStats {
     }
 
     fn record(&self, rec: CallRecord) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry((rec.operation, rec.outcome))
-            .or_default() += 1;
         if let Some(m) = &self.metrics {
             m.aws_call(rec.operation, rec.outcome);
         }
@@ -210,11 +202,6 @@ impl CallStats {
             let line = serde_json::json!({"ms": ms as u64, "op": rec.operation, "outcome": rec.outcome, "region": rec.region});
             let _ = writeln!(log.lock().unwrap(), "{line}");
         }
-    }
-
-    /// Calls so far by (operation, outcome).
-    pub fn snapshot(&self) -> BTreeMap<(&'static str, &'static str), u64> {
-        self.counts.lock().unwrap().clone()
     }
 }
 

@@ -60,10 +60,6 @@ impl Reason {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Reason> {
-        Reason::ALL.iter().copied().find(|r| r.as_str() == s)
-    }
-
     /// Ready is True only for these reasons (the integration exists and matches the spec).
     pub fn is_ready(self) -> bool {
         matches!(self, Reason::Synced | Reason::Recreated)
@@ -192,9 +188,12 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_and_readiness() {
-        for r in Reason::ALL {
-            assert_eq!(Reason::parse(r.as_str()), Some(*r));
-        }
+        let names: std::collections::BTreeSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            Reason::ALL.len(),
+            "every reason has its own name"
+        );
         let ready: Vec<_> = Reason::ALL.iter().filter(|r| r.is_ready()).collect();
         assert_eq!(ready, vec![&Reason::Synced, &Reason::Recreated]);
     }
