@@ -3,7 +3,7 @@
 //! Also the conversions between [`IntegrationFields`] and the SDK's request and response types.
 
 use crate::api::TlsConfig;
-use crate::plan::{IntegrationFields, ObservedIntegration, Protocol};
+use crate::plan::{ApiSummary, IntegrationFields, ObservedIntegration, Protocol, VpcLinkSummary};
 use crate::ratelimit::TokenBucket;
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
@@ -308,6 +308,60 @@ impl AwsApi {
             Some(ProtocolType::Websocket) => Protocol::WebSocket,
             _ => Protocol::Http,
         })
+    }
+
+    /// Every API in the region, following NextToken (for references, design §6).
+    pub async fn list_apis(&self) -> Result<Vec<ApiSummary>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_apis()
+                .max_results("100")
+                .set_next_token(token.clone());
+            let out = self.call("GetApis", req.send()).await?;
+            all.extend(out.items().iter().map(|a| ApiSummary {
+                id: a.api_id().unwrap_or_default().to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                protocol: match a.protocol_type() {
+                    Some(ProtocolType::Websocket) => Protocol::WebSocket,
+                    _ => Protocol::Http,
+                },
+                tags: a.tags().map(to_btree).unwrap_or_default(),
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Every VPC link in the region, following NextToken.
+    pub async fn list_vpc_links(&self) -> Result<Vec<VpcLinkSummary>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_vpc_links()
+                .max_results("100")
+                .set_next_token(token.clone());
+            let out = self.call("GetVpcLinks", req.send()).await?;
+            all.extend(out.items().iter().map(|l| VpcLinkSummary {
+                id: l.vpc_link_id().unwrap_or_default().to_string(),
+                name: l.name().unwrap_or_default().to_string(),
+                tags: l.tags().map(to_btree).unwrap_or_default(),
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => return Ok(all),
+            }
+        }
     }
 
     pub async fn get_integration(

@@ -23,6 +23,10 @@ pub enum Reason {
     AdoptionRefused,
     /// The operator has no AWS credentials at all (no IRSA, Pod Identity, keys or profile).
     CredentialsMissing,
+    /// connectionRef names no VPC link.
+    VpcLinkNotFound,
+    /// apiRef or connectionRef names more than one.
+    AmbiguousReference,
 }
 
 impl Reason {
@@ -40,6 +44,8 @@ impl Reason {
         Reason::Recreated,
         Reason::AdoptionRefused,
         Reason::CredentialsMissing,
+        Reason::VpcLinkNotFound,
+        Reason::AmbiguousReference,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +63,8 @@ impl Reason {
             Reason::Recreated => "Recreated",
             Reason::AdoptionRefused => "AdoptionRefused",
             Reason::CredentialsMissing => "CredentialsMissing",
+            Reason::VpcLinkNotFound => "VpcLinkNotFound",
+            Reason::AmbiguousReference => "AmbiguousReference",
         }
     }
 

@@ -578,3 +578,157 @@ fn every_example_is_accepted() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("created (server dry run)"));
     }
 }
+
+fn by_ref() -> Value {
+    json!({"apiRef": {"name": "orders", "tags": {"env": "prod"}, "protocolType": "HTTP"},
+           "integrationType": "HTTP_PROXY", "integrationUri": "https://example.com"})
+}
+
+/// References (design §6): exactly one of apiId and apiRef; with VPC_LINK exactly one of connectionId and
+/// connectionRef; connectionRef only with VPC_LINK; a reference needs a name or tags; apiRef is immutable
+/// and a resource cannot switch between apiId and apiRef.
+#[test]
+fn reference_rules_accept_and_refuse_with_field_named() {
+    let ns = TempNamespace::new("crd-refs");
+    let link_ref = json!({"name": "orders-link", "tags": {"env": "prod"}});
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        ("apiRef by name, tags and protocol", by_ref(), Accepted),
+        (
+            "apiRef by tags only",
+            with(by_ref(), json!({"apiRef": {"tags": {"env": "prod"}}})),
+            Accepted,
+        ),
+        (
+            "apiRef empty",
+            with(by_ref(), json!({"apiRef": {}})),
+            Refused(&["spec.apiRef", "needs name or tags"]),
+        ),
+        (
+            "apiRef unknown protocol",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "orders", "protocolType": "REST"}}),
+            ),
+            Refused(&["spec.apiRef.protocolType", "Unsupported value"]),
+        ),
+        (
+            "apiId and apiRef",
+            with(by_ref(), json!({"apiId": "a1b2c3d4e5"})),
+            Refused(&["spec.apiId or spec.apiRef", "exactly one"]),
+        ),
+        (
+            "neither apiId nor apiRef",
+            with(by_ref(), json!({"apiRef": null})),
+            Refused(&["spec.apiId or spec.apiRef", "Required value"]),
+        ),
+        (
+            "VPC_LINK with connectionRef",
+            with(
+                by_ref(),
+                json!({"connectionType": "VPC_LINK", "connectionRef": link_ref}),
+            ),
+            Accepted,
+        ),
+        (
+            "VPC_LINK with connectionId and connectionRef",
+            with(
+                by_ref(),
+                json!({"connectionType": "VPC_LINK", "connectionId": "abc123", "connectionRef": link_ref}),
+            ),
+            Refused(&[
+                "spec.connectionRef",
+                "cannot be set together with connectionId",
+            ]),
+        ),
+        (
+            "connectionRef without VPC_LINK",
+            with(by_ref(), json!({"connectionRef": link_ref})),
+            Refused(&["spec.connectionRef", "only with connectionType VPC_LINK"]),
+        ),
+        (
+            "connectionRef empty",
+            with(
+                by_ref(),
+                json!({"connectionType": "VPC_LINK", "connectionRef": {}}),
+            ),
+            Refused(&["spec.connectionRef", "needs name or tags"]),
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(case, spec, expect)| check(&ns.name, case, spec, expect))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // On update: apiRef is immutable, and neither style can be swapped for the other.
+    for (name, base) in [("by-ref", by_ref()), ("by-id", http_proxy())] {
+        let out = kubectl_stdin(&["apply", "-f", "-"], &manifest(&ns.name, name, &base));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let updates: Vec<(&str, &str, Value, Expect)> = vec![
+        (
+            "by-ref",
+            "change apiRef name",
+            with(by_ref(), json!({"apiRef": {"name": "payments"}})),
+            Refused(&["spec.apiRef", "immutable"]),
+        ),
+        (
+            "by-ref",
+            "switch from apiRef to apiId",
+            with(by_ref(), json!({"apiRef": null, "apiId": "a1b2c3d4e5"})),
+            Refused(&["cannot switch between apiId and apiRef"]),
+        ),
+        (
+            "by-id",
+            "switch from apiId to apiRef",
+            with(
+                http_proxy(),
+                json!({"apiId": null, "apiRef": {"name": "orders"}}),
+            ),
+            Refused(&["cannot switch between apiId and apiRef"]),
+        ),
+        (
+            "by-ref",
+            "change description",
+            with(by_ref(), json!({"description": "new"})),
+            Accepted,
+        ),
+    ];
+    let mut failures = vec![];
+    for (name, case, spec, expect) in &updates {
+        let out = kubectl_stdin(
+            &["apply", "--dry-run=server", "-f", "-"],
+            &manifest(&ns.name, name, spec),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        match (expect, out.status.success()) {
+            (Accepted, true) => {}
+            (Refused(needles), false) if needles.iter().all(|n| err.contains(n)) => {}
+            _ => failures.push(format!("{case}: {err}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The example that uses both references is accepted.
+    for entry in std::fs::read_dir(repo_path("examples/references")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = kubectl(&[
+            "apply",
+            "--dry-run=server",
+            "-n",
+            &ns.name,
+            "-f",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -50,13 +50,15 @@ fn spec() -> impl Strategy<Value = ApiIntegrationSpec> {
             (pfv, timeout, rp, rt, resp, tse, chs, pb, tls),
         )| {
             ApiIntegrationSpec {
-                api_id: api,
+                api_id: Some(api),
+                api_ref: None,
                 integration_type: ty,
                 integration_uri: uri,
                 integration_method: method,
                 integration_subtype: sub,
                 connection_type: ct,
                 connection_id: cid,
+                connection_ref: None,
                 credentials_arn: arn,
                 description: desc,
                 payload_format_version: pfv,
@@ -92,7 +94,7 @@ fn hmm(
 macro_rules! assert_carries_spec {
     ($i:expr, $s:expr) => {{
         let (i, s) = (&$i, &$s);
-        prop_assert_eq!(i.api_id(), Some(s.api_id.as_str()));
+        prop_assert_eq!(i.api_id(), s.api_id.as_deref());
         prop_assert_eq!(
             i.integration_type().map(|v| v.as_str()),
             Some(s.integration_type.as_str())
@@ -145,7 +147,7 @@ proptest! {
 
     #[test]
     fn create_input_carries_every_field(s in spec()) {
-        let input = create_input(&s.api_id, &IntegrationFields::from_spec(&s)).build().unwrap();
+        let input = create_input(s.api_id.as_deref().unwrap(), &IntegrationFields::from_spec(&s)).build().unwrap();
         assert_carries_spec!(input, s);
         prop_assert_eq!(input.request_parameters().cloned(), hm(&s.request_parameters));
         prop_assert_eq!(input.request_templates().cloned(), hm(&s.request_templates));
@@ -159,7 +161,7 @@ proptest! {
         let desired = IntegrationFields::from_spec(&s);
         let observed = IntegrationFields::from_spec(&other);
         let protocol = if ws { Protocol::WebSocket } else { Protocol::Http };
-        let input = update_input(&s.api_id, "int123", &update_request(&desired, &observed, &[], protocol)).build().unwrap();
+        let input = update_input(s.api_id.as_deref().unwrap(), "int123", &update_request(&desired, &observed, &[], protocol)).build().unwrap();
         prop_assert_eq!(input.integration_id(), Some("int123"));
         assert_carries_spec!(input, s);
         for (sent, spec_map) in [

@@ -27,7 +27,7 @@ pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
     status = "ApiIntegrationStatus",
     derive = "PartialEq",
     doc = "An integration of an AWS API Gateway V2 API (HTTP or WebSocket), created and kept in sync by apigw-operator.",
-    printcolumn(name = "API", type_ = "string", json_path = ".spec.apiId"),
+    printcolumn(name = "API", type_ = "string", json_path = ".status.apiId"),
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.integrationType"),
     printcolumn(
         name = "Integration ID",
@@ -54,9 +54,20 @@ pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
 #[schemars(transform = add_spec_rules)]
 pub struct ApiIntegrationSpec {
     /// ID of the API Gateway V2 API (HTTP or WebSocket) the integration belongs to, for example
-    /// `a1b2c3d4e5`. Cannot be changed after creation: to move an integration, create a new resource.
+    /// `a1b2c3d4e5`. Set exactly one of apiId and apiRef; apiRef is the better choice when the same
+    /// manifest serves several environments, each with its own API ID. Cannot be changed after creation:
+    /// to move an integration, create a new resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-zA-Z0-9]+$"))]
-    pub api_id: String,
+    pub api_id: Option<String>,
+
+    /// The API found by its Name and Tags in API Gateway instead of by ID, so that one manifest works in
+    /// every environment whatever tool made the API. Exactly one API in the region must match, else
+    /// nothing is created (reason ApiNotFound or AmbiguousReference). If the API is replaced by a new one
+    /// under the same name, the integration follows it. status.apiId shows what it resolved to. Cannot be
+    /// changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_ref: Option<ApiRef>,
 
     /// What API Gateway calls. AWS_PROXY: a Lambda function (or, with integrationSubtype, an AWS service
     /// action) receiving the whole request. HTTP_PROXY: an HTTP endpoint receiving the request as is.
@@ -90,6 +101,13 @@ pub struct ApiIntegrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub connection_id: Option<String>,
+
+    /// With connectionType VPC_LINK, instead of connectionId: the VPC link found by its Name and Tags in
+    /// API Gateway. Exactly one VPC link must match (reason VpcLinkNotFound or AmbiguousReference
+    /// otherwise); a VPC link re-made under the same name is picked up at the next drift check.
+    /// status.connectionId shows what it resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
 
     /// ARN of the IAM role API Gateway assumes to call the backend, e.g.
     /// `arn:aws:iam::123456789012:role/apigw-invoke`. `arn:aws:iam::*:user/*` passes the caller's own
@@ -169,6 +187,47 @@ pub struct ApiIntegrationSpec {
     pub deletion_policy: Option<DeletionPolicy>,
 }
 
+/// An API named by what API Gateway knows it by: its Name, its Tags, or both.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.name) || has(self.tags)",
+    "message": "spec.apiRef needs name or tags (or both)",
+    "reason": "FieldValueRequired"
+}]))]
+pub struct ApiRef {
+    /// The API's Name in API Gateway, matched exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub name: Option<String>,
+    /// Tags the API must carry, each with exactly this value (the API may carry more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Only APIs of this protocol match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_type: Option<ApiProtocolType>,
+}
+
+/// A VPC link named by what API Gateway knows it by: its Name, its Tags, or both.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.name) || has(self.tags)",
+    "message": "spec.connectionRef needs name or tags (or both)",
+    "reason": "FieldValueRequired"
+}]))]
+pub struct ConnectionRef {
+    /// The VPC link's Name in API Gateway, matched exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub name: Option<String>,
+    /// Tags the VPC link must carry, each with exactly this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
 /// TLS settings of a private integration.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -211,6 +270,14 @@ macro_rules! wire_enum {
         }
     };
 }
+
+wire_enum!(
+    /// The protocol of an API.
+    ApiProtocolType {
+        Http = "HTTP",
+        WebSocket = "WEBSOCKET",
+    }
+);
 
 wire_enum!(
     /// The kind of backend.
@@ -327,6 +394,9 @@ pub struct ApiIntegrationStatus {
     /// Region the integration lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The VPC link the integration uses (connectionId, or what connectionRef resolved to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -387,9 +457,27 @@ pub fn spec_rules() -> Vec<SpecRule> {
     let http = any_set(HTTP_ONLY);
     let mut rules = vec![
         SpecRule {
-            rule: "self.apiId == oldSelf.apiId".into(),
+            rule: "has(self.apiId) != has(self.apiRef)".into(),
+            message: "spec.apiId or spec.apiRef is required: set exactly one of them".into(),
+            field: "",
+            reason: required,
+        },
+        SpecRule {
+            rule: "!has(oldSelf.apiId) || !has(self.apiId) || self.apiId == oldSelf.apiId".into(),
             message: "spec.apiId is immutable: create a new ApiIntegration to use another API".into(),
             field: ".apiId",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "!has(oldSelf.apiRef) || !has(self.apiRef) || self.apiRef == oldSelf.apiRef".into(),
+            message: "spec.apiRef is immutable: create a new ApiIntegration to use another API".into(),
+            field: ".apiRef",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "has(self.apiId) == has(oldSelf.apiId) && has(self.apiRef) == has(oldSelf.apiRef)".into(),
+            message: "spec cannot switch between apiId and apiRef after creation: create a new ApiIntegration".into(),
+            field: "",
             reason: invalid,
         },
         SpecRule {
@@ -417,10 +505,22 @@ pub fn spec_rules() -> Vec<SpecRule> {
             reason: forbidden,
         },
         SpecRule {
-            rule: "!has(self.connectionType) || self.connectionType != 'VPC_LINK' || has(self.connectionId)".into(),
-            message: "spec.connectionId is required when connectionType is VPC_LINK".into(),
+            rule: "!has(self.connectionType) || self.connectionType != 'VPC_LINK' || has(self.connectionId) || has(self.connectionRef)".into(),
+            message: "spec.connectionId (or connectionRef) is required when connectionType is VPC_LINK".into(),
             field: ".connectionId",
             reason: required,
+        },
+        SpecRule {
+            rule: "!has(self.connectionId) || !has(self.connectionRef)".into(),
+            message: "spec.connectionRef cannot be set together with connectionId: set exactly one".into(),
+            field: ".connectionRef",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: "!has(self.connectionRef) || (has(self.connectionType) && self.connectionType == 'VPC_LINK')".into(),
+            message: "spec.connectionRef is allowed only with connectionType VPC_LINK".into(),
+            field: ".connectionRef",
+            reason: forbidden,
         },
         SpecRule {
             rule: "!has(self.connectionId) || (has(self.connectionType) && self.connectionType == 'VPC_LINK')".into(),

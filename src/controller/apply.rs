@@ -3,12 +3,14 @@
 use super::context::Context;
 use super::error::{Error, Phase};
 use super::listing::{ApiKey, Written};
+use super::references::Want;
 use super::report::{
     Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
 };
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::{AwsApi, AwsError};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
+use crate::plan::refs::{self, Resolved};
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -56,15 +58,19 @@ async fn sync(
     mut status: ApiIntegrationStatus,
 ) -> Result<Action, Failed> {
     let region = ctx.region_of(obj);
-    let api: ApiKey = (region.clone(), obj.spec.api_id.clone());
     let aws = ctx.aws(&region);
+    let resolution = resolve_references(obj, ctx, &aws).await.map_err(applying)?;
+    let api: ApiKey = (region, resolution.api_id.clone().unwrap_or_default());
     // Observing and writing happen under the API's lock, so what was observed stays true until we act.
     let lock = ctx.api_lock(&api);
-    let _one_change_per_api = lock.lock().await;
-    let mut observed = observe(obj, ctx, &aws, &api, &status)
+    let _one_change_per_api = match resolution.unresolved {
+        None => Some(lock.lock().await),
+        Some(_) => None,
+    };
+    let mut observed = observe(obj, ctx, &aws, &api, &status, resolution)
         .await
         .map_err(applying)?;
-    let mut recreated = false;
+    let mut recreated: Option<Recreation> = None;
     // Each step but the last produces the integration the next one works on: at most three rounds
     // (e.g. Recreate, then Update of what was created).
     for _ in 0..3 {
@@ -72,7 +78,8 @@ async fn sync(
         tracing::debug!(?step, "next step");
         let made = match step {
             Step::InSync(integration) => {
-                let synced = synced(&integration, &observed.desired, &api, true, recreated);
+                let message = recreated.map(|r| r.message(&integration.integration_id));
+                let synced = synced(&integration, &observed.desired, &api, true, message);
                 return report_synced(obj, ctx, status, synced)
                     .await
                     .map_err(applying);
@@ -89,7 +96,8 @@ async fn sync(
                 let updated = result.map_err(|e| (Phase::Update, e.into()))?;
                 let note = format!("Updated {} of integration {id}.", drift.join(", "));
                 publish(ctx, obj, EventReason::Updated, note).await;
-                let synced = synced(&updated, &observed.desired, &api, false, recreated);
+                let message = recreated.map(|r| r.message(id));
+                let synced = synced(&updated, &observed.desired, &api, false, message);
                 return report_synced(obj, ctx, status, synced)
                     .await
                     .map_err(applying);
@@ -97,8 +105,12 @@ async fn sync(
             Step::Report(blocker) => {
                 if blocker == Blocker::ApiNotFound {
                     ctx.forget_api(&api);
+                    if obj.spec.api_ref.is_some() {
+                        // The listing named an API that is gone: look again at the next try.
+                        ctx.refs.api_gone(&api.0).await;
+                    }
                 }
-                return Err(applying(blocked(blocker, &api.1)));
+                return Err(applying(blocked(blocker, &api)));
             }
             Step::Adopt(integration) => {
                 let note = format!(
@@ -116,7 +128,7 @@ async fn sync(
                 publish(ctx, obj, EventReason::Recovered, note).await;
                 integration
             }
-            Step::Create => create(obj, ctx, &aws, &api, &mut status, &observed.desired, false)
+            Step::Create => create(obj, ctx, &aws, &api, &mut status, &observed.desired, None)
                 .await
                 .map_err(applying)?,
             Step::Recreate { lost_id } => {
@@ -124,10 +136,55 @@ async fn sync(
                     "Integration {lost_id} was deleted outside the operator; creating it again."
                 );
                 publish(ctx, obj, EventReason::Recreating, note).await;
-                recreated = true;
-                create(obj, ctx, &aws, &api, &mut status, &observed.desired, true)
-                    .await
-                    .map_err(applying)?
+                recreated = Some(Recreation::Lost);
+                create(
+                    obj,
+                    ctx,
+                    &aws,
+                    &api,
+                    &mut status,
+                    &observed.desired,
+                    recreated.clone(),
+                )
+                .await
+                .map_err(applying)?
+            }
+            Step::MoveToNewApi {
+                old_api,
+                old_id,
+                delete_old,
+            } => {
+                if delete_old {
+                    // Not under the old API's lock: taking a second lock while holding this one could
+                    // deadlock against a move the other way; a concurrent change there answers 409, and
+                    // that is retried. A gone API or integration counts as deleted.
+                    let old: ApiKey = (api.0.clone(), old_api.clone());
+                    let result = aws.delete_integration(&old_api, &old_id).await;
+                    let written = if result.is_ok() {
+                        Written::Gone
+                    } else {
+                        Written::Unknown
+                    };
+                    ctx.listings.after_write(&old, &old_id, written);
+                    result.map_err(applying)?;
+                }
+                recreated = Some(Recreation::Moved {
+                    old_api,
+                    new_api: api.1.clone(),
+                    old_id,
+                    old_deleted: delete_old,
+                });
+                create(
+                    obj,
+                    ctx,
+                    &aws,
+                    &api,
+                    &mut status,
+                    &observed.desired,
+                    recreated.clone(),
+                )
+                .await
+                .map_err(applying)?
             }
         };
         observed.holding = Holding::Recorded {
@@ -138,12 +195,122 @@ async fn sync(
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
 }
 
+/// Why an integration was created again.
+#[derive(Clone, Debug)]
+enum Recreation {
+    /// Deleted outside the operator (rule 3).
+    Lost,
+    /// Its API was replaced under the same name (§6).
+    Moved {
+        old_api: String,
+        new_api: String,
+        old_id: String,
+        old_deleted: bool,
+    },
+}
+
+impl Recreation {
+    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
+    fn message(&self, id: &str) -> String {
+        match self {
+            Recreation::Lost => {
+                format!("Integration was deleted outside the operator and re-created as {id}.")
+            }
+            Recreation::Moved {
+                old_api,
+                new_api,
+                old_id,
+                old_deleted,
+            } => {
+                let old = if *old_deleted {
+                    format!("integration {old_id} there was deleted")
+                } else {
+                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
+                };
+                format!(
+                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
+                     integration there as {id}; {old}."
+                )
+            }
+        }
+    }
+}
+
+/// What the spec's references resolved to.
+struct Resolution {
+    api_id: Option<String>,
+    /// The connectionId to send: the spec's own, or what connectionRef resolved to.
+    connection_id: Option<String>,
+    unresolved: Option<Blocker>,
+}
+
+/// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
+/// that finds nothing looks at a fresh listing once before it is reported.
+async fn resolve_references(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    aws: &AwsApi,
+) -> Result<Resolution, AwsError> {
+    let spec = &obj.spec;
+    let mut resolution = Resolution {
+        api_id: spec.api_id.clone(),
+        connection_id: spec.connection_id.clone(),
+        unresolved: None,
+    };
+    if let Some(r) = &spec.api_ref {
+        let what = refs::describe(&r.name, &r.tags);
+        let mut apis = ctx.refs.apis(aws, Want::UpToAPeriodOld).await?;
+        let mut found = plan::resolve_api(r, &apis);
+        if found == Resolved::NoMatch {
+            apis = ctx.refs.apis(aws, Want::Fresh).await?;
+            found = plan::resolve_api(r, &apis);
+        }
+        match found {
+            Resolved::One(id) => {
+                if let Some(a) = apis.iter().find(|a| a.id == id) {
+                    ctx.remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
+                }
+                resolution.api_id = Some(id);
+            }
+            Resolved::NoMatch => {
+                resolution.unresolved = Some(Blocker::ApiRefNotFound { what });
+                return Ok(resolution);
+            }
+            Resolved::Ambiguous(ids) => {
+                let what = format!("apiRef ({what})");
+                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
+                return Ok(resolution);
+            }
+        }
+    }
+    if let Some(r) = &spec.connection_ref {
+        let what = refs::describe(&r.name, &r.tags);
+        let mut links = ctx.refs.vpc_links(aws, Want::UpToAPeriodOld).await?;
+        let mut found = plan::resolve_vpc_link(r, &links);
+        if found == Resolved::NoMatch {
+            links = ctx.refs.vpc_links(aws, Want::Fresh).await?;
+            found = plan::resolve_vpc_link(r, &links);
+        }
+        match found {
+            Resolved::One(id) => resolution.connection_id = Some(id),
+            Resolved::NoMatch => {
+                resolution.unresolved = Some(Blocker::VpcLinkNotFound { what });
+            }
+            Resolved::Ambiguous(ids) => {
+                let what = format!("connectionRef ({what})");
+                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
+            }
+        }
+    }
+    Ok(resolution)
+}
+
 fn synced<'a>(
     integration: &'a ObservedIntegration,
     desired: &'a IntegrationFields,
     api: &'a ApiKey,
     unchanged: bool,
-    recreated: bool,
+    recreated: Option<String>,
 ) -> Synced<'a> {
     Synced {
         integration,
@@ -156,7 +323,8 @@ fn synced<'a>(
 }
 
 /// The error a blocker is reported as.
-fn blocked(blocker: Blocker, api_id: &str) -> Error {
+fn blocked(blocker: Blocker, api: &ApiKey) -> Error {
+    let api_id = &api.1;
     match blocker {
         Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
         Blocker::AdoptionTargetMissing { id } => {
@@ -168,6 +336,18 @@ fn blocked(blocker: Blocker, api_id: &str) -> Error {
         Blocker::AdoptionTargetClaimed { id, owner } => Error::AdoptionRefused(format!(
             "integration {id} is already owned by ApiIntegration {owner}"
         )),
+        Blocker::ApiRefNotFound { what } => Error::ApiRefNotFound {
+            what,
+            region: api.0.clone(),
+        },
+        Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
+            what,
+            region: api.0.clone(),
+        },
+        Blocker::AmbiguousReference { what, ids } => Error::AmbiguousReference {
+            what,
+            ids: ids.join(", "),
+        },
     }
 }
 
@@ -180,13 +360,22 @@ async fn observe(
     aws: &AwsApi,
     api: &ApiKey,
     status: &ApiIntegrationStatus,
+    resolution: Resolution,
 ) -> Result<Observed, AwsError> {
+    let mut desired = IntegrationFields::from_spec(&obj.spec);
+    desired.connection_id = resolution.connection_id;
     let mut observed = Observed {
-        desired: IntegrationFields::from_spec(&obj.spec),
+        desired,
         previously_applied: status.applied_fields.clone(),
-        protocol: ctx.protocol(aws, api).await?,
+        protocol: None,
         holding: Holding::Nothing,
+        unresolved: resolution.unresolved,
+        deletion_policy: obj.spec.deletion_policy(),
     };
+    if observed.unresolved.is_some() {
+        return Ok(observed);
+    }
+    observed.protocol = ctx.protocol(aws, api).await?;
     if observed.protocol.is_none() {
         return Ok(observed);
     }
@@ -194,7 +383,15 @@ async fn observe(
         claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
         integration,
     };
-    let holding = if let Some(id) = status.integration_id.clone() {
+    let recorded_api = status.api_id.as_deref();
+    let holding = if let (Some(old_api), Some(old_id)) = (recorded_api, &status.integration_id)
+        && old_api != api.1
+    {
+        Holding::OnReplacedApi {
+            old_api: old_api.to_string(),
+            old_id: old_id.clone(),
+        }
+    } else if let Some(id) = status.integration_id.clone() {
         let found = if plan::may_use_listing(status, obj.metadata.generation) {
             ctx.integration_via_listing(aws, api, &id).await
         } else {
@@ -249,8 +446,11 @@ async fn create(
     api: &ApiKey,
     status: &mut ApiIntegrationStatus,
     desired: &IntegrationFields,
-    recreated: bool,
+    recreated: Option<Recreation>,
 ) -> Result<ObservedIntegration, Error> {
+    // Where it is being made, so that a crash before the ID is recorded is recovered there.
+    status.api_id = Some(api.1.clone());
+    status.connection_id = desired.connection_id.clone();
     status.integration_id = None;
     status.create_started_at = Some(now());
     let message = "Creating the integration in API Gateway.";
@@ -289,12 +489,12 @@ async fn create(
     status.integration_id = Some(created.integration_id.clone());
     status.create_started_at = None;
     write_status(obj, ctx, status).await?;
-    let (reason, note) = if recreated {
-        let note = format!("Re-created the integration as {}.", created.integration_id);
-        (EventReason::Recreated, note)
-    } else {
-        let note = format!("Created integration {}.", created.integration_id);
-        (EventReason::Created, note)
+    let (reason, note) = match recreated {
+        Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),
+        None => {
+            let note = format!("Created integration {}.", created.integration_id);
+            (EventReason::Created, note)
+        }
     };
     publish(ctx, obj, reason, note).await;
     Ok(created)

@@ -26,11 +26,13 @@ pub async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Erro
 
 async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     let region = ctx.region_of(obj);
-    let api_id = obj
-        .status
-        .as_ref()
-        .and_then(|s| s.api_id.clone())
-        .unwrap_or_else(|| obj.spec.api_id.clone());
+    // Where the integration was made (what a reference resolved to then); never resolved again here, so
+    // deleting works when the reference no longer resolves.
+    let recorded = obj.status.as_ref().and_then(|s| s.api_id.clone());
+    let Some(api_id) = recorded.or_else(|| obj.spec.api_id.clone()) else {
+        // A reference never resolved: nothing was created anywhere.
+        return Ok(Action::await_change());
+    };
     let api: ApiKey = (region.clone(), api_id);
     let observed = observe(obj, ctx, &api).await?;
     match plan::next_cleanup_step(&observed) {
@@ -78,7 +80,11 @@ async fn observe(
     api: &ApiKey,
 ) -> Result<CleanupObserved, Error> {
     let status = obj.status.clone().unwrap_or_default();
-    let desired = IntegrationFields::from_spec(&obj.spec);
+    let mut desired = IntegrationFields::from_spec(&obj.spec);
+    if obj.spec.connection_ref.is_some() {
+        // What connectionRef resolved to when the create was made.
+        desired.connection_id = status.connection_id.clone();
+    }
     let mut observed = CleanupObserved {
         policy: obj.spec.deletion_policy(),
         recorded_id: status.integration_id.clone(),

@@ -2,6 +2,7 @@
 //! process remembers between reconciles (API protocols, listings, recent outcomes, failure counts).
 
 use super::listing::{ApiKey, Cached, ListingCache};
+use super::references::ReferenceCache;
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError, CallStats};
 use crate::metrics::Metrics;
@@ -62,6 +63,8 @@ pub struct Context {
     /// What each object was last found to be (in sync, or refused by AWS), at which generation.
     settled: Mutex<HashMap<Key, Settled>>,
     pub listings: ListingCache,
+    /// The region's APIs and VPC links, for apiRef and connectionRef.
+    pub refs: ReferenceCache,
 }
 
 impl Context {
@@ -85,6 +88,8 @@ impl Context {
             store,
             // A listing serves drift checks for a quarter of the period.
             listings: ListingCache::new(settings.resync.mul_f64(0.25)),
+            // Listed once per drift period; a reference that finds nothing may ask again after 5 s.
+            refs: ReferenceCache::new(settings.resync, Duration::from_secs(5).min(settings.resync)),
             settings,
             stats,
             metrics,
@@ -163,6 +168,11 @@ impl Context {
         }
     }
 
+    /// The protocol of an API seen in a listing (saves a GetApi).
+    pub fn remember_protocol(&self, api: &ApiKey, protocol: Protocol) {
+        self.protocols.lock().unwrap().insert(api.clone(), protocol);
+    }
+
     /// The API went away: its protocol must be asked again if it comes back.
     pub fn forget_api(&self, api: &ApiKey) {
         self.protocols.lock().unwrap().remove(api);
@@ -203,8 +213,8 @@ impl Context {
             let status = o.status.as_ref();
             let on_same_api = status
                 .and_then(|s| s.api_id.as_deref())
-                .unwrap_or(&o.spec.api_id)
-                == api_id;
+                .or(o.spec.api_id.as_deref())
+                == Some(api_id);
             let claims =
                 on_same_api && status.and_then(|s| s.integration_id.as_deref()) == Some(id);
             (!same_object && claims)

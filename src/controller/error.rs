@@ -16,6 +16,14 @@ pub enum Error {
     ApiNotFound(String),
     #[error("adoption refused: {0}")]
     AdoptionRefused(String),
+    #[error("no API in {region} matches apiRef ({what}); nothing is created until one does")]
+    ApiRefNotFound { what: String, region: String },
+    #[error(
+        "no VPC link in {region} matches connectionRef ({what}); nothing is created until one does"
+    )]
+    VpcLinkNotFound { what: String, region: String },
+    #[error("{what} matches more than one: {ids}; nothing is created until exactly one matches")]
+    AmbiguousReference { what: String, ids: String },
     #[error(
         "API Gateway will not delete integration {id} while routes use it ({detail}); remove those routes first"
     )]
@@ -85,7 +93,17 @@ impl Error {
             Error::Kube(_) | Error::StatusTimeout | Error::Finalizer(_) => {
                 (passing, "kube", backoff(1.0, 300.0))
             }
-            Error::ApiNotFound(_) => (Reason::ApiNotFound, "api_not_found", Retry::Slow),
+            Error::ApiNotFound(_) | Error::ApiRefNotFound { .. } => {
+                (Reason::ApiNotFound, "api_not_found", Retry::Slow)
+            }
+            Error::VpcLinkNotFound { .. } => {
+                (Reason::VpcLinkNotFound, "vpc_link_not_found", Retry::Slow)
+            }
+            Error::AmbiguousReference { .. } => (
+                Reason::AmbiguousReference,
+                "ambiguous_reference",
+                Retry::Slow,
+            ),
             Error::AdoptionRefused(_) => (Reason::AdoptionRefused, "adoption_refused", Retry::Slow),
             Error::DeletionBlocked { .. } => {
                 (Reason::DeletionBlocked, "deletion_blocked", Retry::Slow)

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `context.rs` | the shared [`Context`]: clients, per-API locks, what this process remembers |
 //! | `listing.rs` | the per-API GetIntegrations cache that drift checks share |
+//! | `references.rs` | the region's API and VPC link listings that apiRef and connectionRef resolve against |
 //! | `apply.rs` | observe → plan → act for a live resource |
 //! | `cleanup.rs` | the same for deletion |
 //! | `report.rs` | status writes and Events |
@@ -17,6 +18,7 @@ mod cleanup;
 mod context;
 mod error;
 mod listing;
+mod references;
 mod report;
 
 pub use context::{Context, MANAGER, Settings};

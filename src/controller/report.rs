@@ -84,8 +84,8 @@ pub struct Synced<'a> {
     pub region: String,
     /// No update was needed.
     pub unchanged: bool,
-    /// The integration was re-created after being deleted out of band.
-    pub recreated: bool,
+    /// The integration was re-created (deleted out of band, or its API replaced): what to tell the user.
+    pub recreated: Option<String>,
 }
 
 /// Ready True: the integration exists and matches the spec at this generation. Requeues for the next
@@ -101,6 +101,7 @@ pub async fn report_synced(
     status.integration_id = Some(id.clone());
     status.api_id = Some(synced.api_id.to_string());
     status.region = Some(synced.region);
+    status.connection_id = synced.desired.connection_id.clone();
     status.observed_generation = generation;
     status.applied_fields = synced.desired.set_field_names();
     status.integration_response_selection_expression = synced
@@ -115,9 +116,7 @@ pub async fn report_synced(
         && previous.is_some_and(|c| {
             c.reason == Reason::Recreated.as_str() && c.observed_generation == generation
         });
-    let (reason, message) = if synced.recreated {
-        let message =
-            format!("Integration was deleted outside the operator and re-created as {id}.");
+    let (reason, message) = if let Some(message) = synced.recreated {
         (Reason::Recreated, message)
     } else if still_recreated {
         // Keep telling the user about the re-creation until the spec next changes.

@@ -5,10 +5,12 @@
 //!   send in an UpdateIntegration.
 //! - [`step`]: the next step for a resource from what was observed: adopt, recover an interrupted create,
 //!   create, re-create, update, nothing, or report why nothing may be done; and the same for deletion.
+//! - [`refs`]: which API (VPC link) an apiRef (connectionRef) names, from the region's listings.
 //! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
 
 pub mod diff;
 pub mod due;
+pub mod refs;
 pub mod step;
 
 pub use diff::{
@@ -16,6 +18,7 @@ pub use diff::{
     is_same_integration, normalize_observed, update_request,
 };
 pub use due::{Due, Settled, may_use_listing, next_check};
+pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
 pub use step::{
     Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,
     next_step,

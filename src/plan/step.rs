@@ -35,6 +35,9 @@ pub enum Holding {
     InterruptedCreate { candidates: Vec<Candidate> },
     /// No ID recorded, nothing to adopt, no create in flight.
     Nothing,
+    /// §6: the recorded integration lives on an API the reference no longer resolves to (the API was
+    /// replaced under the same name): integration `old_id` of API `old_api`.
+    OnReplacedApi { old_api: String, old_id: String },
 }
 
 /// Everything [`next_step`] decides from.
@@ -47,6 +50,10 @@ pub struct Observed {
     /// The API's protocol; None when the API does not exist (then nothing else was looked at).
     pub protocol: Option<Protocol>,
     pub holding: Holding,
+    /// §6: a reference that did not resolve to exactly one API or VPC link (then nothing else was
+    /// looked at).
+    pub unresolved: Option<Blocker>,
+    pub deletion_policy: DeletionPolicy,
 }
 
 /// Why nothing may be written to AWS until someone acts.
@@ -60,6 +67,12 @@ pub enum Blocker {
     ManagedByApiGateway { id: String },
     /// The adoption target is already recorded by another ApiIntegration.
     AdoptionTargetClaimed { id: String, owner: String },
+    /// §6: no API matches apiRef (`what` describes the reference).
+    ApiRefNotFound { what: String },
+    /// §6: no VPC link matches connectionRef.
+    VpcLinkNotFound { what: String },
+    /// §6: several APIs or VPC links match: nothing is created on any of them.
+    AmbiguousReference { what: String, ids: Vec<String> },
 }
 
 /// What to do next.
@@ -83,12 +96,23 @@ pub enum Step {
     Create,
     /// Rule 3: the recorded integration was deleted outside the operator (404): create it again.
     Recreate { lost_id: String },
+    /// §6: the API was replaced under the same name: create the integration on the new API, and delete
+    /// the old one (if its API still exists) unless deletionPolicy is Retain.
+    MoveToNewApi {
+        old_api: String,
+        old_id: String,
+        delete_old: bool,
+    },
     /// Nothing may be written until someone acts.
     Report(Blocker),
 }
 
 /// The next step for a resource that is not being deleted.
 pub fn next_step(observed: &Observed) -> Step {
+    // §6: a reference must name exactly one API (and VPC link) before anything is written anywhere.
+    if let Some(blocker) = &observed.unresolved {
+        return Step::Report(blocker.clone());
+    }
     // Rule 6: 404 on the API. Nothing can be created on an API that does not exist.
     let Some(protocol) = observed.protocol else {
         return Step::Report(Blocker::ApiNotFound);
@@ -161,6 +185,12 @@ pub fn next_step(observed: &Observed) -> Step {
         }
         // Rule 2: nothing recorded, nothing in flight: create (the controller marks it in flight first).
         Holding::Nothing => Step::Create,
+        // §6: the API was re-made under the same name: follow it; rule 5 for the old integration.
+        Holding::OnReplacedApi { old_api, old_id } => Step::MoveToNewApi {
+            old_api: old_api.clone(),
+            old_id: old_id.clone(),
+            delete_old: observed.deletion_policy == DeletionPolicy::Delete,
+        },
     }
 }
 

@@ -49,6 +49,8 @@ fn observed(holding: Holding) -> Observed {
         previously_applied: vec![],
         protocol: Some(Protocol::Http),
         holding,
+        unresolved: None,
+        deletion_policy: DeletionPolicy::Delete,
     }
 }
 
@@ -276,6 +278,65 @@ fn after_create_or_adoption_the_next_step_is_a_sync() {
     assert!(matches!(next_step(&o), Step::Update { .. }));
 }
 
+// ---- §6: references ----
+
+#[test]
+fn references_that_do_not_resolve_to_one_are_reported_before_anything_else() {
+    for blocker in [
+        Blocker::ApiRefNotFound {
+            what: "name \"orders\"".into(),
+        },
+        Blocker::VpcLinkNotFound {
+            what: "name \"link\"".into(),
+        },
+        Blocker::AmbiguousReference {
+            what: "API name \"orders\"".into(),
+            ids: vec!["a1".into(), "a2".into()],
+        },
+    ] {
+        // Whatever AWS holds, nothing is created, moved or updated.
+        for holding in [
+            Holding::Nothing,
+            recorded(Some(held("int1", proxy("https://x")))),
+        ] {
+            let o = Observed {
+                unresolved: Some(blocker.clone()),
+                ..observed(holding)
+            };
+            assert_eq!(next_step(&o), Step::Report(blocker.clone()));
+        }
+    }
+}
+
+#[test]
+fn an_api_replaced_under_the_same_name_moves_the_integration() {
+    let replaced = Holding::OnReplacedApi {
+        old_api: "old".into(),
+        old_id: "i1".into(),
+    };
+    assert_eq!(
+        next_step(&observed(replaced.clone())),
+        Step::MoveToNewApi {
+            old_api: "old".into(),
+            old_id: "i1".into(),
+            delete_old: true
+        }
+    );
+    // Retain: the old integration stays where it is.
+    let o = Observed {
+        deletion_policy: DeletionPolicy::Retain,
+        ..observed(replaced)
+    };
+    assert_eq!(
+        next_step(&o),
+        Step::MoveToNewApi {
+            old_api: "old".into(),
+            old_id: "i1".into(),
+            delete_old: false
+        }
+    );
+}
+
 // ---- rule 5: deletion ----
 
 fn cleanup(
@@ -400,6 +461,8 @@ proptest! {
             previously_applied: vec![],
             protocol: Some(Protocol::Http),
             holding: Holding::InterruptedCreate { candidates: candidates.clone() },
+            unresolved: None,
+            deletion_policy: DeletionPolicy::Delete,
         };
         let takeable = candidates.iter().any(|c| {
             c.claimed_by.is_none() && is_same_integration(&desired, &c.integration, Protocol::Http)
@@ -437,6 +500,8 @@ proptest! {
             previously_applied: vec![],
             protocol: Some(Protocol::Http),
             holding: Holding::Recorded { id: "i1".into(), found: Some(held("i1", fields)) },
+            unresolved: None,
+            deletion_policy: DeletionPolicy::Delete,
         };
         let step = next_step(&o);
         let synced = matches!(step, Step::InSync(_) | Step::Update { .. });
