@@ -1,0 +1,412 @@
+//! References end to end (design §6): apiRef and connectionRef resolved by Name and Tags against moto,
+//! every outcome (resolved, not found, ambiguous, API replaced, VPC link replaced, deletion after the API
+//! is gone) and the figure that one listing serves many resources. Needs `cargo xtask stack up`.
+
+mod common;
+mod e2e;
+
+use common::{TempNamespace, eventually, kubectl_ok};
+use e2e::*;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+fn tags(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn create_named_api(moto: &Moto, name: &str, protocol: &str, with_tags: &[(&str, &str)]) -> String {
+    let mut req = moto
+        .client
+        .create_api()
+        .name(name)
+        .protocol_type(protocol.into())
+        .set_tags(Some(tags(with_tags)));
+    if protocol == "WEBSOCKET" {
+        req = req.route_selection_expression("$request.body.action");
+    }
+    block_on(req.send())
+        .expect("moto creates the API")
+        .api_id
+        .unwrap()
+}
+
+fn rename_api(moto: &Moto, api: &str, name: &str) {
+    block_on(moto.client.update_api().api_id(api).name(name).send()).expect("moto renames the API");
+}
+
+fn create_vpc_link(moto: &Moto, name: &str, with_tags: &[(&str, &str)]) -> String {
+    let req = moto
+        .client
+        .create_vpc_link()
+        .name(name)
+        .subnet_ids("subnet-0a1b2c3d")
+        .set_tags(Some(tags(with_tags)));
+    block_on(req.send())
+        .expect("moto creates the VPC link")
+        .vpc_link_id
+        .unwrap()
+}
+
+fn delete_vpc_link(moto: &Moto, id: &str) {
+    block_on(moto.client.delete_vpc_link().vpc_link_id(id).send())
+        .expect("moto deletes the VPC link");
+}
+
+/// An HTTP_PROXY ApiIntegration whose API is named by `api_ref`, with `extra` spec fields.
+fn by_ref(name: &str, api_ref: Value, extra: Value) -> String {
+    let mut spec = json!({"apiRef": api_ref, "integrationType": "HTTP_PROXY",
+        "integrationMethod": "GET", "integrationUri": format!("https://example.com/{name}"),
+        "payloadFormatVersion": "1.0"});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
+           "metadata": {"name": name}, "spec": spec})
+    .to_string()
+}
+
+fn status(name: &str, ns: &str) -> Value {
+    get_json(&format!("apiintegration/{name}"), ns)["status"].clone()
+}
+
+/// Waits for Ready False with `reason`; returns the message.
+fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
+    eventually(
+        &format!("{name}: Ready False, {reason}"),
+        WAIT,
+        || match ready_of(name, ns) {
+            Some((s, r, m)) if s == "False" && r == reason => Some(m),
+            _ => None,
+        },
+    )
+}
+
+#[test]
+fn references_resolve_and_a_vpc_link_remade_under_its_name_is_an_update() {
+    let ns = TempNamespace::new("refs-ok");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let api_name = unique("orders");
+    let api = create_named_api(&moto, &api_name, "HTTP", &[("env", "prod"), ("team", "a")]);
+    // Same name, other tags and another protocol: the reference must pick the one it describes.
+    create_named_api(&moto, &api_name, "HTTP", &[("env", "dev")]);
+    create_named_api(&moto, &api_name, "WEBSOCKET", &[("env", "prod")]);
+    let link_name = unique("orders-link");
+    let link = create_vpc_link(&moto, &link_name, &[("env", "prod")]);
+    let _op = Operator::start(n, &[], &[]);
+    let private = json!({"connectionType": "VPC_LINK",
+        "connectionRef": {"name": link_name, "tags": {"env": "prod"}}});
+    let api_ref = json!({"name": api_name, "tags": {"env": "prod"}, "protocolType": "HTTP"});
+    apply_yaml(n, &by_ref("orders", api_ref, private));
+    wait_ready("apiintegration/orders", n, WAIT);
+
+    let st = status("orders", n);
+    assert_eq!(st["apiId"], api.as_str());
+    assert_eq!(st["connectionId"], link.as_str());
+    let id = st["integrationId"].as_str().unwrap().to_string();
+    let held = moto
+        .integration(&api, &id)
+        .expect("the integration is on the resolved API");
+    assert_eq!(held["connectionId"], link.as_str());
+    assert_eq!(held["connectionType"], "VPC_LINK");
+    // The API printer column shows the resolved ID.
+    let row = kubectl_ok(&["get", "apiint", "orders", "-n", n, "--no-headers"]);
+    assert!(
+        row.split_whitespace().next() == Some("orders") && row.contains(&api),
+        "{row}"
+    );
+
+    // The VPC link is re-made under the same name: the next listing resolves to the new one, and the
+    // integration is updated in place (same integration ID).
+    delete_vpc_link(&moto, &link);
+    let new_link = create_vpc_link(&moto, &link_name, &[("env", "prod")]);
+    eventually("the integration to use the new VPC link", WAIT, || {
+        let held = moto.integration(&api, &id)?;
+        (held["connectionId"] == new_link.as_str()).then_some(())
+    });
+    eventually("status.connectionId to follow", WAIT, || {
+        (status("orders", n)["connectionId"] == new_link.as_str()).then_some(())
+    });
+    assert_eq!(status("orders", n)["integrationId"], id.as_str());
+    assert!(event_reasons("orders", n).contains(&"Updated".to_string()));
+}
+
+#[test]
+fn unresolved_references_create_nothing_and_heal_once_the_api_exists() {
+    let ns = TempNamespace::new("refs-missing");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let op = Operator::start(n, &[], &[]);
+    let api_name = unique("later");
+    apply_yaml(n, &by_ref("early", json!({"name": api_name}), json!({})));
+    let message = wait_reason("early", n, "ApiNotFound");
+    assert!(message.contains(&api_name), "{message}");
+    assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
+
+    // A VPC link that does not exist, on an API that does.
+    let api = create_named_api(&moto, &unique("has-api"), "HTTP", &[]);
+    let link_name = unique("no-link");
+    let missing_link = json!({"connectionType": "VPC_LINK", "connectionRef": {"name": link_name}});
+    apply_yaml(
+        n,
+        &by_ref(
+            "linkless",
+            json!({"name": moto_name(&moto, &api)}),
+            missing_link,
+        ),
+    );
+    let message = wait_reason("linkless", n, "VpcLinkNotFound");
+    assert!(message.contains(&link_name), "{message}");
+    assert_eq!(
+        op.count("CreateIntegration"),
+        0,
+        "nothing created while unresolved"
+    );
+
+    // The API and the link appear: both heal by themselves, without a spec change.
+    let later = create_named_api(&moto, &api_name, "HTTP", &[]);
+    let link = create_vpc_link(&moto, &link_name, &[]);
+    wait_ready("apiintegration/early", n, WAIT);
+    wait_ready("apiintegration/linkless", n, WAIT);
+    assert_eq!(status("early", n)["apiId"], later.as_str());
+    assert_eq!(status("linkless", n)["connectionId"], link.as_str());
+    assert_eq!(op.count("CreateIntegration"), 2);
+}
+
+/// The Name moto holds for `api`.
+fn moto_name(moto: &Moto, api: &str) -> String {
+    block_on(moto.client.get_api().api_id(api).send())
+        .unwrap()
+        .name
+        .unwrap()
+}
+
+#[test]
+fn an_ambiguous_reference_names_every_match_and_creates_nothing() {
+    let ns = TempNamespace::new("refs-ambiguous");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let name = unique("twin");
+    let first = create_named_api(&moto, &name, "HTTP", &[("env", "prod")]);
+    let second = create_named_api(&moto, &name, "HTTP", &[("env", "prod")]);
+    let op = Operator::start(n, &[], &[]);
+    apply_yaml(
+        n,
+        &by_ref(
+            "torn",
+            json!({"name": name, "tags": {"env": "prod"}}),
+            json!({}),
+        ),
+    );
+    let message = wait_reason("torn", n, "AmbiguousReference");
+    assert!(
+        message.contains(&first) && message.contains(&second),
+        "{message}"
+    );
+    assert!(event_reasons("torn", n).contains(&"AmbiguousReference".to_string()));
+    assert_eq!(op.count("CreateIntegration"), 0);
+    assert!(moto.integrations(&first).is_empty() && moto.integrations(&second).is_empty());
+    // Told apart by a tag, it resolves.
+    block_on(
+        moto.client
+            .tag_resource()
+            .resource_arn(format!("arn:aws:apigateway:us-east-1::/apis/{second}"))
+            .set_tags(Some(tags(&[("env", "old")])))
+            .send(),
+    )
+    .expect("moto tags the API");
+    wait_ready("apiintegration/torn", n, WAIT);
+    assert_eq!(status("torn", n)["apiId"], first.as_str());
+}
+
+#[test]
+fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
+    let ns = TempNamespace::new("refs-replaced");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let name = unique("orders");
+    let first = create_named_api(&moto, &name, "HTTP", &[]);
+    let op = Operator::start(n, &[], &[]);
+    apply_yaml(n, &by_ref("follower", json!({"name": name}), json!({})));
+    wait_ready("apiintegration/follower", n, WAIT);
+    let first_id = status("follower", n)["integrationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The old API stays, renamed; a new one takes the name: the integration moves, the old one is
+    // deleted (deletionPolicy Delete).
+    rename_api(&moto, &first, &format!("{name}-old"));
+    let second = create_named_api(&moto, &name, "HTTP", &[]);
+    eventually("the integration to move to the new API", WAIT, || {
+        let st = status("follower", n);
+        (st["apiId"] == second.as_str() && ready_of("follower", n)?.0 == "True").then_some(())
+    });
+    let (_, reason, message) = ready_of("follower", n).unwrap();
+    assert_eq!(reason, "Recreated");
+    assert!(
+        message.contains(&first) && message.contains(&second),
+        "{message}"
+    );
+    assert!(event_reasons("follower", n).contains(&"Recreated".to_string()));
+    assert!(
+        moto.integration(&first, &first_id).is_none(),
+        "the old integration was deleted"
+    );
+    let second_id = status("follower", n)["integrationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(moto.integrations(&second).len(), 1);
+
+    // This time the API is deleted and re-made: the integration heals onto the third API.
+    moto.delete_api(&second);
+    let third = create_named_api(&moto, &name, "HTTP", &[]);
+    eventually("the integration to move to the re-made API", WAIT, || {
+        let st = status("follower", n);
+        (st["apiId"] == third.as_str() && ready_of("follower", n)?.0 == "True").then_some(())
+    });
+    assert_eq!(moto.integrations(&third).len(), 1);
+    assert_ne!(status("follower", n)["integrationId"], second_id.as_str());
+    assert_eq!(
+        op.count("CreateIntegration"),
+        3,
+        "one per API, no duplicates"
+    );
+
+    // Deleting the resource after its API vanished does not hang: the integration went with the API.
+    moto.delete_api(&third);
+    kubectl_ok(&[
+        "delete",
+        "apiintegration/follower",
+        "-n",
+        n,
+        "--timeout=30s",
+    ]);
+}
+
+/// 1000 resources naming 10 APIs cost a few GetApis listings, not one per resource (design §6).
+#[test]
+fn one_listing_serves_a_thousand_references() {
+    const RESOURCES: usize = 1000;
+    const APIS: usize = 10;
+    let ns = TempNamespace::new("refs-many");
+    let n = ns.name.clone();
+    let moto = Moto::new();
+    let prefix = unique("fleet");
+    let apis: Vec<String> = (0..APIS)
+        .map(|i| {
+            create_named_api(
+                &moto,
+                &format!("{prefix}-{i}"),
+                "HTTP",
+                &[("fleet", &prefix)],
+            )
+        })
+        .collect();
+    // Unthrottled, so the run measures listings, not the rate limit; a long drift period, so every
+    // GetApis counted is one the references caused.
+    let op = Operator::start(
+        &n,
+        &[
+            "--aws-rate",
+            "2000",
+            "--aws-burst",
+            "2000",
+            "--concurrency",
+            "16",
+            "--resync-seconds",
+            "600",
+        ],
+        &[],
+    );
+    let objects: Vec<Value> = (0..RESOURCES)
+        .map(|i| {
+            let doc = by_ref(
+                &format!("r{i:04}"),
+                json!({"name": format!("{prefix}-{}", i % APIS), "tags": {"fleet": prefix}}),
+                json!({"deletionPolicy": "Retain"}),
+            );
+            serde_json::from_str(&doc).unwrap()
+        })
+        .collect();
+    block_on(async {
+        let client = kube::Client::try_default().await.unwrap();
+        let api: kube::Api<kube::core::DynamicObject> =
+            kube::Api::namespaced_with(client, &n, &resource());
+        futures::stream::iter(objects)
+            .map(|o| {
+                let api = api.clone();
+                async move {
+                    let obj: kube::core::DynamicObject = serde_json::from_value(o).unwrap();
+                    api.create(&Default::default(), &obj).await.map(|_| ())
+                }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<()>>()
+            .await
+            .unwrap();
+    });
+    eventually("all 1000 to be Ready", Duration::from_secs(300), || {
+        let list = get_json("apiintegrations", &n);
+        let ready = list["items"]
+            .as_array()?
+            .iter()
+            .filter(|o| {
+                o["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .count();
+        (ready == RESOURCES).then_some(())
+    });
+    let listings = op.count("GetApis");
+    let creates = op.count("CreateIntegration");
+    println!(
+        "{RESOURCES} resources on {APIS} APIs: {listings} GetApis, {creates} CreateIntegration"
+    );
+    assert!(
+        listings <= 3,
+        "{listings} GetApis for {RESOURCES} resources"
+    );
+    assert_eq!(creates, RESOURCES);
+    let held: usize = apis.iter().map(|a| moto.integrations(a).len()).sum();
+    assert_eq!(held, RESOURCES);
+    // Remove them while the operator runs (Retain: no AWS call), so the namespace can go.
+    kubectl_ok(&[
+        "delete",
+        "apiintegrations",
+        "--all",
+        "-n",
+        &n,
+        "--wait=false",
+    ]);
+    eventually("the resources to be gone", Duration::from_secs(300), || {
+        get_json("apiintegrations", &n)["items"]
+            .as_array()?
+            .is_empty()
+            .then_some(())
+    });
+    assert_eq!(op.count("GetApis"), listings, "deleting resolves nothing");
+}
+
+fn resource() -> kube::core::ApiResource {
+    kube::core::ApiResource {
+        group: "apigw.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "apigw.dev/v1alpha1".into(),
+        kind: "ApiIntegration".into(),
+        plural: "apiintegrations".into(),
+    }
+}
