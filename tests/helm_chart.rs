@@ -51,7 +51,7 @@ struct Release {
 
 impl Release {
     fn install(prefix: &str, namespace: &str, sets: &[String]) -> Release {
-        let name = format!("{prefix}-{:06x}", rand_u32() & 0xff_ffff);
+        let name = format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff);
         let chart = chart();
         let mut args = vec!["install", &name, &chart, "--namespace", namespace];
         for s in sets {
@@ -280,7 +280,7 @@ fn deployment_args_are_flags_the_operator_accepts() {
 fn rendered_manifests_pass_server_side_dry_run() {
     let ns = TempNamespace::new("helm-dry");
     let watched = TempNamespace::new("helm-dry-w");
-    let release = format!("dry-{:06x}", rand_u32() & 0xff_ffff);
+    let release = format!("dry-{:06x}", rand::random::<u32>() & 0xff_ffff);
     let variants: [Vec<String>; 2] = [
         vec![],
         vec![
@@ -588,7 +588,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(prefix: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("{prefix}-{:08x}", rand_u32()));
+        let p = std::env::temp_dir().join(format!("{prefix}-{:08x}", rand::random::<u32>()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }

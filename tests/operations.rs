@@ -5,7 +5,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok, rand_u32, stack_env};
+use common::{TempNamespace, eventually, kubectl_ok, stack_env};
 use e2e::*;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -262,7 +262,7 @@ fn credentials_from_irsa_and_eks_pod_identity() {
     let moto = Moto::new();
     let api = moto.create_api("HTTP");
     let static_key = stack_env()["AWS_ACCESS_KEY_ID"].clone();
-    let dir = std::env::temp_dir().join(format!("apigw-creds-{:08x}", rand_u32()));
+    let dir = std::env::temp_dir().join(format!("apigw-creds-{:08x}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
     let no_static_keys = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
 

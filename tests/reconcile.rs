@@ -669,7 +669,7 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
     let ns = TempNamespace::new("e2e-noapi");
     let moto = Moto::new();
     let n = &ns.name;
-    let seed = common::rand_u32() % 1_000_000;
+    let seed = rand::random_range(0..1_000_000);
     // Learn the ID moto will give the first API created after seeding, then remove that API.
     moto.seed(seed);
     let future_id = moto.create_api("HTTP");

@@ -93,8 +93,7 @@ pub struct TempNamespace {
 
 impl TempNamespace {
     pub fn new(prefix: &str) -> Self {
-        let suffix: u32 = rand_u32();
-        let name = format!("{prefix}-{suffix:08x}");
+        let name = format!("{prefix}-{:08x}", rand::random::<u32>());
         kubectl_ok(&["create", "namespace", &name]);
         TempNamespace { name }
     }
@@ -104,14 +103,6 @@ impl Drop for TempNamespace {
     fn drop(&mut self) {
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
-}
-
-pub fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.write_u32(std::process::id());
-    h.finish() as u32
 }
 
 /// Polls `f` every 200 ms until it returns Some, or panics with `what` after `timeout`.

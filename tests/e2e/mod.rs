@@ -3,7 +3,7 @@
 //! fault-injecting HTTP proxy that sits between the operator and moto when a test needs AWS errors.
 #![allow(dead_code)]
 
-use crate::common::{kubectl, kubectl_ok, kubectl_stdin, rand_u32, stack_env};
+use crate::common::{kubectl, kubectl_ok, kubectl_stdin, stack_env};
 use aws_sdk_apigatewayv2 as apigw;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,7 @@ impl Operator {
     ) -> Operator {
         let dir = std::env::temp_dir().join("apigw-e2e");
         std::fs::create_dir_all(&dir).unwrap();
-        let tag = format!("{namespace}-{:08x}", rand_u32());
+        let tag = format!("{namespace}-{:08x}", rand::random::<u32>());
         let call_log = dir.join(format!("{tag}.calls.jsonl"));
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -283,7 +283,7 @@ impl Moto {
         let mut req = self
             .client
             .create_api()
-            .name(format!("e2e-{:08x}", rand_u32()))
+            .name(format!("e2e-{:08x}", rand::random::<u32>()))
             .protocol_type(protocol.into());
         if protocol == "WEBSOCKET" {
             req = req.route_selection_expression("$request.body.action");
