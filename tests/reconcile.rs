@@ -7,7 +7,7 @@ mod e2e;
 use common::{Manifest, eventually, kubectl_ok, repo_path};
 use e2e::*;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,6 +48,44 @@ fn integration_id(name: &str, ns: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{name} has no status.integrationId"))
         .to_string()
+}
+
+/// Waits until the operator has synced every ApiIntegration in `ns` `rounds` more times (periodic drift
+/// checks, when nothing changes). Every sync, one that finds nothing to change included, writes
+/// status.lastSyncTime: each resource's must move on `rounds` times.
+fn wait_for_drift_checks(ns: &str, rounds: usize) {
+    let last_sync_times = || -> BTreeMap<String, Value> {
+        get_json("apiintegrations", ns)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap().to_string();
+                (name, o["status"]["lastSyncTime"].clone())
+            })
+            .collect()
+    };
+    // name -> (lastSyncTime last seen, times it moved on)
+    let mut seen: BTreeMap<String, (Value, usize)> = last_sync_times()
+        .into_iter()
+        .map(|(name, t)| (name, (t, 0)))
+        .collect();
+    eventually(
+        &format!("{rounds} drift checks of every ApiIntegration in {ns}"),
+        READY_TIMEOUT,
+        || {
+            for (name, t) in last_sync_times() {
+                if let Some((last, moves)) = seen.get_mut(&name)
+                    && *last != t
+                {
+                    (*last, *moves) = (t, *moves + 1);
+                }
+            }
+            seen.values()
+                .all(|(_, moves)| *moves >= rounds)
+                .then_some(())
+        },
+    );
 }
 
 /// Waits until moto holds, for `name`'s integration, exactly the spec's fields; returns what it holds.
@@ -139,11 +177,11 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
     );
     assert_eq!(op.count("CreateIntegration"), names.len());
 
-    // Idle: two resync periods (5 s each) of drift checks must find nothing to change.
+    // Idle: two drift checks of every resource (resync 5 s) must find nothing to change.
     let writes_before = op.count("CreateIntegration") + op.count("UpdateIntegration");
     let reads = |op: &Operator| op.count("GetIntegration") + op.count("GetIntegrations");
     let reads_before = reads(op);
-    std::thread::sleep(Duration::from_secs(12));
+    wait_for_drift_checks(n, 2);
     let writes_after = op.count("CreateIntegration") + op.count("UpdateIntegration");
     assert_eq!(writes_after, writes_before, "an idle period made writes");
     assert!(
@@ -168,8 +206,8 @@ fn drift_checks_share_one_listing_per_api() {
     }
     wait_ready("apiintegrations", n, READY_TIMEOUT);
     let (single_before, list_before) = (op.count("GetIntegration"), op.count("GetIntegrations"));
-    // Two resync periods (5 s each, ±10 % jitter).
-    std::thread::sleep(Duration::from_secs(11));
+    // Two drift checks of every resource (resync 5 s, ±10 % jitter).
+    wait_for_drift_checks(n, 2);
     let single = op.count("GetIntegration") - single_before;
     let listings = op.count("GetIntegrations") - list_before;
     println!("{N} resources, 2 drift periods: {listings} GetIntegrations, {single} GetIntegration");
@@ -697,8 +735,27 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
     assert!(event_reasons("refused", n).contains(&"InvalidSpec".to_string()));
     let calls = op.calls().len();
     assert_eq!(proxy.injected(), 1);
-    // Several resync and slow-retry periods (5 s and 2 s) pass: no call at all.
-    std::thread::sleep(Duration::from_secs(12));
+    // The operator handles the resource again and makes no call at all. A change of its metadata, not its
+    // spec, makes it reconcile; two reconciles counted after this point mean one began after the 400's
+    // reconcile had ended (one resource, reconciled one at a time). Any call it made is in the log by then.
+    let reconciles_before = op.reconciles();
+    let mut nudges = 0;
+    eventually(
+        "the operator to reconcile refused twice more",
+        READY_TIMEOUT,
+        || {
+            nudges += 1;
+            kubectl_ok(&[
+                "annotate",
+                "apiintegration/refused",
+                "-n",
+                n,
+                "--overwrite",
+                &format!("e2e.test/nudge={nudges}"),
+            ]);
+            (op.reconciles() >= reconciles_before + 2.0).then_some(())
+        },
+    );
     assert_eq!(
         op.calls().len(),
         calls,

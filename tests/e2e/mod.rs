@@ -192,6 +192,52 @@ impl Operator {
         self.calls().iter().filter(|c| c.op == op).count()
     }
 
+    /// The operator's /metrics page (of its latest start).
+    pub fn metrics_text(&self) -> String {
+        let url = format!("http://{}/metrics", self.http_addr());
+        crate::common::eventually(&format!("{url} to answer"), Duration::from_secs(10), || {
+            http_get(&url).filter(|(status, _)| *status == 200)
+        })
+        .1
+    }
+
+    /// Reconciles finished since the latest start, whatever their result (`apigw_operator_reconciles_total`).
+    pub fn reconciles(&self) -> f64 {
+        self.metrics_text()
+            .lines()
+            .filter(|l| l.starts_with("apigw_operator_reconciles_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Where /metrics is served: the `--http-addr` given, or for port 0 the address the latest start
+    /// logged.
+    fn http_addr(&self) -> String {
+        let given = self
+            .args
+            .iter()
+            .rposition(|a| a == "--http-addr")
+            .map(|i| self.args[i + 1].clone())
+            .expect("the operator is started with --http-addr");
+        if !given.ends_with(":0") {
+            return given;
+        }
+        crate::common::eventually(
+            "the operator to log the address of /metrics",
+            Duration::from_secs(10),
+            || {
+                let log = self.log_text();
+                let line = log.lines().rev().find(|l| l.contains("/metrics"))?;
+                let at = line.find("127.0.0.1:")?;
+                let port: String = line[at + "127.0.0.1:".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                (!port.is_empty()).then(|| format!("127.0.0.1:{port}"))
+            },
+        )
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
