@@ -41,17 +41,11 @@ fn subtype(name: &str, params: &[&str]) -> Value {
            "credentialsArn": "arn:aws:iam::123456789012:role/r", "requestParameters": params})
 }
 
-fn manifest(ns: &str, name: &str, spec: &Value) -> String {
-    json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-           "metadata": {"name": name, "namespace": ns}, "spec": spec})
-    .to_string()
-}
-
 /// Applies `spec` with a server-side dry run and checks the answer; returns a failure description.
 fn check(ns: &str, case: &str, spec: &Value, expect: &Expect) -> Option<String> {
     let out = kubectl_stdin(
         &["apply", "--dry-run=server", "-f", "-"],
-        &manifest(ns, "case", spec),
+        &Manifest::new("case", spec.clone()).namespace(ns).yaml(),
     );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     match (expect, out.status.success()) {
@@ -450,7 +444,9 @@ fn create_time_rules_accept_and_refuse_with_field_named() {
         let message = format!("for integrationSubtype {name}");
         let out = kubectl_stdin(
             &["apply", "--dry-run=server", "-f", "-"],
-            &manifest(&ns.name, "case", &missing_one),
+            &Manifest::new("case", missing_one.clone())
+                .namespace(&ns.name)
+                .yaml(),
         );
         let err = String::from_utf8_lossy(&out.stderr);
         refused_cases += 1;
@@ -478,7 +474,12 @@ fn create_time_rules_accept_and_refuse_with_field_named() {
 fn immutable_fields_refuse_changes_on_update() {
     let ns = TempNamespace::new("crd-immutable");
     let base = with(lambda(), json!({"region": "us-east-1"}));
-    let out = kubectl_stdin(&["apply", "-f", "-"], &manifest(&ns.name, "imm", &base));
+    let out = kubectl_stdin(
+        &["apply", "-f", "-"],
+        &Manifest::new("imm", base.clone())
+            .namespace(&ns.name)
+            .yaml(),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -487,7 +488,9 @@ fn immutable_fields_refuse_changes_on_update() {
     let update = |spec: &Value| {
         kubectl_stdin(
             &["apply", "--dry-run=server", "-f", "-"],
-            &manifest(&ns.name, "imm", spec),
+            &Manifest::new("imm", spec.clone())
+                .namespace(&ns.name)
+                .yaml(),
         )
     };
     let cases: Vec<(&str, Value, Expect)> = vec![
@@ -525,16 +528,16 @@ fn immutable_fields_refuse_changes_on_update() {
     // Adding a region to an object created without one is refused too.
     let out = kubectl_stdin(
         &["apply", "-f", "-"],
-        &manifest(&ns.name, "noregion", &lambda()),
+        &Manifest::new("noregion", lambda())
+            .namespace(&ns.name)
+            .yaml(),
     );
     assert!(out.status.success());
     let out = kubectl_stdin(
         &["apply", "--dry-run=server", "-f", "-"],
-        &manifest(
-            &ns.name,
-            "noregion",
-            &with(lambda(), json!({"region": "us-east-1"})),
-        ),
+        &Manifest::new("noregion", with(lambda(), json!({"region": "us-east-1"})))
+            .namespace(&ns.name)
+            .yaml(),
     );
     if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("spec.region") {
         failures.push(format!(

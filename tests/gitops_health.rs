@@ -6,7 +6,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok, repo_path};
+use common::{Manifest, eventually, kubectl_ok, repo_path};
 use e2e::*;
 use mlua::LuaSerdeExt;
 use serde_json::Value;
@@ -61,22 +61,21 @@ fn health_of(script: &str, name: &str, ns: &str) -> (String, String) {
 #[test]
 fn argo_cd_health_follows_ready_and_the_observed_generation() {
     let script = health_check_from_docs();
-    let ns = TempNamespace::new("gitops-health");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
-
-    apply_yaml(n, &http_proxy_manifest("steady", &api));
-    let (status, message) = health_of(&script, "steady", n);
+    // The resource exists before the operator starts.
+    let setup = Scenario::builder("gitops-health");
+    let api = setup.moto.create_api("HTTP");
+    Manifest::http_proxy("steady", &api).apply(&setup.ns.name);
+    let (status, message) = health_of(&script, "steady", &setup.ns.name);
     assert_eq!(status, "Progressing", "no status yet: {message}");
 
-    let mut op = Operator::start(n, &[], &[]);
+    let mut s = setup.start();
+    let (op, n) = (&mut s.op, &s.ns.name);
     wait_ready("apiintegration/steady", n, READY_TIMEOUT);
     let (status, message) = health_of(&script, "steady", n);
     assert_eq!(status, "Healthy", "{message}");
     assert!(message.starts_with("Synced: "), "{message}");
 
-    apply_yaml(n, &http_proxy_manifest("lost", "nosuchapi7"));
+    Manifest::http_proxy("lost", "nosuchapi7").apply(n);
     eventually("lost to report ApiNotFound", READY_TIMEOUT, || {
         let (_, reason, _) = ready_of("lost", n)?;
         (reason == "ApiNotFound").then_some(())
@@ -103,7 +102,7 @@ fn argo_cd_health_follows_ready_and_the_observed_generation() {
     );
     assert_eq!(ready_of("steady", n).unwrap().0, "True");
 
-    op.restart_with(&[]);
+    op.restart();
     eventually("steady to be Healthy again", READY_TIMEOUT, || {
         (health_of(&script, "steady", n).0 == "Healthy").then_some(())
     });

@@ -5,7 +5,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok, rand_u32, stack_env};
+use common::{Manifest, TempNamespace, eventually, kubectl_ok, stack_env};
 use e2e::*;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -24,6 +24,7 @@ fn is_leader(port: u16) -> Option<bool> {
 /// lease duration (measured); SIGTERM of a leader releases the Lease at once; no duplicate integration.
 #[test]
 fn leader_election_hands_over_without_duplicates() {
+    // Two replicas side by side: not a Scenario, which runs one operator.
     let ns = TempNamespace::new("ops-lease");
     let n = &ns.name;
     let moto = Moto::new();
@@ -60,7 +61,7 @@ fn leader_election_hands_over_without_duplicates() {
     });
     assert_eq!(is_leader(port_b), Some(false));
 
-    apply_yaml(n, &http_proxy_manifest("first", &api));
+    Manifest::http_proxy("first", &api).apply(n);
     wait_ready("apiintegration/first", n, READY_TIMEOUT);
     assert_eq!(a.count("CreateIntegration"), 1);
     assert_eq!(b.calls().len(), 0, "the stand-by made AWS calls");
@@ -79,7 +80,7 @@ fn leader_election_hands_over_without_duplicates() {
         handover <= Duration::from_secs(LEASE_SECONDS + 3),
         "hand-over took {handover:?}, lease is {LEASE_SECONDS} s"
     );
-    apply_yaml(n, &http_proxy_manifest("second", &api));
+    Manifest::http_proxy("second", &api).apply(n);
     wait_ready("apiintegration/second", n, READY_TIMEOUT);
     assert_eq!(
         b.count("CreateIntegration"),
@@ -94,7 +95,7 @@ fn leader_election_hands_over_without_duplicates() {
 
     // A comes back as stand-by; SIGTERM of the leader B releases the Lease, so A leads well before
     // the lease would have expired.
-    a.restart_with(&[]);
+    a.restart();
     eventually("replica A to be up again", READY_TIMEOUT, || {
         is_leader(port_a).filter(|l| !*l)
     });
@@ -134,34 +135,31 @@ fn leader_election_hands_over_without_duplicates() {
 /// integration ID reaches status, Ready) and then exits 0; nothing is created twice.
 #[test]
 fn sigterm_lets_the_in_flight_create_finish() {
-    let ns = TempNamespace::new("ops-sigterm");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
-    let proxy = FaultProxy::start();
+    let mut s = Scenario::builder("ops-sigterm").with_proxy().start();
+    let api = s.moto.create_api("HTTP");
     const ANSWER_DELAY: Duration = Duration::from_secs(4);
-    proxy.delay(Delay {
+    s.proxy().delay(Delay {
         marker: format!("POST /v2/apis/{api}/integrations"),
         by: ANSWER_DELAY,
     });
-    let mut op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    apply_yaml(n, &http_proxy_manifest("in-flight", &api));
+    let n = &s.ns.name;
+    Manifest::http_proxy("in-flight", &api).apply(n);
     eventually("the create to be on the wire", READY_TIMEOUT, || {
-        (proxy.delayed() >= 1).then_some(())
+        (s.proxy().delayed() >= 1).then_some(())
     });
     let sent = Instant::now();
-    let exit = op
-        .terminate(Duration::from_secs(30))
-        .expect("the operator exits within 30 s of SIGTERM");
+    let exit =
+        s.op.terminate(Duration::from_secs(30))
+            .expect("the operator exits within 30 s of SIGTERM");
     let took = sent.elapsed();
-    let log = op.log_text();
+    let log = s.op.log_text();
     assert!(exit.success(), "{exit}: {log}");
     assert!(
         took >= ANSWER_DELAY - Duration::from_secs(1),
         "exited {took:?} after SIGTERM, before AWS had answered: {log}"
     );
     assert!(log.contains("in-flight reconciles finished"), "{log}");
-    let held = moto.integrations(&api);
+    let held = s.moto.integrations(&api);
     assert_eq!(held.len(), 1, "{held:#?}");
     let status = get_json("apiintegration/in-flight", n)["status"].clone();
     assert_eq!(
@@ -172,12 +170,12 @@ fn sigterm_lets_the_in_flight_create_finish() {
         ready_of("in-flight", n).map(|r| r.0).as_deref(),
         Some("True")
     );
-    assert_eq!(op.count("CreateIntegration"), 1);
+    assert_eq!(s.op.count("CreateIntegration"), 1);
     // Running again, it has nothing to create; dropping it then deletes the resource (finalizer included).
-    proxy.clear();
-    op.restart_with(&[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    s.proxy().clear();
+    s.op.restart();
     wait_ready("apiintegration/in-flight", n, READY_TIMEOUT);
-    assert_eq!(op.count("CreateIntegration"), 1);
+    assert_eq!(s.op.count("CreateIntegration"), 1);
 }
 
 /// A stand-in for the EKS Pod Identity agent: answers GET with temporary credentials when the request
@@ -257,14 +255,16 @@ fn apigw_access_keys(proxy: &FaultProxy) -> BTreeSet<Option<String>> {
 /// API Gateway calls are signed with the credentials that source handed out, and the resource is Ready.
 #[test]
 fn credentials_from_irsa_and_eks_pod_identity() {
-    let ns = TempNamespace::new("ops-creds");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
     let static_key = stack_env()["AWS_ACCESS_KEY_ID"].clone();
-    let dir = std::env::temp_dir().join(format!("apigw-creds-{:08x}", rand_u32()));
+    let dir = std::env::temp_dir().join(format!("apigw-creds-{:08x}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
-    let no_static_keys = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+    // A scenario whose operator does not see the stack's static keys.
+    let without_static_keys = |prefix: &str| {
+        Scenario::builder(prefix)
+            .with_proxy()
+            .without_env("AWS_ACCESS_KEY_ID")
+            .without_env("AWS_SECRET_ACCESS_KEY")
+    };
 
     // IRSA: a projected service-account token and a role to assume with it.
     let token_file = dir.join("web-identity-token");
@@ -273,22 +273,17 @@ fn credentials_from_irsa_and_eks_pod_identity() {
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhcGlndy1vcGVyYXRvciJ9.",
     )
     .unwrap();
-    let proxy = FaultProxy::start();
-    let op = Operator::start_without(
-        n,
-        &[],
-        &[
-            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
-            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
-            (
-                "AWS_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/apigw-operator",
-            ),
-            ("AWS_ROLE_SESSION_NAME", "apigw-operator"),
-        ],
-        &no_static_keys,
-    );
-    apply_yaml(n, &http_proxy_manifest("via-irsa", &api));
+    let s = without_static_keys("ops-creds-irsa")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .env(
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/apigw-operator",
+        )
+        .env("AWS_ROLE_SESSION_NAME", "apigw-operator")
+        .start();
+    let (proxy, n) = (s.proxy(), &s.ns.name);
+    let api = s.moto.create_api("HTTP");
+    Manifest::http_proxy("via-irsa", &api).apply(n);
     wait_ready("apiintegration/via-irsa", n, READY_TIMEOUT);
     let assumed: Vec<SeenRequest> = proxy
         .seen()
@@ -296,40 +291,34 @@ fn credentials_from_irsa_and_eks_pod_identity() {
         .filter(|r| r.text.contains("Action=AssumeRoleWithWebIdentity"))
         .collect();
     assert_eq!(assumed.len(), 1, "one STS exchange, then cached");
-    let keys = apigw_access_keys(&proxy);
+    let keys = apigw_access_keys(proxy);
     assert_eq!(keys.len(), 1, "{keys:?}");
     let key = keys.into_iter().next().unwrap().expect("signed requests");
     assert_ne!(
         key, static_key,
         "signed with the static key that was removed"
     );
-    drop(op);
+    drop(s);
 
     // EKS Pod Identity: the agent's URL and the token file the pod gets.
     let pod_token = "pod-identity-test-token";
     let pod_token_file = dir.join("eks-pod-identity-token");
     std::fs::write(&pod_token_file, pod_token).unwrap();
     let agent = CredentialsAgent::start(pod_token, "ASIAPODIDENTITYTEST1");
-    let proxy = FaultProxy::start();
-    let _op = Operator::start_without(
-        n,
-        &[],
-        &[
-            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
-            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.url.as_str()),
-            (
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                pod_token_file.to_str().unwrap(),
-            ),
-        ],
-        &no_static_keys,
-    );
-    apply_yaml(n, &http_proxy_manifest("via-pod-identity", &api));
+    let s = without_static_keys("ops-creds-pod")
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.url.as_str())
+        .env(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            pod_token_file.to_str().unwrap(),
+        )
+        .start();
+    let n = &s.ns.name;
+    Manifest::http_proxy("via-pod-identity", &api).apply(n);
     wait_ready("apiintegration/via-pod-identity", n, READY_TIMEOUT);
     assert!(agent.served.load(Ordering::SeqCst) >= 1);
     assert_eq!(agent.refused.load(Ordering::SeqCst), 0);
     assert_eq!(
-        apigw_access_keys(&proxy),
+        apigw_access_keys(s.proxy()),
         BTreeSet::from([Some("ASIAPODIDENTITYTEST1".to_string())])
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -338,12 +327,12 @@ fn credentials_from_irsa_and_eks_pod_identity() {
 /// /metrics moves with the work done; /healthz and /readyz answer.
 #[test]
 fn metrics_count_reconciles_aws_calls_and_resources() {
-    let ns = TempNamespace::new("ops-metrics");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
     let port = free_port();
-    let op = Operator::start(n, &["--http-addr", &format!("127.0.0.1:{port}")], &[]);
+    let s = Scenario::builder("ops-metrics")
+        .args(&["--http-addr", &format!("127.0.0.1:{port}")])
+        .start();
+    let (op, n) = (&s.op, &s.ns.name);
+    let api = s.moto.create_api("HTTP");
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
     eventually("/healthz and /readyz to answer 200", READY_TIMEOUT, || {
         let (h, _) = http_get(&url("/healthz"))?;
@@ -359,8 +348,8 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
         None
     );
 
-    apply_yaml(n, &http_proxy_manifest("counted", &api));
-    apply_yaml(n, &http_proxy_manifest("also-counted", &api));
+    Manifest::http_proxy("counted", &api).apply(n);
+    Manifest::http_proxy("also-counted", &api).apply(n);
     wait_ready("apiintegrations", n, READY_TIMEOUT);
     let text = eventually(
         "the resources gauge to show 2 Synced",
@@ -397,7 +386,7 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
     assert_eq!(metric(&text, "apigw_operator_leader"), Some(1.0));
 
     // A failing resource shows up by reason.
-    apply_yaml(n, &http_proxy_manifest("orphan", "nosuchapi1"));
+    Manifest::http_proxy("orphan", "nosuchapi1").apply(n);
     eventually(
         "the resources gauge to show ApiNotFound",
         READY_TIMEOUT,
@@ -430,10 +419,10 @@ fn logs_are_json_on_request_and_never_contain_the_secret_key() {
     assert!(secret.len() >= 16);
     let json_log = {
         let op = Operator::start(n, &["--log-format", "json"], &[("APIGW_LOG", "debug")]);
-        apply_yaml(n, &http_proxy_manifest("quiet", &api));
+        Manifest::http_proxy("quiet", &api).apply(n);
         wait_ready("apiintegration/quiet", n, READY_TIMEOUT);
         // An error path too: failure messages are logged and go to status.
-        apply_yaml(n, &http_proxy_manifest("loud", "nosuchapi2"));
+        Manifest::http_proxy("loud", "nosuchapi2").apply(n);
         eventually("the failure to be reported", READY_TIMEOUT, || {
             let (_, reason, _) = ready_of("loud", n)?;
             (reason == "ApiNotFound").then_some(())
@@ -454,7 +443,7 @@ fn logs_are_json_on_request_and_never_contain_the_secret_key() {
 
     // The default text format, same scenario; no colour codes when the output is not a terminal.
     let op = Operator::start(n, &[], &[("APIGW_LOG", "debug")]);
-    apply_yaml(n, &http_proxy_manifest("loud", "nosuchapi3"));
+    Manifest::http_proxy("loud", "nosuchapi3").apply(n);
     eventually("the failure to be reported", READY_TIMEOUT, || {
         let (_, reason, _) = ready_of("loud", n)?;
         (reason == "ApiNotFound").then_some(())

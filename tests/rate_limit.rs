@@ -7,7 +7,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, kubectl_ok, kubectl_stdin};
+use common::{Manifest, kubectl_ok, kubectl_stdin};
 use e2e::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -31,12 +31,8 @@ fn max_in_window(times: &[u64], window_ms: u64) -> usize {
 
 #[test]
 fn two_hundred_resources_stay_within_five_calls_per_second() {
-    let ns = TempNamespace::new("e2e-rate");
-    let moto = Moto::new();
-    let apis: Vec<String> = (0..4).map(|_| moto.create_api("HTTP")).collect();
-    let op = Operator::start(
-        &ns.name,
-        &[
+    let s = Scenario::builder("e2e-rate")
+        .args(&[
             "--aws-rate",
             &RATE.to_string(),
             "--aws-burst",
@@ -45,18 +41,15 @@ fn two_hundred_resources_stay_within_five_calls_per_second() {
             "600",
             "--concurrency",
             "8",
-        ],
-        &[],
-    );
+        ])
+        .start();
+    let (moto, op, ns) = (&s.moto, &s.op, &s.ns);
+    let apis: Vec<String> = (0..4).map(|_| moto.create_api("HTTP")).collect();
     let items: Vec<_> = (0..RESOURCES)
         .map(|i| {
-            json!({
-                "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-                "metadata": {"name": format!("load-{i:03}")},
-                "spec": {"apiId": apis[i % apis.len()], "integrationType": "HTTP_PROXY",
-                         "integrationMethod": "GET", "payloadFormatVersion": "1.0",
-                         "integrationUri": format!("https://example.com/{i}")},
-            })
+            Manifest::http_proxy(&format!("load-{i:03}"), &apis[i % apis.len()])
+                .uri(&format!("https://example.com/{i}"))
+                .json()
         })
         .collect();
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();

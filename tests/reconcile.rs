@@ -4,9 +4,10 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok, repo_path};
+use common::{Manifest, eventually, kubectl_ok, repo_path};
 use e2e::*;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,41 +39,6 @@ fn wait_condition(name: &str, ns: &str, status: &str, reason: &str, says: &str) 
     );
 }
 
-/// An HTTP_PROXY spec (GET to `uri`, payload 1.0) on `api`, with `extra` fields merged in.
-fn http_proxy_spec(api: &str, uri: &str, extra: Value) -> Value {
-    let mut spec = json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                          "integrationUri": uri, "payloadFormatVersion": "1.0"});
-    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
-        s.extend(e.clone());
-    }
-    spec
-}
-
-/// Applies an ApiIntegration named `name` with [`http_proxy_spec`] and nothing else set.
-fn apply_http_proxy(ns: &str, name: &str, api: &str, uri: &str) {
-    apply_yaml(ns, &manifest(name, http_proxy_spec(api, uri, json!({}))));
-}
-
-fn manifest(name: &str, spec: Value) -> String {
-    json!({
-        "apiVersion": "apigw.dev/v1alpha1",
-        "kind": "ApiIntegration",
-        "metadata": {"name": name},
-        "spec": spec,
-    })
-    .to_string()
-}
-
-fn manifest_annotated(name: &str, annotations: Value, spec: Value) -> String {
-    json!({
-        "apiVersion": "apigw.dev/v1alpha1",
-        "kind": "ApiIntegration",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": spec,
-    })
-    .to_string()
-}
-
 fn status_of(name: &str, ns: &str) -> Value {
     get_json(&format!("apiintegration/{name}"), ns)["status"].clone()
 }
@@ -82,6 +48,44 @@ fn integration_id(name: &str, ns: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{name} has no status.integrationId"))
         .to_string()
+}
+
+/// Waits until the operator has synced every ApiIntegration in `ns` `rounds` more times (periodic drift
+/// checks, when nothing changes). Every sync, one that finds nothing to change included, writes
+/// status.lastSyncTime: each resource's must move on `rounds` times.
+fn wait_for_drift_checks(ns: &str, rounds: usize) {
+    let last_sync_times = || -> BTreeMap<String, Value> {
+        get_json("apiintegrations", ns)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap().to_string();
+                (name, o["status"]["lastSyncTime"].clone())
+            })
+            .collect()
+    };
+    // name -> (lastSyncTime last seen, times it moved on)
+    let mut seen: BTreeMap<String, (Value, usize)> = last_sync_times()
+        .into_iter()
+        .map(|(name, t)| (name, (t, 0)))
+        .collect();
+    eventually(
+        &format!("{rounds} drift checks of every ApiIntegration in {ns}"),
+        READY_TIMEOUT,
+        || {
+            for (name, t) in last_sync_times() {
+                if let Some((last, moves)) = seen.get_mut(&name)
+                    && *last != t
+                {
+                    (*last, *moves) = (t, *moves + 1);
+                }
+            }
+            seen.values()
+                .all(|(_, moves)| *moves >= rounds)
+                .then_some(())
+        },
+    );
 }
 
 /// Waits until moto holds, for `name`'s integration, exactly the spec's fields; returns what it holds.
@@ -110,10 +114,9 @@ fn wait_moto_matches(api: &str, name: &str, ns: &str, moto: &Moto) -> Value {
 /// CreateIntegration calls; an idle period afterwards makes no writes at all.
 #[test]
 fn every_example_becomes_ready_and_moto_holds_its_spec() {
-    let ns = TempNamespace::new("e2e-examples");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-examples");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
     let (http, ws) = (moto.create_api("HTTP"), moto.create_api("WEBSOCKET"));
-    let op = Operator::start(&ns.name, &[], &[]);
 
     let mut names = Vec::new();
     for entry in std::fs::read_dir(repo_path("examples")).unwrap() {
@@ -125,7 +128,7 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
                 .replace("w1x2y3z4v5", &ws);
             let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
             names.push(doc["metadata"]["name"].as_str().unwrap().to_string());
-            apply_yaml(&ns.name, &text);
+            apply_yaml(n, &text);
         }
     }
     assert!(
@@ -133,25 +136,29 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
         "examples/ holds {} manifests",
         names.len()
     );
-    wait_ready("apiintegrations", &ns.name, READY_TIMEOUT);
+    wait_ready("apiintegrations", n, READY_TIMEOUT);
 
-    let mut held_ids = Vec::new();
+    let mut held_ids = BTreeSet::new();
     for name in &names {
-        let api = get_json(&format!("apiintegration/{name}"), &ns.name)["spec"]["apiId"]
+        let api = get_json(&format!("apiintegration/{name}"), n)["spec"]["apiId"]
             .as_str()
             .unwrap()
             .to_string();
-        let held = wait_moto_matches(&api, name, &ns.name, &moto);
-        assert_eq!(held["integrationId"], integration_id(name, &ns.name));
-        held_ids.push(held["integrationId"].as_str().unwrap().to_string());
-        let (status, reason, _) = ready_of(name, &ns.name).unwrap();
+        let held = wait_moto_matches(&api, name, n, moto);
+        held_ids.insert(held["integrationId"].as_str().unwrap().to_string());
+        let (status, reason, _) = ready_of(name, n).unwrap();
         assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"));
-        let st = status_of(name, &ns.name);
+        let st = status_of(name, n);
         assert_eq!(
             st["observedGeneration"],
-            get_json(&format!("apiintegration/{name}"), &ns.name)["metadata"]["generation"]
+            get_json(&format!("apiintegration/{name}"), n)["metadata"]["generation"]
         );
     }
+    assert_eq!(
+        held_ids.len(),
+        names.len(),
+        "two resources share an integration"
+    );
     // Nothing else was created in either API.
     let total = moto.integrations(&http).len() + moto.integrations(&ws).len();
     assert_eq!(
@@ -159,19 +166,28 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
         names.len(),
         "moto holds exactly one integration per resource"
     );
+    let in_moto: BTreeSet<String> = [&http, &ws]
+        .iter()
+        .flat_map(|api| moto.integrations(api))
+        .map(|i| i["integrationId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        in_moto, held_ids,
+        "moto holds other integrations than the resources'"
+    );
     assert_eq!(op.count("CreateIntegration"), names.len());
 
-    // Idle: two resync periods (5 s each) of drift checks must find nothing to change.
+    // Idle: two drift checks of every resource (resync 5 s) must find nothing to change.
     let writes_before = op.count("CreateIntegration") + op.count("UpdateIntegration");
     let reads = |op: &Operator| op.count("GetIntegration") + op.count("GetIntegrations");
-    let reads_before = reads(&op);
-    std::thread::sleep(Duration::from_secs(12));
+    let reads_before = reads(op);
+    wait_for_drift_checks(n, 2);
     let writes_after = op.count("CreateIntegration") + op.count("UpdateIntegration");
     assert_eq!(writes_after, writes_before, "an idle period made writes");
     assert!(
-        reads(&op) >= reads_before + 2,
+        reads(op) >= reads_before + 2,
         "the periodic drift check did not run ({reads_before} reads before, {} after)",
-        reads(&op)
+        reads(op)
     );
 }
 
@@ -180,24 +196,18 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
 #[test]
 fn drift_checks_share_one_listing_per_api() {
     const N: usize = 12;
-    let ns = TempNamespace::new("e2e-listing");
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
-    let op = Operator::start(&ns.name, &[], &[]);
+    let s = Scenario::new("e2e-listing");
+    let (op, n) = (&s.op, &s.ns.name);
+    let api = s.moto.create_api("HTTP");
     for i in 0..N {
-        apply_yaml(
-            &ns.name,
-            &manifest(
-                &format!("shared-{i:02}"),
-                json!({"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                       "integrationUri": format!("https://example.com/{i}"), "payloadFormatVersion": "1.0"}),
-            ),
-        );
+        Manifest::http_proxy(&format!("shared-{i:02}"), &api)
+            .uri(&format!("https://example.com/{i}"))
+            .apply(n);
     }
-    wait_ready("apiintegrations", &ns.name, READY_TIMEOUT);
+    wait_ready("apiintegrations", n, READY_TIMEOUT);
     let (single_before, list_before) = (op.count("GetIntegration"), op.count("GetIntegrations"));
-    // Two resync periods (5 s each, ±10 % jitter).
-    std::thread::sleep(Duration::from_secs(11));
+    // Two drift checks of every resource (resync 5 s, ±10 % jitter).
+    wait_for_drift_checks(n, 2);
     let single = op.count("GetIntegration") - single_before;
     let listings = op.count("GetIntegrations") - list_before;
     println!("{N} resources, 2 drift periods: {listings} GetIntegrations, {single} GetIntegration");
@@ -218,46 +228,42 @@ fn drift_checks_share_one_listing_per_api() {
 #[test]
 fn listings_are_read_to_the_last_page() {
     const FOREIGN: usize = 5;
-    let ns = TempNamespace::new("e2e-pages");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
+    let setup = Scenario::builder("e2e-pages")
+        .with_proxy()
+        .failpoint("after-create");
+    let api = setup.moto.create_api("HTTP");
     for i in 0..FOREIGN {
-        moto.create_integration_http_proxy(&api, &format!("https://example.org/not-ours/{i}"));
+        setup
+            .moto
+            .create_integration_http_proxy(&api, &format!("https://example.org/not-ours/{i}"));
     }
-    let proxy = FaultProxy::start();
-    proxy.paginate(&format!("GET /v2/apis/{api}/integrations"), 2);
-    let endpoint = proxy.endpoint.clone();
-    let mut op = Operator::start(
-        n,
-        &[],
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("APIGW_FAILPOINT", "after-create"),
-        ],
-    );
+    setup
+        .proxy()
+        .paginate(&format!("GET /v2/apis/{api}/integrations"), 2);
+    let mut s = setup.start();
+    let n = &s.ns.name;
 
     // A create interrupted before its ID reached status; its integration is listed last.
-    apply_http_proxy(n, "paged-0", &api, "https://example.com/paged/0");
-    op.wait_for_failpoint(READY_TIMEOUT);
-    op.restart_with(&[("AWS_ENDPOINT_URL", endpoint.as_str())]);
+    Manifest::http_proxy("paged-0", &api)
+        .uri("https://example.com/paged/0")
+        .apply(n);
+    s.op.wait_for_failpoint(READY_TIMEOUT);
+    s.op.restart_without_failpoint();
     wait_ready("apiintegration/paged-0", n, READY_TIMEOUT);
     assert!(event_reasons("paged-0", n).contains(&"Recovered".to_string()));
-    assert_eq!(moto.integrations(&api).len(), FOREIGN + 1);
-    assert_eq!(op.count("CreateIntegration"), 1);
-    let (_, follow_ups) = proxy.pages();
+    assert_eq!(s.moto.integrations(&api).len(), FOREIGN + 1);
+    assert_eq!(s.op.count("CreateIntegration"), 1);
+    let (_, follow_ups) = s.proxy().pages();
     assert!(follow_ups >= 2, "the listing was not followed to page 3");
 
     // Drift checks: every resource found in the paged listing, none asked for on its own.
     for i in 1..3 {
-        apply_http_proxy(
-            n,
-            &format!("paged-{i}"),
-            &api,
-            &format!("https://example.com/paged/{i}"),
-        );
+        Manifest::http_proxy(&format!("paged-{i}"), &api)
+            .uri(&format!("https://example.com/paged/{i}"))
+            .apply(n);
     }
     wait_ready("apiintegrations", n, READY_TIMEOUT);
+    let (op, proxy) = (&s.op, s.proxy());
     let (single_before, pages_before) = (op.count("GetIntegration"), proxy.pages().0);
     let pages_per_listing = (FOREIGN + 3).div_ceil(2);
     eventually("two listings by drift checks", READY_TIMEOUT, || {
@@ -270,51 +276,41 @@ fn listings_are_read_to_the_last_page() {
     );
     assert_eq!(op.count("UpdateIntegration"), 0);
     assert_eq!(op.count("CreateIntegration"), 3);
-    assert_eq!(moto.integrations(&api).len(), FOREIGN + 3);
+    assert_eq!(s.moto.integrations(&api).len(), FOREIGN + 3);
 }
 
 /// Changing fields (scalars, maps with a key removed, a response status code removed, scalars
 /// removed, then a switch to a private VPC_LINK integration) shows up in moto each time.
 #[test]
 fn http_updates_reach_moto_including_removed_keys() {
-    let ns = TempNamespace::new("e2e-http-upd");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-http-upd");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
     let api = moto.create_api("HTTP");
-    let op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
 
-    apply_yaml(
-        n,
-        &manifest(
-            "orders",
-            json!({
+    Manifest::new("orders", json!({
                 "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
                 "integrationUri": "https://orders.example.com/a", "payloadFormatVersion": "1.0",
                 "description": "first", "timeoutInMillis": 10000,
                 "requestParameters": {"append:header.x-a": "one", "overwrite:querystring.b": "two"},
                 "responseParameters": {"200": {"append:header.x-r": "ok"}, "404": {"overwrite:statuscode": "410"}},
-            }),
-        ),
-    );
+            })).apply(n);
     wait_ready("apiintegration/orders", n, READY_TIMEOUT);
     let id = integration_id("orders", n);
-    wait_moto_matches(&api, "orders", n, &moto);
+    wait_moto_matches(&api, "orders", n, moto);
 
     // Every scalar changed, one request key removed and one added, status code 404 removed.
-    apply_yaml(
-        n,
-        &manifest(
-            "orders",
-            json!({
-                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
-                "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
-                "description": "second", "timeoutInMillis": 20000,
-                "requestParameters": {"append:header.x-a": "uno", "remove:querystring.c": "''"},
-                "responseParameters": {"200": {"append:header.x-r": "fine"}},
-            }),
-        ),
-    );
-    let held = wait_moto_matches(&api, "orders", n, &moto);
+    Manifest::new(
+        "orders",
+        json!({
+            "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
+            "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
+            "description": "second", "timeoutInMillis": 20000,
+            "requestParameters": {"append:header.x-a": "uno", "remove:querystring.c": "''"},
+            "responseParameters": {"200": {"append:header.x-r": "fine"}},
+        }),
+    )
+    .apply(n);
+    let held = wait_moto_matches(&api, "orders", n, moto);
     assert!(
         held["requestParameters"]
             .get("overwrite:querystring.b")
@@ -329,16 +325,14 @@ fn http_updates_reach_moto_including_removed_keys() {
     );
 
     // Scalars removed from the spec go back to API Gateway's defaults in moto.
-    apply_yaml(
-        n,
-        &manifest(
-            "orders",
-            json!({
-                "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
-                "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
-            }),
-        ),
-    );
+    Manifest::new(
+        "orders",
+        json!({
+            "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "POST",
+            "integrationUri": "https://orders.example.com/b", "payloadFormatVersion": "1.0",
+        }),
+    )
+    .apply(n);
     let mut last = json!(null);
     let cleared = wait_until(MOTO_TIMEOUT, || {
         last = moto.integration(&api, &id).unwrap_or_default();
@@ -356,19 +350,13 @@ fn http_updates_reach_moto_including_removed_keys() {
     assert_eq!(held["integrationMethod"], "POST");
 
     // Switch to a private integration over a VPC link with TLS settings.
-    apply_yaml(
-        n,
-        &manifest(
-            "orders",
-            json!({
+    Manifest::new("orders", json!({
                 "apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "ANY",
                 "integrationUri": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/50dc6c495c0c9188/0467ef3c8400ae65",
                 "connectionType": "VPC_LINK", "connectionId": "vl7k2m9q", "payloadFormatVersion": "1.0",
                 "tlsConfig": {"serverNameToVerify": "orders.internal.example.com"},
-            }),
-        ),
-    );
-    wait_moto_matches(&api, "orders", n, &moto);
+            })).apply(n);
+    wait_moto_matches(&api, "orders", n, moto);
     wait_ready("apiintegration/orders", n, READY_TIMEOUT);
     assert_eq!(
         integration_id("orders", n),
@@ -393,11 +381,9 @@ fn http_updates_reach_moto_including_removed_keys() {
 /// WebSocket-only fields and the subtype's full parameter map are updated too.
 #[test]
 fn websocket_and_subtype_updates_reach_moto() {
-    let ns = TempNamespace::new("e2e-ws-upd");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-ws-upd");
+    let (moto, n) = (&s.moto, &s.ns.name);
     let (ws, http) = (moto.create_api("WEBSOCKET"), moto.create_api("HTTP"));
-    let _op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
     let ws_spec = |templates: Value, tse: &str, pass: &str, timeout: u32, content: &str| {
         json!({
             "apiId": ws, "integrationType": "HTTP", "integrationMethod": "POST",
@@ -407,19 +393,17 @@ fn websocket_and_subtype_updates_reach_moto() {
             "timeoutInMillis": timeout,
         })
     };
-    apply_yaml(
-        n,
-        &manifest(
-            "notify",
-            ws_spec(
-                json!({"subscribe": "{\"op\":\"sub\"}", "$default": "{\"op\":\"send\"}"}),
-                "$request.body.action",
-                "WHEN_NO_TEMPLATES",
-                15000,
-                "CONVERT_TO_TEXT",
-            ),
+    Manifest::new(
+        "notify",
+        ws_spec(
+            json!({"subscribe": "{\"op\":\"sub\"}", "$default": "{\"op\":\"send\"}"}),
+            "$request.body.action",
+            "WHEN_NO_TEMPLATES",
+            15000,
+            "CONVERT_TO_TEXT",
         ),
-    );
+    )
+    .apply(n);
     let sqs_spec = |body: &str| {
         json!({
             "apiId": http, "integrationType": "AWS_PROXY", "integrationSubtype": "SQS-SendMessage",
@@ -427,7 +411,7 @@ fn websocket_and_subtype_updates_reach_moto() {
             "requestParameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/intake", "MessageBody": body},
         })
     };
-    apply_yaml(n, &manifest("intake", sqs_spec("$request.body")));
+    Manifest::new("intake", sqs_spec("$request.body")).apply(n);
     // Lambda proxy on the HTTP API: payload format, credentials and URI change, then the type changes.
     let lambda_spec = |payload: &str, role: &str, function: &str| {
         json!({
@@ -437,40 +421,37 @@ fn websocket_and_subtype_updates_reach_moto() {
             "description": "lambda",
         })
     };
-    apply_yaml(n, &manifest("fn", lambda_spec("1.0", "invoke-a", "orders")));
+    Manifest::new("fn", lambda_spec("1.0", "invoke-a", "orders")).apply(n);
     wait_ready("apiintegrations", n, READY_TIMEOUT);
-    wait_moto_matches(&http, "fn", n, &moto);
+    wait_moto_matches(&http, "fn", n, moto);
     let fn_id = integration_id("fn", n);
-    apply_yaml(
-        n,
-        &manifest("fn", lambda_spec("2.0", "invoke-b", "orders-v2")),
-    );
-    wait_moto_matches(&http, "fn", n, &moto);
-    apply_http_proxy(n, "fn", &http, "https://orders.example.com/");
-    let held = wait_moto_matches(&http, "fn", n, &moto);
+    Manifest::new("fn", lambda_spec("2.0", "invoke-b", "orders-v2")).apply(n);
+    wait_moto_matches(&http, "fn", n, moto);
+    Manifest::http_proxy("fn", &http)
+        .uri("https://orders.example.com/")
+        .apply(n);
+    let held = wait_moto_matches(&http, "fn", n, moto);
     assert_eq!(held["integrationId"], fn_id, "changed in place");
     assert!(
         held.get("credentialsArn").is_none_or(|v| v == ""),
         "removed credentialsArn cleared: {held}"
     );
-    wait_moto_matches(&ws, "notify", n, &moto);
-    wait_moto_matches(&http, "intake", n, &moto);
+    wait_moto_matches(&ws, "notify", n, moto);
+    wait_moto_matches(&http, "intake", n, moto);
 
-    apply_yaml(
-        n,
-        &manifest(
-            "notify",
-            ws_spec(
-                json!({"$default": "{\"op\":\"send2\"}"}),
-                "$request.body.kind",
-                "NEVER",
-                9000,
-                "CONVERT_TO_BINARY",
-            ),
+    Manifest::new(
+        "notify",
+        ws_spec(
+            json!({"$default": "{\"op\":\"send2\"}"}),
+            "$request.body.kind",
+            "NEVER",
+            9000,
+            "CONVERT_TO_BINARY",
         ),
-    );
-    apply_yaml(n, &manifest("intake", sqs_spec("$request.body.message")));
-    let held = wait_moto_matches(&ws, "notify", n, &moto);
+    )
+    .apply(n);
+    Manifest::new("intake", sqs_spec("$request.body.message")).apply(n);
+    let held = wait_moto_matches(&ws, "notify", n, moto);
     // The removal is sent as "" (kept verbatim by moto).
     assert!(
         held["requestTemplates"]
@@ -478,26 +459,23 @@ fn websocket_and_subtype_updates_reach_moto() {
             .is_none_or(|v| v == ""),
         "{held}"
     );
-    wait_moto_matches(&http, "intake", n, &moto);
+    wait_moto_matches(&http, "intake", n, moto);
 }
 
 /// Deleting a resource deletes its integration; with deletionPolicy Retain the integration stays.
 #[test]
 fn delete_removes_the_integration_and_retain_keeps_it() {
-    let ns = TempNamespace::new("e2e-delete");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-delete");
+    let (moto, n) = (&s.moto, &s.ns.name);
     let api = moto.create_api("HTTP");
-    let _op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
-    let spec = |policy: &str| {
-        http_proxy_spec(
-            &api,
-            "https://example.com/",
-            json!({"deletionPolicy": policy}),
-        )
+    let with_policy = |name: &str, policy: &str| {
+        Manifest::http_proxy(name, &api)
+            .uri("https://example.com/")
+            .spec_field("deletionPolicy", policy)
+            .apply(n)
     };
-    apply_yaml(n, &manifest("gone", spec("Delete")));
-    apply_yaml(n, &manifest("kept", spec("Retain")));
+    with_policy("gone", "Delete");
+    with_policy("kept", "Retain");
     wait_ready("apiintegrations", n, READY_TIMEOUT);
     let (gone, kept) = (integration_id("gone", n), integration_id("kept", n));
     assert!(moto.integration(&api, &gone).is_some());
@@ -539,24 +517,16 @@ fn delete_removes_the_integration_and_retain_keeps_it() {
 #[test]
 fn integration_in_another_region() {
     const REGION: &str = "eu-west-1";
-    let ns = TempNamespace::new("e2e-region");
-    let n = &ns.name;
+    let s = Scenario::new("e2e-region");
+    let (op, n) = (&s.op, &s.ns.name);
     let abroad = Moto::in_region(REGION);
     let api = abroad.create_api("HTTP");
     let home_region = common::stack_env()["AWS_REGION"].clone();
     assert_ne!(home_region, REGION);
-    let op = Operator::start(n, &[], &[]);
-    apply_yaml(
-        n,
-        &manifest(
-            "abroad",
-            http_proxy_spec(
-                &api,
-                "https://example.com/abroad",
-                json!({"region": REGION}),
-            ),
-        ),
-    );
+    Manifest::http_proxy("abroad", &api)
+        .uri("https://example.com/abroad")
+        .spec_field("region", REGION)
+        .apply(n);
     wait_ready("apiintegration/abroad", n, READY_TIMEOUT);
     let held = abroad.integrations(&api);
     assert_eq!(held.len(), 1, "{held:#?}");
@@ -566,7 +536,9 @@ fn integration_in_another_region() {
     );
     assert_eq!(status_of("abroad", n)["region"], REGION);
 
-    apply_http_proxy(n, "at-home", &api, "https://example.com/home");
+    Manifest::http_proxy("at-home", &api)
+        .uri("https://example.com/home")
+        .apply(n);
     wait_condition("at-home", n, "False", "ApiNotFound", &api);
 
     kubectl_ok(&["delete", "apiintegration/abroad", "-n", n, "--timeout=30s"]);
@@ -595,12 +567,12 @@ fn integration_in_another_region() {
 /// told with a `Recreated` Event and condition reason.
 #[test]
 fn integration_deleted_out_of_band_is_recreated() {
-    let ns = TempNamespace::new("e2e-recreate");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-recreate");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
     let api = moto.create_api("HTTP");
-    let op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
-    apply_http_proxy(n, "fragile", &api, "https://example.com/");
+    Manifest::http_proxy("fragile", &api)
+        .uri("https://example.com/")
+        .apply(n);
     wait_ready("apiintegration/fragile", n, READY_TIMEOUT);
     let first = integration_id("fragile", n);
     moto.delete_integration(&api, &first);
@@ -612,7 +584,7 @@ fn integration_deleted_out_of_band_is_recreated() {
             .to_string();
         (id != first).then_some(id)
     });
-    wait_moto_matches(&api, "fragile", n, &moto);
+    wait_moto_matches(&api, "fragile", n, moto);
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(moto.integrations(&api)[0]["integrationId"], second);
     // Ready says Recreated (until the next drift check finds it in sync again).
@@ -629,12 +601,14 @@ fn integration_deleted_out_of_band_is_recreated() {
 /// (failpoint `after-create`); once restarted it finds that integration instead of creating another.
 #[test]
 fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
-    let ns = TempNamespace::new("e2e-crash");
-    let moto = Moto::new();
+    let mut s = Scenario::builder("e2e-crash")
+        .failpoint("after-create")
+        .start();
+    let (moto, op, n) = (&s.moto, &mut s.op, &s.ns.name);
     let api = moto.create_api("HTTP");
-    let n = &ns.name;
-    let mut op = Operator::start(n, &[], &[("APIGW_FAILPOINT", "after-create")]);
-    apply_http_proxy(n, "crashy", &api, "https://example.com/crash");
+    Manifest::http_proxy("crashy", &api)
+        .uri("https://example.com/crash")
+        .apply(n);
     op.wait_for_failpoint(READY_TIMEOUT);
     op.kill();
     assert_eq!(moto.integrations(&api).len(), 1, "the create happened");
@@ -645,7 +619,7 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
     );
     assert!(st.get("createStartedAt").is_some(), "{st}");
 
-    op.restart_with(&[]);
+    op.restart_without_failpoint();
     wait_ready("apiintegration/crashy", n, READY_TIMEOUT);
     let held = moto.integrations(&api);
     assert_eq!(
@@ -666,16 +640,17 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
 /// API is created. moto's seed endpoint makes the API's future ID known in advance.
 #[test]
 fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
-    let ns = TempNamespace::new("e2e-noapi");
-    let moto = Moto::new();
-    let n = &ns.name;
-    let seed = common::rand_u32() % 1_000_000;
+    let setup = Scenario::builder("e2e-noapi");
+    let seed = rand::random_range(0..1_000_000);
     // Learn the ID moto will give the first API created after seeding, then remove that API.
-    moto.seed(seed);
-    let future_id = moto.create_api("HTTP");
-    moto.delete_api(&future_id);
-    let op = Operator::start(n, &[], &[]);
-    apply_http_proxy(n, "early", &future_id, "https://example.com/");
+    setup.moto.seed(seed);
+    let future_id = setup.moto.create_api("HTTP");
+    setup.moto.delete_api(&future_id);
+    let s = setup.start();
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
+    Manifest::http_proxy("early", &future_id)
+        .uri("https://example.com/")
+        .apply(n);
     wait_condition("early", n, "False", "ApiNotFound", &future_id);
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
     assert_eq!(op.count("CreateIntegration"), 0);
@@ -707,12 +682,12 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
 /// attempt against a missing API), and deleting the resource then completes.
 #[test]
 fn api_deleted_out_of_band_reports_api_not_found() {
-    let ns = TempNamespace::new("e2e-api-gone");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-api-gone");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
     let api = moto.create_api("HTTP");
-    let op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
-    apply_http_proxy(n, "stranded", &api, "https://example.com/");
+    Manifest::http_proxy("stranded", &api)
+        .uri("https://example.com/")
+        .apply(n);
     wait_ready("apiintegration/stranded", n, READY_TIMEOUT);
     moto.delete_api(&api);
     wait_condition("stranded", n, "False", "ApiNotFound", &api);
@@ -735,26 +710,21 @@ fn api_deleted_out_of_band_reports_api_not_found() {
 /// until its spec changes; after the fix it becomes Ready.
 #[test]
 fn aws_bad_request_stops_calls_until_the_spec_changes() {
-    let ns = TempNamespace::new("e2e-400");
-    let moto = Moto::new();
+    let s = Scenario::builder("e2e-400").with_proxy().start();
+    let (moto, op, proxy, n) = (&s.moto, &s.op, s.proxy(), &s.ns.name);
     let api = moto.create_api("HTTP");
-    let proxy = FaultProxy::start();
     proxy.add(Fault::new(
         "reject-me-with-400",
         400,
         "BadRequestException",
         "Invalid integration: injected by the test proxy",
     ));
-    let n = &ns.name;
-    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    let spec = |description: &str| {
-        http_proxy_spec(
-            &api,
-            "https://example.com/",
-            json!({"description": description}),
-        )
+    let refused = |description: &str| {
+        Manifest::http_proxy("refused", &api)
+            .uri("https://example.com/")
+            .spec_field("description", description)
     };
-    apply_yaml(n, &manifest("refused", spec("reject-me-with-400")));
+    refused("reject-me-with-400").apply(n);
     wait_condition(
         "refused",
         n,
@@ -765,8 +735,27 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
     assert!(event_reasons("refused", n).contains(&"InvalidSpec".to_string()));
     let calls = op.calls().len();
     assert_eq!(proxy.injected(), 1);
-    // Several resync and slow-retry periods (5 s and 2 s) pass: no call at all.
-    std::thread::sleep(Duration::from_secs(12));
+    // The operator handles the resource again and makes no call at all. A change of its metadata, not its
+    // spec, makes it reconcile; two reconciles counted after this point mean one began after the 400's
+    // reconcile had ended (one resource, reconciled one at a time). Any call it made is in the log by then.
+    let reconciles_before = op.reconciles();
+    let mut nudges = 0;
+    eventually(
+        "the operator to reconcile refused twice more",
+        READY_TIMEOUT,
+        || {
+            nudges += 1;
+            kubectl_ok(&[
+                "annotate",
+                "apiintegration/refused",
+                "-n",
+                n,
+                "--overwrite",
+                &format!("e2e.test/nudge={nudges}"),
+            ]);
+            (op.reconciles() >= reconciles_before + 2.0).then_some(())
+        },
+    );
     assert_eq!(
         op.calls().len(),
         calls,
@@ -776,7 +765,7 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
     assert_eq!(proxy.injected(), 1);
 
     // The user fixes the spec: one create, Ready.
-    apply_yaml(n, &manifest("refused", spec("accepted now")));
+    refused("accepted now").apply(n);
     wait_ready("apiintegration/refused", n, READY_TIMEOUT);
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(
@@ -789,29 +778,19 @@ fn aws_bad_request_stops_calls_until_the_spec_changes() {
 /// Throttling (429) and an outage (503) end with the integration created exactly once.
 #[test]
 fn throttling_and_outage_recover_without_duplicates() {
-    let ns = TempNamespace::new("e2e-faults");
-    let moto = Moto::new();
+    let s = Scenario::builder("e2e-faults").with_proxy().start();
+    let (moto, op, proxy, n) = (&s.moto, &s.op, s.proxy(), &s.ns.name);
     let api = moto.create_api("HTTP");
-    let proxy = FaultProxy::start();
     proxy.add(Fault::new(
         "flaky-backend",
         429,
         "TooManyRequestsException",
         "Too Many Requests",
     ));
-    let n = &ns.name;
-    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    apply_yaml(
-        n,
-        &manifest(
-            "flaky",
-            http_proxy_spec(
-                &api,
-                "https://example.com/",
-                json!({"description": "flaky-backend"}),
-            ),
-        ),
-    );
+    Manifest::http_proxy("flaky", &api)
+        .uri("https://example.com/")
+        .spec_field("description", "flaky-backend")
+        .apply(n);
     wait_condition("flaky", n, "False", "Throttled", "");
     proxy.clear();
     proxy.add(Fault::new(
@@ -845,21 +824,19 @@ fn throttling_and_outage_recover_without_duplicates() {
 /// integration that create made (a `Recovered` Event) and never makes a second one.
 #[test]
 fn create_whose_answer_times_out_is_found_not_repeated() {
-    let ns = TempNamespace::new("e2e-timeout");
-    let moto = Moto::new();
+    let s = Scenario::builder("e2e-timeout")
+        .with_proxy()
+        .args(&["--aws-timeout-seconds", "1"])
+        .start();
+    let (moto, op, proxy, n) = (&s.moto, &s.op, s.proxy(), &s.ns.name);
     let api = moto.create_api("HTTP");
-    let proxy = FaultProxy::start();
     proxy.delay(Delay {
         marker: format!("POST /v2/apis/{api}/integrations"),
         by: Duration::from_secs(8),
     });
-    let n = &ns.name;
-    let op = Operator::start(
-        n,
-        &["--aws-timeout-seconds", "1"],
-        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
-    );
-    apply_http_proxy(n, "late-answer", &api, "https://example.com/late");
+    Manifest::http_proxy("late-answer", &api)
+        .uri("https://example.com/late")
+        .apply(n);
     wait_ready("apiintegration/late-answer", n, READY_TIMEOUT);
     assert!(
         proxy.delayed() >= 1,
@@ -903,28 +880,23 @@ fn create_whose_answer_times_out_is_found_not_repeated() {
 /// integration is refused with AdoptionRefused.
 #[test]
 fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
-    let ns = TempNamespace::new("e2e-adopt");
-    let moto = Moto::new();
+    let s = Scenario::new("e2e-adopt");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
     let api = moto.create_api("HTTP");
     let existing = moto.create_integration_http_proxy(&api, "https://legacy.example.com/");
-    let op = Operator::start(&ns.name, &[], &[]);
-    let n = &ns.name;
-    let spec = http_proxy_spec(
-        &api,
-        "https://legacy.example.com/",
-        json!({"description": "now managed"}),
-    );
-    let annotations = json!({"apigw.dev/adopt-integration-id": existing});
-    apply_yaml(
-        n,
-        &manifest_annotated("adopter", annotations.clone(), spec.clone()),
-    );
+    let adopting = |name: &str| {
+        Manifest::http_proxy(name, &api)
+            .uri("https://legacy.example.com/")
+            .spec_field("description", "now managed")
+            .annotation("apigw.dev/adopt-integration-id", &existing)
+    };
+    adopting("adopter").apply(n);
     wait_ready("apiintegration/adopter", n, READY_TIMEOUT);
     assert_eq!(integration_id("adopter", n), existing);
-    wait_moto_matches(&api, "adopter", n, &moto);
+    wait_moto_matches(&api, "adopter", n, moto);
     assert!(event_reasons("adopter", n).contains(&"Adopted".to_string()));
 
-    apply_yaml(n, &manifest_annotated("thief", annotations, spec));
+    adopting("thief").apply(n);
     wait_condition("thief", n, "False", "AdoptionRefused", "adopter");
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(op.count("CreateIntegration"), 0);
@@ -938,13 +910,12 @@ fn adoption_by_annotation_and_refusal_of_an_owned_integration() {
 /// the resource until the conflict is gone; a 400 says InvalidSpec and is still retried.
 #[test]
 fn delete_conflict_reports_deletion_blocked_until_resolved() {
-    let ns = TempNamespace::new("e2e-409");
-    let moto = Moto::new();
+    let s = Scenario::builder("e2e-409").with_proxy().start();
+    let (moto, op, proxy, n) = (&s.moto, &s.op, s.proxy(), &s.ns.name);
     let api = moto.create_api("HTTP");
-    let proxy = FaultProxy::start();
-    let n = &ns.name;
-    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
-    apply_http_proxy(n, "routed", &api, "https://example.com/");
+    Manifest::http_proxy("routed", &api)
+        .uri("https://example.com/")
+        .apply(n);
     wait_ready("apiintegration/routed", n, READY_TIMEOUT);
     let id = integration_id("routed", n);
     proxy.add(Fault::new(

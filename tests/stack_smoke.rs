@@ -71,7 +71,7 @@ fn unprivileged_user_is_refused_what_rbac_does_not_grant() {
 
 #[test]
 fn namespace_with_an_object_inside_is_really_deleted() {
-    let name = format!("smoke-nsdel-{:08x}", rand_u32());
+    let name = format!("smoke-nsdel-{:08x}", rand::random::<u32>());
     kubectl_ok(&["create", "namespace", &name]);
     kubectl_ok(&[
         "create",
@@ -131,7 +131,7 @@ fn garbage_collector_removes_dependents() {
 
 #[test]
 fn applied_crd_becomes_established() {
-    let group = format!("smoke{:08x}.apigw.dev", rand_u32());
+    let group = format!("smoke{:08x}.apigw.dev", rand::random::<u32>());
     let crd = format!(
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {{type: object, properties: {{spec: {{type: object, properties: {{size: {{type: integer}}}}}}}}}}\n"
     );

@@ -3,7 +3,7 @@
 //! fault-injecting HTTP proxy that sits between the operator and moto when a test needs AWS errors.
 #![allow(dead_code)]
 
-use crate::common::{kubectl, kubectl_ok, kubectl_stdin, rand_u32, stack_env};
+use crate::common::{TempNamespace, kubectl, kubectl_ok, kubectl_stdin, stack_env};
 use aws_sdk_apigatewayv2 as apigw;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,7 @@ impl Operator {
     ) -> Operator {
         let dir = std::env::temp_dir().join("apigw-e2e");
         std::fs::create_dir_all(&dir).unwrap();
-        let tag = format!("{namespace}-{:08x}", rand_u32());
+        let tag = format!("{namespace}-{:08x}", rand::random::<u32>());
         let call_log = dir.join(format!("{tag}.calls.jsonl"));
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -166,14 +166,16 @@ impl Operator {
         self.child.as_ref().map(|c| c.id())
     }
 
-    /// Starts the same operator again (same call log, same log file), with different environment.
-    pub fn restart_with(&mut self, envs: &[(&str, &str)]) {
+    /// Kills the operator and starts it again: same flags, environment, call log and log file.
+    pub fn restart(&mut self) {
         self.kill();
-        self.envs = envs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         self.spawn();
+    }
+
+    /// As [`Operator::restart`], without the `APIGW_FAILPOINT` it was started with.
+    pub fn restart_without_failpoint(&mut self) {
+        self.envs.retain(|(k, _)| k != "APIGW_FAILPOINT");
+        self.restart();
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -188,6 +190,52 @@ impl Operator {
     /// Calls of operation `op` (any outcome).
     pub fn count(&self, op: &str) -> usize {
         self.calls().iter().filter(|c| c.op == op).count()
+    }
+
+    /// The operator's /metrics page (of its latest start).
+    pub fn metrics_text(&self) -> String {
+        let url = format!("http://{}/metrics", self.http_addr());
+        crate::common::eventually(&format!("{url} to answer"), Duration::from_secs(10), || {
+            http_get(&url).filter(|(status, _)| *status == 200)
+        })
+        .1
+    }
+
+    /// Reconciles finished since the latest start, whatever their result (`apigw_operator_reconciles_total`).
+    pub fn reconciles(&self) -> f64 {
+        self.metrics_text()
+            .lines()
+            .filter(|l| l.starts_with("apigw_operator_reconciles_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Where /metrics is served: the `--http-addr` given, or for port 0 the address the latest start
+    /// logged.
+    fn http_addr(&self) -> String {
+        let given = self
+            .args
+            .iter()
+            .rposition(|a| a == "--http-addr")
+            .map(|i| self.args[i + 1].clone())
+            .expect("the operator is started with --http-addr");
+        if !given.ends_with(":0") {
+            return given;
+        }
+        crate::common::eventually(
+            "the operator to log the address of /metrics",
+            Duration::from_secs(10),
+            || {
+                let log = self.log_text();
+                let line = log.lines().rev().find(|l| l.contains("/metrics"))?;
+                let at = line.find("127.0.0.1:")?;
+                let port: String = line[at + "127.0.0.1:".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                (!port.is_empty()).then(|| format!("127.0.0.1:{port}"))
+            },
+        )
     }
 
     pub fn log_text(&self) -> String {
@@ -224,6 +272,111 @@ impl Drop for Operator {
                 self.log.display(),
                 tail(&self.log_text(), 60)
             );
+        }
+    }
+}
+
+/// The set-up most end-to-end tests start from: a namespace of their own, moto, optionally the fault proxy
+/// in front of moto, and the operator watching that namespace (through the proxy when there is one).
+///
+/// `Scenario::new("e2e-x")` for the plain case; `Scenario::builder("e2e-x")` to choose the proxy, flags
+/// and environment. The builder creates the namespace (and the proxy) at once, so a test can prepare moto
+/// or apply resources before [`ScenarioBuilder::start`] starts the operator.
+pub struct Scenario {
+    // Fields drop in this order: the operator first (it deletes the namespace's ApiIntegrations, which
+    // needs moto and the proxy), the namespace last.
+    pub op: Operator,
+    proxy: Option<FaultProxy>,
+    pub moto: Moto,
+    pub ns: TempNamespace,
+}
+
+impl Scenario {
+    /// A namespace named after `prefix`, moto, and the operator with its test defaults.
+    pub fn new(prefix: &str) -> Scenario {
+        Scenario::builder(prefix).start()
+    }
+
+    pub fn builder(prefix: &str) -> ScenarioBuilder {
+        ScenarioBuilder {
+            proxy: None,
+            moto: Moto::new(),
+            ns: TempNamespace::new(prefix),
+            args: Vec::new(),
+            envs: Vec::new(),
+            unset: Vec::new(),
+        }
+    }
+
+    /// The fault proxy between the operator and moto.
+    pub fn proxy(&self) -> &FaultProxy {
+        self.proxy
+            .as_ref()
+            .expect("this scenario has no fault proxy: build it with .with_proxy()")
+    }
+}
+
+/// A [`Scenario`] whose operator has not started yet.
+pub struct ScenarioBuilder {
+    proxy: Option<FaultProxy>,
+    pub moto: Moto,
+    pub ns: TempNamespace,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    unset: Vec<String>,
+}
+
+impl ScenarioBuilder {
+    /// Puts a [`FaultProxy`] between the operator and moto.
+    pub fn with_proxy(mut self) -> ScenarioBuilder {
+        self.proxy = Some(FaultProxy::start());
+        self
+    }
+
+    /// Extra operator flags (see [`Operator::start`]).
+    pub fn args(mut self, args: &[&str]) -> ScenarioBuilder {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// An environment variable for the operator.
+    pub fn env(mut self, key: &str, value: &str) -> ScenarioBuilder {
+        self.envs.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Runs the operator with failpoint `name` (`APIGW_FAILPOINT`).
+    pub fn failpoint(self, name: &str) -> ScenarioBuilder {
+        self.env("APIGW_FAILPOINT", name)
+    }
+
+    /// Keeps the stack's variable `key` from the operator (see [`Operator::start_without`]).
+    pub fn without_env(mut self, key: &str) -> ScenarioBuilder {
+        self.unset.push(key.to_string());
+        self
+    }
+
+    pub fn proxy(&self) -> &FaultProxy {
+        self.proxy
+            .as_ref()
+            .expect("this scenario has no fault proxy: build it with .with_proxy()")
+    }
+
+    /// Starts the operator.
+    pub fn start(self) -> Scenario {
+        let mut envs: Vec<(&str, &str)> = Vec::new();
+        if let Some(proxy) = &self.proxy {
+            envs.push(("AWS_ENDPOINT_URL", proxy.endpoint.as_str()));
+        }
+        envs.extend(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let unset: Vec<&str> = self.unset.iter().map(String::as_str).collect();
+        let op = Operator::start_without(&self.ns.name, &args, &envs, &unset);
+        Scenario {
+            op,
+            proxy: self.proxy,
+            moto: self.moto,
+            ns: self.ns,
         }
     }
 }
@@ -283,7 +436,7 @@ impl Moto {
         let mut req = self
             .client
             .create_api()
-            .name(format!("e2e-{:08x}", rand_u32()))
+            .name(format!("e2e-{:08x}", rand::random::<u32>()))
             .protocol_type(protocol.into());
         if protocol == "WEBSOCKET" {
             req = req.route_selection_expression("$request.body.action");
@@ -468,17 +621,6 @@ pub fn apply_yaml(ns: &str, yaml: &str) {
         "kubectl apply failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// An HTTP_PROXY ApiIntegration named `name` on `api` (GET https://example.com/<name>, payload 1.0).
-pub fn http_proxy_manifest(name: &str, api: &str) -> String {
-    serde_json::json!({
-        "apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-        "metadata": {"name": name},
-        "spec": {"apiId": api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
-                 "integrationUri": format!("https://example.com/{name}"), "payloadFormatVersion": "1.0"},
-    })
-    .to_string()
 }
 
 /// `kubectl wait --for=condition=Ready`, the way a user (or a GitOps tool) waits.
