@@ -665,7 +665,8 @@ fn reference_rules_accept_and_refuse_with_field_named() {
 
     // On update: apiRef is immutable, and neither style can be swapped for the other.
     for (name, base) in [("by-ref", by_ref()), ("by-id", http_proxy())] {
-        let out = kubectl_stdin(&["apply", "-f", "-"], &manifest(&ns.name, name, &base));
+        let out = Manifest::new(name, base).namespace(&ns.name).yaml();
+        let out = kubectl_stdin(&["apply", "-f", "-"], &out);
         assert!(
             out.status.success(),
             "{}",
@@ -705,7 +706,7 @@ fn reference_rules_accept_and_refuse_with_field_named() {
     for (name, case, spec, expect) in &updates {
         let out = kubectl_stdin(
             &["apply", "--dry-run=server", "-f", "-"],
-            &manifest(&ns.name, name, spec),
+            &Manifest::new(name, spec.clone()).namespace(&ns.name).yaml(),
         );
         let err = String::from_utf8_lossy(&out.stderr);
         match (expect, out.status.success()) {

@@ -5,7 +5,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually};
+use common::{Manifest, eventually};
 use e2e::*;
 use std::time::Duration;
 
@@ -43,18 +43,15 @@ fn assert_readable(message: &str) {
 
 #[test]
 fn missing_credentials_are_their_own_reason_with_a_pointer_to_the_docs() {
-    let ns = TempNamespace::new("msg-creds");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
     // No keys, no IRSA, no Pod Identity, no instance metadata: nothing to sign with.
-    let op = Operator::start_without(
-        n,
-        &[],
-        &[("AWS_EC2_METADATA_DISABLED", "true")],
-        &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
-    );
-    apply_yaml(n, &http_proxy_manifest("keyless", &api));
+    let s = Scenario::builder("msg-creds")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .without_env("AWS_ACCESS_KEY_ID")
+        .without_env("AWS_SECRET_ACCESS_KEY")
+        .start();
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
+    let api = moto.create_api("HTTP");
+    Manifest::http_proxy("keyless", &api).apply(n);
     let message = wait_reason("keyless", n, "CredentialsMissing");
     assert_readable(&message);
     assert!(message.contains("docs/install.md"), "{message}");
@@ -77,13 +74,13 @@ fn missing_credentials_are_their_own_reason_with_a_pointer_to_the_docs() {
 
 #[test]
 fn an_unreachable_endpoint_is_one_plain_sentence_and_the_chain_is_logged() {
-    let ns = TempNamespace::new("msg-down");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let op = Operator::start(n, &[], &[("AWS_ENDPOINT_URL", closed.as_str())]);
-    apply_yaml(n, &http_proxy_manifest("unreachable", &api));
+    let s = Scenario::builder("msg-down")
+        .env("AWS_ENDPOINT_URL", &closed)
+        .start();
+    let (n, op) = (&s.ns.name, &s.op);
+    let api = s.moto.create_api("HTTP");
+    Manifest::http_proxy("unreachable", &api).apply(n);
     let message = wait_reason("unreachable", n, "AwsError");
     assert_readable(&message);
     assert!(message.contains("could not connect"), "{message}");

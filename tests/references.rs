@@ -5,7 +5,7 @@
 mod common;
 mod e2e;
 
-use common::{TempNamespace, eventually, kubectl_ok};
+use common::{Manifest, eventually, kubectl_ok};
 use e2e::*;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -62,17 +62,17 @@ fn delete_vpc_link(moto: &Moto, id: &str) {
         .expect("moto deletes the VPC link");
 }
 
-/// An HTTP_PROXY ApiIntegration whose API is named by `api_ref`, with `extra` spec fields.
-fn by_ref(name: &str, api_ref: Value, extra: Value) -> String {
-    let mut spec = json!({"apiRef": api_ref, "integrationType": "HTTP_PROXY",
-        "integrationMethod": "GET", "integrationUri": format!("https://example.com/{name}"),
-        "payloadFormatVersion": "1.0"});
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiIntegration",
-           "metadata": {"name": name}, "spec": spec})
-    .to_string()
+/// An HTTP_PROXY ApiIntegration whose API is named by `api_ref`.
+fn by_ref(name: &str, api_ref: Value) -> Manifest {
+    Manifest::http_proxy(name, "unused")
+        .spec_field("apiId", Value::Null)
+        .spec_field("apiRef", api_ref)
+}
+
+/// connectionType VPC_LINK with `connection_ref`.
+fn private(m: Manifest, connection_ref: Value) -> Manifest {
+    m.spec_field("connectionType", "VPC_LINK")
+        .spec_field("connectionRef", connection_ref)
 }
 
 fn status(name: &str, ns: &str) -> Value {
@@ -93,8 +93,8 @@ fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
 
 #[test]
 fn references_resolve_and_a_vpc_link_remade_under_its_name_is_an_update() {
-    let ns = TempNamespace::new("refs-ok");
-    let n = &ns.name;
+    let s = Scenario::builder("refs-ok");
+    let n = &s.ns.name.clone();
     let moto = Moto::new();
     let api_name = unique("orders");
     let api = create_named_api(&moto, &api_name, "HTTP", &[("env", "prod"), ("team", "a")]);
@@ -103,11 +103,10 @@ fn references_resolve_and_a_vpc_link_remade_under_its_name_is_an_update() {
     create_named_api(&moto, &api_name, "WEBSOCKET", &[("env", "prod")]);
     let link_name = unique("orders-link");
     let link = create_vpc_link(&moto, &link_name, &[("env", "prod")]);
-    let _op = Operator::start(n, &[], &[]);
-    let private = json!({"connectionType": "VPC_LINK",
-        "connectionRef": {"name": link_name, "tags": {"env": "prod"}}});
+    let _s = s.start();
     let api_ref = json!({"name": api_name, "tags": {"env": "prod"}, "protocolType": "HTTP"});
-    apply_yaml(n, &by_ref("orders", api_ref, private));
+    let link_ref = json!({"name": link_name, "tags": {"env": "prod"}});
+    private(by_ref("orders", api_ref), link_ref).apply(n);
     wait_ready("apiintegration/orders", n, WAIT);
 
     let st = status("orders", n);
@@ -143,28 +142,19 @@ fn references_resolve_and_a_vpc_link_remade_under_its_name_is_an_update() {
 
 #[test]
 fn unresolved_references_create_nothing_and_heal_once_the_api_exists() {
-    let ns = TempNamespace::new("refs-missing");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let op = Operator::start(n, &[], &[]);
+    let s = Scenario::new("refs-missing");
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
     let api_name = unique("later");
-    apply_yaml(n, &by_ref("early", json!({"name": api_name}), json!({})));
+    by_ref("early", json!({"name": api_name})).apply(n);
     let message = wait_reason("early", n, "ApiNotFound");
     assert!(message.contains(&api_name), "{message}");
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
 
     // A VPC link that does not exist, on an API that does.
-    let api = create_named_api(&moto, &unique("has-api"), "HTTP", &[]);
+    let api = create_named_api(moto, &unique("has-api"), "HTTP", &[]);
     let link_name = unique("no-link");
-    let missing_link = json!({"connectionType": "VPC_LINK", "connectionRef": {"name": link_name}});
-    apply_yaml(
-        n,
-        &by_ref(
-            "linkless",
-            json!({"name": moto_name(&moto, &api)}),
-            missing_link,
-        ),
-    );
+    let api_ref = json!({"name": moto_name(moto, &api)});
+    private(by_ref("linkless", api_ref), json!({"name": link_name})).apply(n);
     let message = wait_reason("linkless", n, "VpcLinkNotFound");
     assert!(message.contains(&link_name), "{message}");
     assert_eq!(
@@ -174,8 +164,8 @@ fn unresolved_references_create_nothing_and_heal_once_the_api_exists() {
     );
 
     // The API and the link appear: both heal by themselves, without a spec change.
-    let later = create_named_api(&moto, &api_name, "HTTP", &[]);
-    let link = create_vpc_link(&moto, &link_name, &[]);
+    let later = create_named_api(moto, &api_name, "HTTP", &[]);
+    let link = create_vpc_link(moto, &link_name, &[]);
     wait_ready("apiintegration/early", n, WAIT);
     wait_ready("apiintegration/linkless", n, WAIT);
     assert_eq!(status("early", n)["apiId"], later.as_str());
@@ -193,21 +183,12 @@ fn moto_name(moto: &Moto, api: &str) -> String {
 
 #[test]
 fn an_ambiguous_reference_names_every_match_and_creates_nothing() {
-    let ns = TempNamespace::new("refs-ambiguous");
-    let n = &ns.name;
-    let moto = Moto::new();
+    let s = Scenario::new("refs-ambiguous");
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
     let name = unique("twin");
-    let first = create_named_api(&moto, &name, "HTTP", &[("env", "prod")]);
-    let second = create_named_api(&moto, &name, "HTTP", &[("env", "prod")]);
-    let op = Operator::start(n, &[], &[]);
-    apply_yaml(
-        n,
-        &by_ref(
-            "torn",
-            json!({"name": name, "tags": {"env": "prod"}}),
-            json!({}),
-        ),
-    );
+    let first = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
+    let second = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
+    by_ref("torn", json!({"name": name, "tags": {"env": "prod"}})).apply(n);
     let message = wait_reason("torn", n, "AmbiguousReference");
     assert!(
         message.contains(&first) && message.contains(&second),
@@ -231,13 +212,11 @@ fn an_ambiguous_reference_names_every_match_and_creates_nothing() {
 
 #[test]
 fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
-    let ns = TempNamespace::new("refs-replaced");
-    let n = &ns.name;
-    let moto = Moto::new();
+    let s = Scenario::new("refs-replaced");
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
     let name = unique("orders");
-    let first = create_named_api(&moto, &name, "HTTP", &[]);
-    let op = Operator::start(n, &[], &[]);
-    apply_yaml(n, &by_ref("follower", json!({"name": name}), json!({})));
+    let first = create_named_api(moto, &name, "HTTP", &[]);
+    by_ref("follower", json!({"name": name})).apply(n);
     wait_ready("apiintegration/follower", n, WAIT);
     let first_id = status("follower", n)["integrationId"]
         .as_str()
@@ -246,8 +225,8 @@ fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
 
     // The old API stays, renamed; a new one takes the name: the integration moves, the old one is
     // deleted (deletionPolicy Delete).
-    rename_api(&moto, &first, &format!("{name}-old"));
-    let second = create_named_api(&moto, &name, "HTTP", &[]);
+    rename_api(moto, &first, &format!("{name}-old"));
+    let second = create_named_api(moto, &name, "HTTP", &[]);
     eventually("the integration to move to the new API", WAIT, || {
         let st = status("follower", n);
         (st["apiId"] == second.as_str() && ready_of("follower", n)?.0 == "True").then_some(())
@@ -271,7 +250,7 @@ fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
 
     // This time the API is deleted and re-made: the integration heals onto the third API.
     moto.delete_api(&second);
-    let third = create_named_api(&moto, &name, "HTTP", &[]);
+    let third = create_named_api(moto, &name, "HTTP", &[]);
     eventually("the integration to move to the re-made API", WAIT, || {
         let st = status("follower", n);
         (st["apiId"] == third.as_str() && ready_of("follower", n)?.0 == "True").then_some(())
@@ -300,8 +279,19 @@ fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
 fn one_listing_serves_a_thousand_references() {
     const RESOURCES: usize = 1000;
     const APIS: usize = 10;
-    let ns = TempNamespace::new("refs-many");
-    let n = ns.name.clone();
+    // Unthrottled, so the run measures listings, not the rate limit; a long drift period, so every
+    // GetApis counted is one the references caused.
+    let s = Scenario::builder("refs-many").args(&[
+        "--aws-rate",
+        "2000",
+        "--aws-burst",
+        "2000",
+        "--concurrency",
+        "16",
+        "--resync-seconds",
+        "600",
+    ]);
+    let n = s.ns.name.clone();
     let moto = Moto::new();
     let prefix = unique("fleet");
     let apis: Vec<String> = (0..APIS)
@@ -314,30 +304,15 @@ fn one_listing_serves_a_thousand_references() {
             )
         })
         .collect();
-    // Unthrottled, so the run measures listings, not the rate limit; a long drift period, so every
-    // GetApis counted is one the references caused.
-    let op = Operator::start(
-        &n,
-        &[
-            "--aws-rate",
-            "2000",
-            "--aws-burst",
-            "2000",
-            "--concurrency",
-            "16",
-            "--resync-seconds",
-            "600",
-        ],
-        &[],
-    );
+    let s = s.start();
+    let op = &s.op;
     let objects: Vec<Value> = (0..RESOURCES)
         .map(|i| {
-            let doc = by_ref(
-                &format!("r{i:04}"),
-                json!({"name": format!("{prefix}-{}", i % APIS), "tags": {"fleet": prefix}}),
-                json!({"deletionPolicy": "Retain"}),
-            );
-            serde_json::from_str(&doc).unwrap()
+            let api_ref =
+                json!({"name": format!("{prefix}-{}", i % APIS), "tags": {"fleet": prefix}});
+            by_ref(&format!("r{i:04}"), api_ref)
+                .spec_field("deletionPolicy", "Retain")
+                .json()
         })
         .collect();
     block_on(async {
