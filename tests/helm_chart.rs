@@ -209,7 +209,7 @@ fn iam_policy_variants_agree() {
         extra["Condition"]["StringEquals"]["iam:PassedToService"],
         "apigateway.amazonaws.com"
     );
-    // Only API Gateway's four verbs, only under /apis.
+    // Only API Gateway's four verbs, only under /apis (and reading the API and VPC link lists).
     for st in base_st {
         assert_eq!(st["Effect"], "Allow");
         let actions: Vec<&str> = match &st["Action"] {
@@ -229,11 +229,24 @@ fn iam_policy_variants_agree() {
                 "unexpected action {a}"
             );
         }
-        let resource = st["Resource"].as_str().unwrap();
-        assert!(
-            resource.starts_with("arn:aws:apigateway:*::/apis/"),
-            "{resource}"
-        );
+        let resources: Vec<&str> = match &st["Resource"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("unexpected Resource {other}"),
+        };
+        for resource in resources {
+            // Under /apis/, or (read only, for apiRef and connectionRef) the lists of APIs and VPC links.
+            let listing = [
+                "arn:aws:apigateway:*::/apis",
+                "arn:aws:apigateway:*::/vpclinks",
+            ]
+            .contains(&resource);
+            assert!(
+                resource.starts_with("arn:aws:apigateway:*::/apis/")
+                    || (listing && st["Action"] == "apigateway:GET"),
+                "{resource}"
+            );
+        }
     }
 }
 

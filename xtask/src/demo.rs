@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the main job, end to end on the local stack. Starts the stack, builds and starts
 //! the operator, creates an HTTP API and a WebSocket API in moto, applies every manifest in examples/
-//! (with those API IDs), waits until all are Ready and shows both sides: the resources and what moto holds.
+//! (with those API IDs) and examples/references/ (which names an API "orders" and a VPC link the demo makes
+//! too), waits until all are Ready and shows both sides: the resources and what moto holds.
 
 use crate::paths::{repo_root, stack_dir};
 use crate::proc::{self, output, pid_runs, spawn_detached};
@@ -30,12 +31,17 @@ if sys.argv[1] == "apis":
         if known.get(proto) not in existing:
             extra = {"RouteSelectionExpression": "$request.body.action"} if proto == "WEBSOCKET" else {}
             known[proto] = c.create_api(Name="apigw-demo-" + proto.lower(), ProtocolType=proto, **extra)["ApiId"]
+    # examples/references/ names an API and a VPC link instead of IDs: make them, once.
+    orders = [a["ApiId"] for a in c.get_apis()["Items"] if a.get("Name") == "orders"]
+    known["ORDERS"] = orders[0] if orders else c.create_api(Name="orders", ProtocolType="HTTP", Tags={"env": "prod"})["ApiId"]
+    if not any(l.get("Name") == "orders-vpclink" for l in c.get_vpc_links()["Items"]):
+        c.create_vpc_link(Name="orders-vpclink", SubnetIds=["subnet-0a1b2c3d"], Tags={"env": "prod"})
     json.dump(known, open(state_path, "w"))
     print(known["HTTP"], known["WEBSOCKET"])
 else:
     known = json.load(open(state_path))
     print("%-10s %-10s %-10s %-28s %s" % ("PROTOCOL", "API", "ID", "TYPE", "TARGET"))
-    for proto in ("HTTP", "WEBSOCKET"):
+    for proto in ("HTTP", "WEBSOCKET", "ORDERS"):
         for i in c.get_integrations(ApiId=known[proto])["Items"]:
             target = i.get("IntegrationSubtype") or i.get("IntegrationUri") or "-"
             kind = i["IntegrationType"] + (" " + i["IntegrationMethod"] if i.get("IntegrationMethod") else "")
@@ -163,7 +169,10 @@ fn write_manifests(dir: &Path, http: &str, ws: &str) -> Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     let mut n = 0;
-    for entry in std::fs::read_dir(repo_root().join("examples"))? {
+    let by_id = std::fs::read_dir(repo_root().join("examples"))?;
+    // examples/references/ needs no substitution: it names the API "orders" the demo made.
+    let by_name = std::fs::read_dir(repo_root().join("examples/references"))?;
+    for entry in by_id.chain(by_name) {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path)?
