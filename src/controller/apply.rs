@@ -3,14 +3,13 @@
 use super::context::Context;
 use super::error::{Error, Phase};
 use super::listing::{ApiKey, Written};
-use super::references::Want;
+use super::references::{Resolution, resolve_references};
 use super::report::{
     Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
 };
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::{AwsApi, AwsError};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
-use crate::plan::refs::{self, Resolved};
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -110,7 +109,7 @@ async fn sync(
                         ctx.refs.api_gone(&api.0).await;
                     }
                 }
-                return Err(applying(blocked(blocker, &api)));
+                return Err(applying(Error::blocked(blocker, &api)));
             }
             Step::Adopt(integration) => {
                 let note = format!(
@@ -236,75 +235,6 @@ impl Recreation {
     }
 }
 
-/// What the spec's references resolved to.
-struct Resolution {
-    api_id: Option<String>,
-    /// The connectionId to send: the spec's own, or what connectionRef resolved to.
-    connection_id: Option<String>,
-    unresolved: Option<Blocker>,
-}
-
-/// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
-/// that finds nothing looks at a fresh listing once before it is reported.
-async fn resolve_references(
-    obj: &ApiIntegration,
-    ctx: &Context,
-    aws: &AwsApi,
-) -> Result<Resolution, AwsError> {
-    let spec = &obj.spec;
-    let mut resolution = Resolution {
-        api_id: spec.api_id.clone(),
-        connection_id: spec.connection_id.clone(),
-        unresolved: None,
-    };
-    if let Some(r) = &spec.api_ref {
-        let what = refs::describe(&r.name, &r.tags);
-        let mut apis = ctx.refs.apis(aws, Want::UpToAPeriodOld).await?;
-        let mut found = plan::resolve_api(r, &apis);
-        if found == Resolved::NoMatch {
-            apis = ctx.refs.apis(aws, Want::Fresh).await?;
-            found = plan::resolve_api(r, &apis);
-        }
-        match found {
-            Resolved::One(id) => {
-                if let Some(a) = apis.iter().find(|a| a.id == id) {
-                    ctx.remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
-                }
-                resolution.api_id = Some(id);
-            }
-            Resolved::NoMatch => {
-                resolution.unresolved = Some(Blocker::ApiRefNotFound { what });
-                return Ok(resolution);
-            }
-            Resolved::Ambiguous(ids) => {
-                let what = format!("apiRef ({what})");
-                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
-                return Ok(resolution);
-            }
-        }
-    }
-    if let Some(r) = &spec.connection_ref {
-        let what = refs::describe(&r.name, &r.tags);
-        let mut links = ctx.refs.vpc_links(aws, Want::UpToAPeriodOld).await?;
-        let mut found = plan::resolve_vpc_link(r, &links);
-        if found == Resolved::NoMatch {
-            links = ctx.refs.vpc_links(aws, Want::Fresh).await?;
-            found = plan::resolve_vpc_link(r, &links);
-        }
-        match found {
-            Resolved::One(id) => resolution.connection_id = Some(id),
-            Resolved::NoMatch => {
-                resolution.unresolved = Some(Blocker::VpcLinkNotFound { what });
-            }
-            Resolved::Ambiguous(ids) => {
-                let what = format!("connectionRef ({what})");
-                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
-            }
-        }
-    }
-    Ok(resolution)
-}
-
 fn synced<'a>(
     integration: &'a ObservedIntegration,
     desired: &'a IntegrationFields,
@@ -319,35 +249,6 @@ fn synced<'a>(
         region: api.0.clone(),
         unchanged,
         recreated,
-    }
-}
-
-/// The error a blocker is reported as.
-fn blocked(blocker: Blocker, api: &ApiKey) -> Error {
-    let api_id = &api.1;
-    match blocker {
-        Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
-        Blocker::AdoptionTargetMissing { id } => {
-            Error::AdoptionRefused(format!("integration {id} does not exist in API {api_id}"))
-        }
-        Blocker::ManagedByApiGateway { id } => Error::AdoptionRefused(format!(
-            "integration {id} is managed by API Gateway (quick create) and cannot be adopted or changed"
-        )),
-        Blocker::AdoptionTargetClaimed { id, owner } => Error::AdoptionRefused(format!(
-            "integration {id} is already owned by ApiIntegration {owner}"
-        )),
-        Blocker::ApiRefNotFound { what } => Error::ApiRefNotFound {
-            what,
-            region: api.0.clone(),
-        },
-        Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
-            what,
-            region: api.0.clone(),
-        },
-        Blocker::AmbiguousReference { what, ids } => Error::AmbiguousReference {
-            what,
-            ids: ids.join(", "),
-        },
     }
 }
 

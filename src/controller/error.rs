@@ -1,8 +1,10 @@
 //! The reconciler's errors, and the one place that decides what each means: the condition reason a user
 //! sees, the metrics label, and when to try again (design §2 rule 6).
 
+use super::listing::ApiKey;
 use crate::aws::AwsError;
 use crate::conditions::Reason;
+use crate::plan::Blocker;
 use kube::runtime::finalizer;
 use std::time::Duration;
 
@@ -133,6 +135,35 @@ impl Error {
             reason,
             label,
             retry,
+        }
+    }
+
+    /// The error a blocker is reported as.
+    pub fn blocked(blocker: Blocker, api: &ApiKey) -> Error {
+        let api_id = &api.1;
+        match blocker {
+            Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
+            Blocker::AdoptionTargetMissing { id } => {
+                Error::AdoptionRefused(format!("integration {id} does not exist in API {api_id}"))
+            }
+            Blocker::ManagedByApiGateway { id } => Error::AdoptionRefused(format!(
+                "integration {id} is managed by API Gateway (quick create) and cannot be adopted or changed"
+            )),
+            Blocker::AdoptionTargetClaimed { id, owner } => Error::AdoptionRefused(format!(
+                "integration {id} is already owned by ApiIntegration {owner}"
+            )),
+            Blocker::ApiRefNotFound { what } => Error::ApiRefNotFound {
+                what,
+                region: api.0.clone(),
+            },
+            Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
+                what,
+                region: api.0.clone(),
+            },
+            Blocker::AmbiguousReference { what, ids } => Error::AmbiguousReference {
+                what,
+                ids: ids.join(", "),
+            },
         }
     }
 

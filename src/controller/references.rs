@@ -1,10 +1,14 @@
 //! The region's API and VPC link listings that every reference (apiRef, connectionRef) is resolved
 //! against (design §6): one GetApis and one GetVpcLinks listing per region serve every resource. A
 //! listing is refreshed once per drift period, and sooner — at most once per `recheck_after` — when a
-//! reference finds nothing in it or its API turned out to be gone.
+//! reference finds nothing in it or its API turned out to be gone. [`resolve_references`] turns a spec's
+//! references into IDs (or the reason they do not resolve).
 
+use super::context::Context;
+use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError};
-use crate::plan::{ApiSummary, VpcLinkSummary};
+use crate::plan::refs::{self, Resolved};
+use crate::plan::{self, ApiSummary, Blocker, VpcLinkSummary};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -138,6 +142,75 @@ impl ReferenceCache {
             l.stale = true;
         }
     }
+}
+
+/// What the spec's references resolved to.
+pub struct Resolution {
+    pub api_id: Option<String>,
+    /// The connectionId to send: the spec's own, or what connectionRef resolved to.
+    pub connection_id: Option<String>,
+    pub unresolved: Option<Blocker>,
+}
+
+/// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
+/// that finds nothing looks at a fresh listing once before it is reported.
+pub async fn resolve_references(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    aws: &AwsApi,
+) -> Result<Resolution, AwsError> {
+    let spec = &obj.spec;
+    let mut resolution = Resolution {
+        api_id: spec.api_id.clone(),
+        connection_id: spec.connection_id.clone(),
+        unresolved: None,
+    };
+    if let Some(r) = &spec.api_ref {
+        let what = refs::describe(&r.name, &r.tags);
+        let mut apis = ctx.refs.apis(aws, Want::UpToAPeriodOld).await?;
+        let mut found = plan::resolve_api(r, &apis);
+        if found == Resolved::NoMatch {
+            apis = ctx.refs.apis(aws, Want::Fresh).await?;
+            found = plan::resolve_api(r, &apis);
+        }
+        match found {
+            Resolved::One(id) => {
+                if let Some(a) = apis.iter().find(|a| a.id == id) {
+                    ctx.remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
+                }
+                resolution.api_id = Some(id);
+            }
+            Resolved::NoMatch => {
+                resolution.unresolved = Some(Blocker::ApiRefNotFound { what });
+                return Ok(resolution);
+            }
+            Resolved::Ambiguous(ids) => {
+                let what = format!("apiRef ({what})");
+                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
+                return Ok(resolution);
+            }
+        }
+    }
+    if let Some(r) = &spec.connection_ref {
+        let what = refs::describe(&r.name, &r.tags);
+        let mut links = ctx.refs.vpc_links(aws, Want::UpToAPeriodOld).await?;
+        let mut found = plan::resolve_vpc_link(r, &links);
+        if found == Resolved::NoMatch {
+            links = ctx.refs.vpc_links(aws, Want::Fresh).await?;
+            found = plan::resolve_vpc_link(r, &links);
+        }
+        match found {
+            Resolved::One(id) => resolution.connection_id = Some(id),
+            Resolved::NoMatch => {
+                resolution.unresolved = Some(Blocker::VpcLinkNotFound { what });
+            }
+            Resolved::Ambiguous(ids) => {
+                let what = format!("connectionRef ({what})");
+                resolution.unresolved = Some(Blocker::AmbiguousReference { what, ids });
+            }
+        }
+    }
+    Ok(resolution)
 }
 
 #[cfg(test)]
