@@ -19,8 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the ApiIntegration CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions (ApiIntegration, ApiGatewayAccess) as YAML.
+    Crd {
+        /// Write one file per CRD into this directory instead (as committed under crds/).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run the operator.
     Run(RunArgs),
 }
@@ -96,10 +100,11 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Crd => {
+        Command::Crd { dir: None } => {
             print!("{}", apigw_operator::crd::crd_yaml());
             Ok(())
         }
+        Command::Crd { dir: Some(dir) } => write_crds(&dir),
         Command::Run(args) => run(args).await,
     };
     match result {
@@ -279,6 +284,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// A client for the cluster from the environment (in-cluster service account, else KUBECONFIG or
 /// ~/.kube/config), checked by asking the API server for its version, so that an unreachable server or
 /// a rejected token is reported as such at startup.
+fn write_crds(dir: &std::path::Path) -> anyhow::Result<()> {
+    for (file, yaml) in apigw_operator::crd::crds() {
+        let path = dir.join(file);
+        std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 async fn kube_client() -> anyhow::Result<kube::Client> {
     let config = kube::Config::infer().await.context(
         "no usable Kubernetes configuration: run in a pod with a service account, \
