@@ -87,6 +87,9 @@ where
     if status.is_none() {
         // The request never got an answer: the whole chain is for the log, the root cause for the user.
         tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "API Gateway call got no answer");
+        if let Some(refused) = assume_role_failure(&err) {
+            return AwsError::AccessDenied(refused);
+        }
         if is_missing_credentials(&err) {
             let cause = message
                 .trim_end_matches("Attempted:")
@@ -133,6 +136,18 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     } else {
         format!("{}...", line.chars().take(197).collect::<String>())
     }
+}
+
+/// The AssumeRole failure in the chain, if that is why the request could not be signed.
+fn assume_role_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(f) = e.downcast_ref::<crate::credentials::AssumeRoleFailed>() {
+            return Some(f.to_string());
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// Did the request fail for want of credentials? The SDK reports that as a failure to resolve the signing

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod conditions;
 pub mod controller;
 pub mod crd;
+pub mod credentials;
 pub mod metrics;
 pub mod plan;
 pub mod ratelimit;

@@ -1,6 +1,6 @@
 //! Making API Gateway hold the spec: observe → [`plan::next_step`] → carry the step out → report.
 
-use super::context::Context;
+use super::context::{Context, Target};
 use super::error::{Error, Phase};
 use super::listing::{ApiKey, Written};
 use super::references::{Resolution, resolve_references};
@@ -8,8 +8,9 @@ use super::report::{
     Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
 };
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
-use crate::aws::{AwsApi, AwsError};
+use crate::aws::AwsError;
 use crate::conditions::{EventReason, READY, Reason, set_condition};
+use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -57,16 +58,18 @@ async fn sync(
     mut status: ApiIntegrationStatus,
 ) -> Result<Action, Failed> {
     let region = ctx.region_of(obj);
-    let aws = ctx.aws(&region);
-    let resolution = resolve_references(obj, ctx, &aws).await.map_err(applying)?;
+    let identity = Identity::own();
+    let t = ctx.target(&identity, &region).await;
+    let (aws, scope) = (&t.aws, &t.scope);
+    let resolution = resolve_references(obj, &t).await.map_err(applying)?;
     let api: ApiKey = (region, resolution.api_id.clone().unwrap_or_default());
     // Observing and writing happen under the API's lock, so what was observed stays true until we act.
-    let lock = ctx.api_lock(&api);
+    let lock = scope.api_lock(&api);
     let _one_change_per_api = match resolution.unresolved {
         None => Some(lock.lock().await),
         Some(_) => None,
     };
-    let mut observed = observe(obj, ctx, &aws, &api, &status, resolution)
+    let mut observed = observe(obj, ctx, &t, &api, &status, resolution)
         .await
         .map_err(applying)?;
     let mut recreated: Option<Recreation> = None;
@@ -91,7 +94,7 @@ async fn sync(
                 let id = &integration.integration_id;
                 let result = aws.update_integration(&api.1, id, &body).await;
                 let written = result.as_ref().map_or(Written::Unknown, Written::Now);
-                ctx.listings.after_write(&api, id, written);
+                scope.listings.after_write(&api, id, written);
                 let updated = result.map_err(|e| (Phase::Update, e.into()))?;
                 let note = format!("Updated {} of integration {id}.", drift.join(", "));
                 publish(ctx, obj, EventReason::Updated, note).await;
@@ -103,10 +106,10 @@ async fn sync(
             }
             Step::Report(blocker) => {
                 if blocker == Blocker::ApiNotFound {
-                    ctx.forget_api(&api);
+                    scope.forget_api(&api);
                     if obj.spec.api_ref.is_some() {
                         // The listing named an API that is gone: look again at the next try.
-                        ctx.refs.api_gone(&api.0).await;
+                        scope.refs.api_gone(&api.0).await;
                     }
                 }
                 return Err(applying(Error::blocked(blocker, &api)));
@@ -127,7 +130,7 @@ async fn sync(
                 publish(ctx, obj, EventReason::Recovered, note).await;
                 integration
             }
-            Step::Create => create(obj, ctx, &aws, &api, &mut status, &observed.desired, None)
+            Step::Create => create(obj, ctx, &t, &api, &mut status, &observed.desired, None)
                 .await
                 .map_err(applying)?,
             Step::Recreate { lost_id } => {
@@ -139,7 +142,7 @@ async fn sync(
                 create(
                     obj,
                     ctx,
-                    &aws,
+                    &t,
                     &api,
                     &mut status,
                     &observed.desired,
@@ -164,7 +167,7 @@ async fn sync(
                     } else {
                         Written::Unknown
                     };
-                    ctx.listings.after_write(&old, &old_id, written);
+                    scope.listings.after_write(&old, &old_id, written);
                     result.map_err(applying)?;
                 }
                 recreated = Some(Recreation::Moved {
@@ -176,7 +179,7 @@ async fn sync(
                 create(
                     obj,
                     ctx,
-                    &aws,
+                    &t,
                     &api,
                     &mut status,
                     &observed.desired,
@@ -258,11 +261,12 @@ fn synced<'a>(
 async fn observe(
     obj: &ApiIntegration,
     ctx: &Context,
-    aws: &AwsApi,
+    t: &Target,
     api: &ApiKey,
     status: &ApiIntegrationStatus,
     resolution: Resolution,
 ) -> Result<Observed, AwsError> {
+    let aws = &t.aws;
     let mut desired = IntegrationFields::from_spec(&obj.spec);
     desired.connection_id = resolution.connection_id;
     let mut observed = Observed {
@@ -276,7 +280,7 @@ async fn observe(
     if observed.unresolved.is_some() {
         return Ok(observed);
     }
-    observed.protocol = ctx.protocol(aws, api).await?;
+    observed.protocol = t.scope.protocol(aws, api).await?;
     if observed.protocol.is_none() {
         return Ok(observed);
     }
@@ -294,7 +298,7 @@ async fn observe(
         }
     } else if let Some(id) = status.integration_id.clone() {
         let found = if plan::may_use_listing(status, obj.metadata.generation) {
-            ctx.integration_via_listing(aws, api, &id).await
+            t.scope.integration_via_listing(aws, api, &id).await
         } else {
             absent_if_not_found(aws.get_integration(&api.1, &id).await)
         };
@@ -343,7 +347,7 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
 async fn create(
     obj: &ApiIntegration,
     ctx: &Context,
-    aws: &AwsApi,
+    t: &Target,
     api: &ApiKey,
     status: &mut ApiIntegrationStatus,
     desired: &IntegrationFields,
@@ -367,18 +371,19 @@ async fn create(
     );
     write_status(obj, ctx, status).await?;
 
-    let result = aws.create_integration(&api.1, desired).await;
+    let result = t.aws.create_integration(&api.1, desired).await;
     match &result {
-        Ok(c) => ctx
+        Ok(c) => t
+            .scope
             .listings
             .after_write(api, &c.integration_id, Written::Now(c)),
-        Err(_) => ctx.listings.after_write(api, "", Written::Unknown),
+        Err(_) => t.scope.listings.after_write(api, "", Written::Unknown),
     }
     let created = match result {
         Ok(c) => c,
         // The API went away since its protocol was cached.
         Err(AwsError::NotFound(_)) => {
-            ctx.forget_api(api);
+            t.scope.forget_api(api);
             return Err(Error::ApiNotFound(api.1.clone()));
         }
         Err(e) => return Err(e.into()),

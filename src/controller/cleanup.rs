@@ -8,6 +8,7 @@ use super::report::{publish, report_failure};
 use crate::api::ApiIntegration;
 use crate::aws::AwsError;
 use crate::conditions::EventReason;
+use crate::credentials::Identity;
 use crate::plan::{self, Candidate, CleanupObserved, CleanupStep, IntegrationFields};
 use kube::runtime::controller::Action;
 
@@ -46,8 +47,9 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
         }
         CleanupStep::NothingToDelete => Ok(Action::await_change()),
         CleanupStep::Delete { id } => {
-            let aws = ctx.aws(&region);
-            let lock = ctx.api_lock(&api);
+            let t = ctx.target(&Identity::own(), &region).await;
+            let (aws, scope) = (&t.aws, &t.scope);
+            let lock = scope.api_lock(&api);
             let _one_change_per_api = lock.lock().await;
             let result = aws.delete_integration(&api.1, &id).await;
             let written = if result.is_ok() {
@@ -55,7 +57,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
             } else {
                 Written::Unknown
             };
-            ctx.listings.after_write(&api, &id, written);
+            scope.listings.after_write(&api, &id, written);
             match result {
                 Ok(()) => {
                     let note = format!("Deleted integration {id}.");
@@ -97,8 +99,9 @@ async fn observe(
     if !look_for_interrupted {
         return Ok(observed);
     }
-    let aws = ctx.aws(&api.0);
-    let Some(protocol) = ctx.protocol(&aws, api).await? else {
+    let t = ctx.target(&Identity::own(), &api.0).await;
+    let aws = &t.aws;
+    let Some(protocol) = t.scope.protocol(aws, api).await? else {
         observed.interrupted_create = Some((None, vec![]));
         return Ok(observed);
     };

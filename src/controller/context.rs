@@ -5,6 +5,7 @@ use super::listing::{ApiKey, Cached, ListingCache};
 use super::references::ReferenceCache;
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError, CallStats};
+use crate::credentials::{AssumedRole, Identity};
 use crate::metrics::Metrics;
 use crate::plan::{ObservedIntegration, Protocol, Settled};
 use crate::ratelimit::TokenBucket;
@@ -55,94 +56,36 @@ pub struct Context {
     pub stats: Arc<CallStats>,
     pub metrics: Arc<Metrics>,
     sdk_config: aws_config::SdkConfig,
-    regions: Mutex<HashMap<String, AwsApi>>,
-    protocols: Mutex<HashMap<ApiKey, Protocol>>,
-    api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
+    /// API Gateway's quota, listings, locks and API facts per (account, region).
+    scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
+    /// One client per (identity, region): assumed-role credentials are cached in it.
+    clients: tokio::sync::Mutex<HashMap<(Identity, String), AwsApi>>,
     /// Failures in a row per object, for the backoff (kube-runtime keeps no per-object error count).
     failures: Mutex<HashMap<Key, u32>>,
     /// What each object was last found to be (in sync, or refused by AWS), at which generation.
     settled: Mutex<HashMap<Key, Settled>>,
+}
+
+/// What is kept per AWS account and region (design §7: API Gateway's quota is per account and region):
+/// the token bucket, the integration listings, the API and VPC link listings, the per-API locks and
+/// what is known of each API.
+pub struct Scope {
+    bucket: Arc<TokenBucket>,
     pub listings: ListingCache,
     /// The region's APIs and VPC links, for apiRef and connectionRef.
     pub refs: ReferenceCache,
+    protocols: Mutex<HashMap<ApiKey, Protocol>>,
+    api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
 }
 
-impl Context {
-    pub fn new(
-        client: Client,
-        store: Store<ApiIntegration>,
-        sdk_config: aws_config::SdkConfig,
-        settings: Settings,
-        stats: Arc<CallStats>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME")
-                .ok()
-                .or_else(|| std::env::var("HOSTNAME").ok()),
-        };
-        Context {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            store,
-            // A listing serves drift checks for a quarter of the period.
-            listings: ListingCache::new(settings.resync.mul_f64(0.25)),
-            // Listed once per drift period; a reference that finds nothing may ask again after 5 s.
-            refs: ReferenceCache::new(settings.resync, Duration::from_secs(5).min(settings.resync)),
-            settings,
-            stats,
-            metrics,
-            sdk_config,
-            regions: Mutex::default(),
-            protocols: Mutex::default(),
-            api_locks: Mutex::default(),
-            failures: Mutex::default(),
-            settled: Mutex::default(),
-        }
-    }
+/// A client for one identity in one region, and the (account, region) scope it acts in.
+#[derive(Clone)]
+pub struct Target {
+    pub aws: AwsApi,
+    pub scope: Arc<Scope>,
+}
 
-    /// The region a resource's integration lives in.
-    pub fn region_of(&self, obj: &ApiIntegration) -> String {
-        obj.spec
-            .region
-            .clone()
-            .or_else(|| obj.status.as_ref().and_then(|s| s.region.clone()))
-            .unwrap_or_else(|| self.settings.default_region.clone())
-    }
-
-    /// The API Gateway client for `region`, with its own token bucket. SDK retries are off: every retry is
-    /// a reconcile decision, counted and rate-limited like any other call.
-    pub fn aws(&self, region: &str) -> AwsApi {
-        use aws_sdk_apigatewayv2::config::{Builder, Region, retry::RetryConfig, timeout};
-        let mut regions = self.regions.lock().unwrap();
-        regions
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let conf = Builder::from(&self.sdk_config)
-                    .region(Region::new(region.to_string()))
-                    .retry_config(RetryConfig::disabled())
-                    .timeout_config(
-                        timeout::TimeoutConfig::builder()
-                            .connect_timeout(self.settings.aws_timeout.min(Duration::from_secs(5)))
-                            .operation_attempt_timeout(self.settings.aws_timeout)
-                            .build(),
-                    )
-                    .build();
-                let bucket = Arc::new(TokenBucket::new(
-                    self.settings.aws_rate,
-                    self.settings.aws_burst,
-                ));
-                AwsApi::new(
-                    aws_sdk_apigatewayv2::Client::from_conf(conf),
-                    region.to_string(),
-                    bucket,
-                    self.stats.clone(),
-                )
-            })
-            .clone()
-    }
-
+impl Scope {
     /// One change at a time per API: AWS answers concurrent modification of an API with 409.
     pub fn api_lock(&self, api: &ApiKey) -> ApiLock {
         self.api_locks
@@ -204,6 +147,109 @@ impl Context {
             Err(AwsError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        store: Store<ApiIntegration>,
+        sdk_config: aws_config::SdkConfig,
+        settings: Settings,
+        stats: Arc<CallStats>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok()),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            store,
+            settings,
+            stats,
+            metrics,
+            sdk_config,
+            scopes: Mutex::default(),
+            clients: tokio::sync::Mutex::default(),
+            failures: Mutex::default(),
+            settled: Mutex::default(),
+        }
+    }
+
+    /// The region a resource's integration lives in.
+    pub fn region_of(&self, obj: &ApiIntegration) -> String {
+        obj.spec
+            .region
+            .clone()
+            .or_else(|| obj.status.as_ref().and_then(|s| s.region.clone()))
+            .unwrap_or_else(|| self.settings.default_region.clone())
+    }
+
+    /// The (account, region) scope of `identity` in `region`.
+    fn scope(&self, identity: &Identity, region: &str) -> Arc<Scope> {
+        let resync = self.settings.resync;
+        self.scopes
+            .lock()
+            .unwrap()
+            .entry((identity.account(), region.to_string()))
+            .or_insert_with(|| {
+                Arc::new(Scope {
+                    bucket: Arc::new(TokenBucket::new(
+                        self.settings.aws_rate,
+                        self.settings.aws_burst,
+                    )),
+                    // A listing serves drift checks for a quarter of the period.
+                    listings: ListingCache::new(resync.mul_f64(0.25)),
+                    // Listed once per drift period; a reference that finds nothing may look again
+                    // after 5 s.
+                    refs: ReferenceCache::new(resync, Duration::from_secs(5).min(resync)),
+                    protocols: Mutex::default(),
+                    api_locks: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The API Gateway client acting as `identity` in `region`, and its scope. SDK retries are off:
+    /// every retry is a reconcile decision, counted and rate-limited like any other call.
+    pub async fn target(&self, identity: &Identity, region: &str) -> Target {
+        use aws_sdk_apigatewayv2::config::{Builder, Region, retry::RetryConfig, timeout};
+        let scope = self.scope(identity, region);
+        let mut clients = self.clients.lock().await;
+        let key = (identity.clone(), region.to_string());
+        if let Some(aws) = clients.get(&key) {
+            return Target {
+                aws: aws.clone(),
+                scope,
+            };
+        }
+        let mut conf = Builder::from(&self.sdk_config)
+            .region(Region::new(region.to_string()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                timeout::TimeoutConfig::builder()
+                    .connect_timeout(self.settings.aws_timeout.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout(self.settings.aws_timeout)
+                    .build(),
+            );
+        if identity.role_arn.is_some() {
+            let assumed = AssumedRole::new(identity, &self.sdk_config).await;
+            conf = conf.credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(assumed),
+            );
+        }
+        let aws = AwsApi::new(
+            aws_sdk_apigatewayv2::Client::from_conf(conf.build()),
+            region.to_string(),
+            scope.bucket.clone(),
+            self.stats.clone(),
+        );
+        clients.insert(key, aws.clone());
+        Target { aws, scope }
     }
 
     /// Another ApiIntegration of the same API already records integration `id`: its `namespace/name`.

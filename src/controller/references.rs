@@ -4,7 +4,7 @@
 //! reference finds nothing in it or its API turned out to be gone. [`resolve_references`] turns a spec's
 //! references into IDs (or the reason they do not resolve).
 
-use super::context::Context;
+use super::context::Target;
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError};
 use crate::plan::refs::{self, Resolved};
@@ -154,11 +154,8 @@ pub struct Resolution {
 
 /// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
 /// that finds nothing looks at a fresh listing once before it is reported.
-pub async fn resolve_references(
-    obj: &ApiIntegration,
-    ctx: &Context,
-    aws: &AwsApi,
-) -> Result<Resolution, AwsError> {
+pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Resolution, AwsError> {
+    let aws = &t.aws;
     let spec = &obj.spec;
     let mut resolution = Resolution {
         api_id: spec.api_id.clone(),
@@ -167,16 +164,17 @@ pub async fn resolve_references(
     };
     if let Some(r) = &spec.api_ref {
         let what = refs::describe(&r.name, &r.tags);
-        let mut apis = ctx.refs.apis(aws, Want::UpToAPeriodOld).await?;
+        let mut apis = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
         let mut found = plan::resolve_api(r, &apis);
         if found == Resolved::NoMatch {
-            apis = ctx.refs.apis(aws, Want::Fresh).await?;
+            apis = t.scope.refs.apis(aws, Want::Fresh).await?;
             found = plan::resolve_api(r, &apis);
         }
         match found {
             Resolved::One(id) => {
                 if let Some(a) = apis.iter().find(|a| a.id == id) {
-                    ctx.remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
+                    t.scope
+                        .remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
                 }
                 resolution.api_id = Some(id);
             }
@@ -193,10 +191,10 @@ pub async fn resolve_references(
     }
     if let Some(r) = &spec.connection_ref {
         let what = refs::describe(&r.name, &r.tags);
-        let mut links = ctx.refs.vpc_links(aws, Want::UpToAPeriodOld).await?;
+        let mut links = t.scope.refs.vpc_links(aws, Want::UpToAPeriodOld).await?;
         let mut found = plan::resolve_vpc_link(r, &links);
         if found == Resolved::NoMatch {
-            links = ctx.refs.vpc_links(aws, Want::Fresh).await?;
+            links = t.scope.refs.vpc_links(aws, Want::Fresh).await?;
             found = plan::resolve_vpc_link(r, &links);
         }
         match found {

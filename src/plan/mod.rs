@@ -6,8 +6,10 @@
 //! - [`step`]: the next step for a resource from what was observed: adopt, recover an interrupted create,
 //!   create, re-create, update, nothing, or report why nothing may be done; and the same for deletion.
 //! - [`refs`]: which API (VPC link) an apiRef (connectionRef) names, from the region's listings.
+//! - [`access`]: which ApiGatewayAccess policy lets a namespace manage an API in a region (tenancy).
 //! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
 
+pub mod access;
 pub mod diff;
 pub mod due;
 pub mod refs;
