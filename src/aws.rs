@@ -314,14 +314,19 @@ impl AwsApi {
         result
     }
 
-    /// The API's protocol; NotFound when the API does not exist.
-    pub async fn api_protocol(&self, api_id: &str) -> Result<Protocol, AwsError> {
+    /// The API's name, protocol and tags; NotFound when the API does not exist.
+    pub async fn get_api(&self, api_id: &str) -> Result<ApiSummary, AwsError> {
         let out = self
             .call("GetApi", self.client.get_api().api_id(api_id).send())
             .await?;
-        Ok(match out.protocol_type() {
-            Some(ProtocolType::Websocket) => Protocol::WebSocket,
-            _ => Protocol::Http,
+        Ok(ApiSummary {
+            id: api_id.to_string(),
+            name: out.name().unwrap_or_default().to_string(),
+            protocol: match out.protocol_type() {
+                Some(ProtocolType::Websocket) => Protocol::WebSocket,
+                _ => Protocol::Http,
+            },
+            tags: out.tags().map(to_btree).unwrap_or_default(),
         })
     }
 

@@ -27,6 +27,8 @@ pub enum Reason {
     VpcLinkNotFound,
     /// apiRef or connectionRef names more than one.
     AmbiguousReference,
+    /// No ApiGatewayAccess lets this namespace manage this API in this region (`--tenancy policy`).
+    NotPermitted,
 }
 
 impl Reason {
@@ -46,6 +48,7 @@ impl Reason {
         Reason::CredentialsMissing,
         Reason::VpcLinkNotFound,
         Reason::AmbiguousReference,
+        Reason::NotPermitted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Reason {
             Reason::CredentialsMissing => "CredentialsMissing",
             Reason::VpcLinkNotFound => "VpcLinkNotFound",
             Reason::AmbiguousReference => "AmbiguousReference",
+            Reason::NotPermitted => "NotPermitted",
         }
     }
 

@@ -64,6 +64,10 @@ struct RunArgs {
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, env = "APIGW_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     http_addr: std::net::SocketAddr,
+    /// Who may manage what: `open` (the operator's identity, any API) or `policy` (only what an
+    /// ApiGatewayAccess allows, with its IAM role).
+    #[arg(long, env = "APIGW_TENANCY", value_enum, default_value_t = TenancyMode::Open)]
+    tenancy: TenancyMode,
     /// Reconcile only while holding a coordination.k8s.io Lease (run several replicas, one works).
     #[arg(long, env = "APIGW_LEADER_ELECTION")]
     leader_election: bool,
@@ -76,6 +80,12 @@ struct RunArgs {
     /// Seconds a leader's Lease stays valid without renewal; a stand-by takes over after that.
     #[arg(long, env = "APIGW_LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TenancyMode {
+    Open,
+    Policy,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -146,6 +156,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,
         aws_timeout: Duration::from_secs(args.aws_timeout_seconds.max(1)),
+        tenancy: match args.tenancy {
+            TenancyMode::Open => controller::Tenancy::Open,
+            TenancyMode::Policy => controller::Tenancy::Policy,
+        },
     };
     let call_log = match &args.aws_call_log {
         Some(p) => Some(

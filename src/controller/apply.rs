@@ -7,10 +7,10 @@ use super::references::{Resolution, resolve_references};
 use super::report::{
     Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
 };
+use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::AwsError;
 use crate::conditions::{EventReason, READY, Reason, set_condition};
-use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -21,6 +21,14 @@ use std::time::Instant;
 
 /// The finalizer's Apply: skip quickly when nothing is due, else sync and report.
 pub async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
+    if !tenancy::wait_until_loaded(ctx, std::time::Duration::from_secs(2)).await {
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    // §7: a namespace or region that lost its policy says so at once, whatever else is due.
+    if let Err(refused) = tenancy::namespace_and_region_allowed(obj, ctx, &ctx.region_of(obj)) {
+        let status = obj.status.clone().unwrap_or_default();
+        return report_failure(obj, ctx, status, refused, Phase::Apply).await;
+    }
     let due = plan::next_check(
         obj.status.as_ref(),
         obj.metadata.generation,
@@ -58,7 +66,10 @@ async fn sync(
     mut status: ApiIntegrationStatus,
 ) -> Result<Action, Failed> {
     let region = ctx.region_of(obj);
-    let identity = Identity::own();
+    // §7: with --tenancy policy, the policy that allows this resource, and so whose credentials act.
+    let identity = tenancy::identity_for(obj, ctx, &region, None)
+        .await
+        .map_err(applying)?;
     let t = ctx.target(&identity, &region).await;
     let (aws, scope) = (&t.aws, &t.scope);
     let resolution = resolve_references(obj, &t).await.map_err(applying)?;

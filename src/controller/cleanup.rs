@@ -1,14 +1,14 @@
 //! Deleting a resource: observe → [`plan::next_cleanup_step`] → carry it out → report (design §2 rule 5).
 //! Ok from here removes the finalizer, so every failure is returned as an error and retried.
 
-use super::context::Context;
+use super::context::{Context, Target};
 use super::error::{Error, Phase};
 use super::listing::{ApiKey, Written};
 use super::report::{publish, report_failure};
+use super::tenancy;
 use crate::api::ApiIntegration;
 use crate::aws::AwsError;
 use crate::conditions::EventReason;
-use crate::credentials::Identity;
 use crate::plan::{self, Candidate, CleanupObserved, CleanupStep, IntegrationFields};
 use kube::runtime::controller::Action;
 
@@ -35,7 +35,29 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     let api: ApiKey = (region.clone(), api_id);
-    let observed = observe(obj, ctx, &api).await?;
+    if obj.spec.deletion_policy() == crate::api::DeletionPolicy::Retain {
+        // Nothing in AWS is touched: no permission needed.
+        let step = plan::next_cleanup_step(&CleanupObserved {
+            policy: obj.spec.deletion_policy(),
+            recorded_id: obj.status.as_ref().and_then(|s| s.integration_id.clone()),
+            interrupted_create: None,
+            desired: IntegrationFields::default(),
+        });
+        if let CleanupStep::Retain { id: Some(id) } = step {
+            let note = format!("deletionPolicy is Retain: integration {id} stays in API Gateway.");
+            publish(ctx, obj, EventReason::Retained, note).await;
+        }
+        return Ok(Action::await_change());
+    }
+    // §7: deleting in AWS needs permission like any other change; without it the finalizer stays.
+    if !tenancy::wait_until_loaded(ctx, std::time::Duration::from_secs(30)).await {
+        return Err(Error::NotPermitted(
+            "the ApiGatewayAccess policies are not loaded yet".into(),
+        ));
+    }
+    let identity = tenancy::identity_for(obj, ctx, &region, Some(&api.1)).await?;
+    let t = ctx.target(&identity, &region).await;
+    let observed = observe(obj, &t, ctx, &api).await?;
     match plan::next_cleanup_step(&observed) {
         CleanupStep::Retain { id } => {
             if let Some(id) = id {
@@ -47,7 +69,6 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
         }
         CleanupStep::NothingToDelete => Ok(Action::await_change()),
         CleanupStep::Delete { id } => {
-            let t = ctx.target(&Identity::own(), &region).await;
             let (aws, scope) = (&t.aws, &t.scope);
             let lock = scope.api_lock(&api);
             let _one_change_per_api = lock.lock().await;
@@ -78,6 +99,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
 /// integrations (the API's absence counts: its integrations went with it).
 async fn observe(
     obj: &ApiIntegration,
+    t: &Target,
     ctx: &Context,
     api: &ApiKey,
 ) -> Result<CleanupObserved, Error> {
@@ -99,7 +121,6 @@ async fn observe(
     if !look_for_interrupted {
         return Ok(observed);
     }
-    let t = ctx.target(&Identity::own(), &api.0).await;
     let aws = &t.aws;
     let Some(protocol) = t.scope.protocol(aws, api).await? else {
         observed.interrupted_create = Some((None, vec![]));

@@ -3,11 +3,12 @@
 
 use super::listing::{ApiKey, Cached, ListingCache};
 use super::references::ReferenceCache;
+use super::tenancy::{Tenancy, TenancyView};
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError, CallStats};
 use crate::credentials::{AssumedRole, Identity};
 use crate::metrics::Metrics;
-use crate::plan::{ObservedIntegration, Protocol, Settled};
+use crate::plan::{ApiSummary, ObservedIntegration, Protocol, Settled};
 use crate::ratelimit::TokenBucket;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -31,6 +32,8 @@ pub struct Settings {
     /// AWS calls per second per region, and burst.
     pub aws_rate: f64,
     pub aws_burst: u32,
+    /// Who may manage what: open (one identity, any API) or by ApiGatewayAccess policies.
+    pub tenancy: Tenancy,
     /// Test hook: `after-create` stops the reconciler between CreateIntegration and the status write.
     pub failpoint: Option<String>,
     /// Watch only this namespace (None: all).
@@ -62,6 +65,8 @@ pub struct Context {
     clients: tokio::sync::Mutex<HashMap<(Identity, String), AwsApi>>,
     /// Failures in a row per object, for the backoff (kube-runtime keeps no per-object error count).
     failures: Mutex<HashMap<Key, u32>>,
+    /// The watched policies and namespaces, with `--tenancy policy`.
+    pub tenancy: Option<TenancyView>,
     /// What each object was last found to be (in sync, or refused by AWS), at which generation.
     settled: Mutex<HashMap<Key, Settled>>,
 }
@@ -74,7 +79,7 @@ pub struct Scope {
     pub listings: ListingCache,
     /// The region's APIs and VPC links, for apiRef and connectionRef.
     pub refs: ReferenceCache,
-    protocols: Mutex<HashMap<ApiKey, Protocol>>,
+    apis: Mutex<HashMap<ApiKey, (Instant, ApiSummary)>>,
     api_locks: Mutex<HashMap<ApiKey, ApiLock>>,
 }
 
@@ -96,29 +101,45 @@ impl Scope {
             .clone()
     }
 
-    /// The API's protocol (it never changes for an API); None when the API does not exist.
-    pub async fn protocol(&self, aws: &AwsApi, api: &ApiKey) -> Result<Option<Protocol>, AwsError> {
-        if let Some(p) = self.protocols.lock().unwrap().get(api) {
-            return Ok(Some(*p));
+    /// What API Gateway says about the API (name, protocol, tags), from a GetApi or a listing at most
+    /// `max_age` old; None when the API does not exist.
+    pub async fn api(
+        &self,
+        aws: &AwsApi,
+        api: &ApiKey,
+        max_age: Duration,
+    ) -> Result<Option<ApiSummary>, AwsError> {
+        if let Some((at, known)) = self.apis.lock().unwrap().get(api)
+            && at.elapsed() < max_age
+        {
+            return Ok(Some(known.clone()));
         }
-        match aws.api_protocol(&api.1).await {
-            Ok(p) => {
-                self.protocols.lock().unwrap().insert(api.clone(), p);
-                Ok(Some(p))
+        match aws.get_api(&api.1).await {
+            Ok(found) => {
+                self.remember_api(api, found.clone());
+                Ok(Some(found))
             }
             Err(AwsError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// The protocol of an API seen in a listing (saves a GetApi).
-    pub fn remember_protocol(&self, api: &ApiKey, protocol: Protocol) {
-        self.protocols.lock().unwrap().insert(api.clone(), protocol);
+    /// The API's protocol (it never changes for an API); None when the API does not exist.
+    pub async fn protocol(&self, aws: &AwsApi, api: &ApiKey) -> Result<Option<Protocol>, AwsError> {
+        Ok(self.api(aws, api, Duration::MAX).await?.map(|a| a.protocol))
     }
 
-    /// The API went away: its protocol must be asked again if it comes back.
+    /// An API seen in a listing (saves a GetApi).
+    pub fn remember_api(&self, api: &ApiKey, summary: ApiSummary) {
+        self.apis
+            .lock()
+            .unwrap()
+            .insert(api.clone(), (Instant::now(), summary));
+    }
+
+    /// The API went away: ask again if it comes back.
     pub fn forget_api(&self, api: &ApiKey) {
-        self.protocols.lock().unwrap().remove(api);
+        self.apis.lock().unwrap().remove(api);
     }
 
     /// The integration as a periodic drift check sees it: from the API's shared listing while that is
@@ -173,6 +194,7 @@ impl Context {
             stats,
             metrics,
             sdk_config,
+            tenancy: None,
             scopes: Mutex::default(),
             clients: tokio::sync::Mutex::default(),
             failures: Mutex::default(),
@@ -207,7 +229,7 @@ impl Context {
                     // Listed once per drift period; a reference that finds nothing may look again
                     // after 5 s.
                     refs: ReferenceCache::new(resync, Duration::from_secs(5).min(resync)),
-                    protocols: Mutex::default(),
+                    apis: Mutex::default(),
                     api_locks: Mutex::default(),
                 })
             })

@@ -18,6 +18,8 @@ pub enum Error {
     ApiNotFound(String),
     #[error("adoption refused: {0}")]
     AdoptionRefused(String),
+    #[error("not permitted: {0}; nothing in AWS is touched until an ApiGatewayAccess allows it")]
+    NotPermitted(String),
     #[error("no API in {region} matches apiRef ({what}); nothing is created until one does")]
     ApiRefNotFound { what: String, region: String },
     #[error(
@@ -107,6 +109,8 @@ impl Error {
                 Retry::Slow,
             ),
             Error::AdoptionRefused(_) => (Reason::AdoptionRefused, "adoption_refused", Retry::Slow),
+            // A policy change triggers a reconcile at once; the slow retry is only a safety net.
+            Error::NotPermitted(_) => (Reason::NotPermitted, "not_permitted", Retry::Slow),
             Error::DeletionBlocked { .. } => {
                 (Reason::DeletionBlocked, "deletion_blocked", Retry::Slow)
             }

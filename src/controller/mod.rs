@@ -9,6 +9,7 @@
 //! | `references.rs` | the region's API and VPC link listings that apiRef and connectionRef resolve against |
 //! | `apply.rs` | observe → plan → act for a live resource |
 //! | `cleanup.rs` | the same for deletion |
+//! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `report.rs` | status writes and Events |
 //! | `error.rs` | errors and their classes (reason, metrics label, retry) |
 //! | `mod.rs` | reconcile, error_policy and the controller's wiring |
@@ -20,9 +21,11 @@ mod error;
 mod listing;
 mod references;
 mod report;
+mod tenancy;
 
 pub use context::{Context, MANAGER, Settings};
 pub use error::{Class, Error, Phase, Retry};
+pub use tenancy::{Tenancy, TenancyView};
 
 use crate::api::ApiIntegration;
 use crate::aws::CallStats;
@@ -109,10 +112,25 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     // main checked, naming the fix, that the CRD is installed and that we may list where we watch.
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let mut controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
+    // §7: with --tenancy policy, policies and namespace labels are watched; a change re-runs every
+    // reconcile (granting heals at once, revoking is seen at once) and refreshes the policies' status.
+    let mut tenancy_view = None;
+    let mut status_writer = None;
+    if settings.tenancy == Tenancy::Policy {
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let (view, changes) = tenancy::watch(client.clone(), changed.clone());
+        controller = controller.reconcile_all_on(changes);
+        status_writer = Some(tokio::spawn(tenancy::write_policy_status(
+            client.clone(),
+            view.clone(),
+            changed,
+        )));
+        tenancy_view = Some(view);
+    }
     metrics.watch_store(store.clone());
     // Ready: the API server answered the list above with our credentials and the controller runs.
     // Not Store::wait_until_ready: the controller's applier already waits on that store, and kube-runtime
@@ -121,9 +139,9 @@ pub async fn run(
     health
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let ctx = Arc::new(Context::new(
-        client, store, sdk_config, settings, stats, metrics,
-    ));
+    let mut ctx = Context::new(client, store, sdk_config, settings, stats, metrics);
+    ctx.tenancy = tenancy_view;
+    let ctx = Arc::new(ctx);
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "controller started"
@@ -139,6 +157,9 @@ pub async fn run(
             }
         })
         .await;
+    if let Some(writer) = status_writer {
+        writer.abort();
+    }
     tracing::info!("controller stopped; in-flight reconciles finished");
     Ok(())
 }

@@ -174,7 +174,7 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
             Resolved::One(id) => {
                 if let Some(a) = apis.iter().find(|a| a.id == id) {
                     t.scope
-                        .remember_protocol(&(aws.region().to_string(), id.clone()), a.protocol);
+                        .remember_api(&(aws.region().to_string(), id.clone()), a.clone());
                 }
                 resolution.api_id = Some(id);
             }

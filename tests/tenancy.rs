@@ -1,0 +1,322 @@
+//! Tenancy end to end (design §7), with the operator in `--tenancy policy` mode against the stack and
+//! moto: a namespace no policy selects, APIs outside the allowlist (by id, name glob, tags), a region
+//! outside, a role in a second AWS account, grant and revoke while the operator runs, and deletion after
+//! revocation. Policies are cluster-scoped, so each test selects only its own namespace by a label of
+//! its own and removes its policies when done.
+
+mod common;
+mod e2e;
+
+use aws_sdk_apigatewayv2 as apigw;
+use common::{Manifest, eventually, kubectl, kubectl_ok, kubectl_stdin, stack_env};
+use e2e::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+const TEAM_ACCOUNT: &str = "222233334444";
+
+/// Policies made by a test, deleted when it ends (pass or fail).
+struct Policies(Vec<String>);
+
+impl Policies {
+    fn apply(&mut self, name: &str, spec: Value) {
+        let doc = json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiGatewayAccess",
+                         "metadata": {"name": name}, "spec": spec});
+        let out = kubectl_stdin(&["apply", "--server-side", "-f", "-"], &doc.to_string());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !self.0.iter().any(|n| n == name) {
+            self.0.push(name.to_string());
+        }
+    }
+
+    fn delete(&mut self, name: &str) {
+        kubectl_ok(&["delete", "apigatewayaccess", name, "--wait=true"]);
+        self.0.retain(|n| n != name);
+    }
+}
+
+impl Drop for Policies {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = kubectl(&["delete", "apigatewayaccess", name, "--ignore-not-found"]);
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A scenario in policy mode whose namespace carries `tenant=<unique>`; returns it and that value.
+fn policy_scenario(prefix: &str, proxy: bool) -> (Scenario, String) {
+    let mut b = Scenario::builder(prefix).args(&["--tenancy", "policy"]);
+    if proxy {
+        b = b.with_proxy();
+    }
+    let tenant = unique("tenant");
+    kubectl_ok(&[
+        "label",
+        "namespace",
+        &b.ns.name,
+        &format!("tenant={tenant}"),
+    ]);
+    (b.start(), tenant)
+}
+
+fn selects(tenant: &str) -> Value {
+    json!({"matchLabels": {"tenant": tenant}})
+}
+
+fn create_named_api(client: &apigw::Client, name: &str, tags: &[(&str, &str)]) -> String {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = client
+        .create_api()
+        .name(name)
+        .protocol_type("HTTP".into())
+        .set_tags(Some(tags));
+    block_on(req.send())
+        .expect("moto creates the API")
+        .api_id
+        .unwrap()
+}
+
+fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
+    eventually(
+        &format!("{name}: Ready False, {reason}"),
+        WAIT,
+        || match ready_of(name, ns) {
+            Some((s, r, m)) if s == "False" && r == reason => Some(m),
+            _ => None,
+        },
+    )
+}
+
+fn writes(op: &Operator) -> usize {
+    [
+        "CreateIntegration",
+        "UpdateIntegration",
+        "DeleteIntegration",
+    ]
+    .iter()
+    .map(|o| op.count(o))
+    .sum()
+}
+
+#[test]
+fn grant_and_revoke_while_the_operator_runs() {
+    let (s, tenant) = policy_scenario("ten-grant", false);
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
+    let mut policies = Policies(vec![]);
+    let api = moto.create_api("HTTP");
+    Manifest::http_proxy("guarded", &api).apply(n);
+
+    // No policy selects the namespace: NotPermitted, an Event, and no AWS call at all.
+    let message = wait_reason("guarded", n, "NotPermitted");
+    assert!(message.contains(n.as_str()), "{message}");
+    assert!(event_reasons("guarded", n).contains(&"NotPermitted".to_string()));
+    assert!(op.calls().is_empty(), "{:?}", op.calls());
+
+    // Granting heals it without a restart or a spec change.
+    let policy = unique("grant");
+    policies.apply(&policy, json!({"namespaceSelector": selects(&tenant)}));
+    wait_ready("apiintegration/guarded", n, WAIT);
+    let id = get_json("apiintegration/guarded", n)["status"]["integrationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The policy's status counts the namespace it selects.
+    eventually("the policy's status", WAIT, || {
+        let st = get_json(&format!("apigatewayaccess/{policy}"), "default")["status"].clone();
+        (st["matchedNamespaces"] == 1).then_some(())
+    });
+
+    // Revoking (the namespace loses its label) is seen at once, and a spec change then writes nothing.
+    kubectl_ok(&["label", "namespace", n, "tenant-"]);
+    wait_reason("guarded", n, "NotPermitted");
+    let before = writes(op);
+    Manifest::http_proxy("guarded", &api)
+        .spec_field("description", "changed while revoked")
+        .apply(n);
+    wait_reason("guarded", n, "NotPermitted");
+    eventually("the operator to look at the new generation", WAIT, || {
+        let o = get_json("apiintegration/guarded", n);
+        (o["status"]["observedGeneration"] == o["metadata"]["generation"]).then_some(())
+    });
+    assert_eq!(writes(op), before, "no AWS write without permission");
+    assert!(
+        moto.integration(&api, &id)
+            .unwrap()
+            .get("Description")
+            .is_none()
+    );
+
+    // Deleting without permission keeps the finalizer and the integration.
+    kubectl_ok(&["delete", "apiintegration/guarded", "-n", n, "--wait=false"]);
+    wait_reason("guarded", n, "NotPermitted");
+    assert!(moto.integration(&api, &id).is_some());
+    assert_eq!(writes(op), before);
+
+    // Permission back (label restored): the deletion completes and the integration goes.
+    kubectl_ok(&["label", "namespace", n, &format!("tenant={tenant}")]);
+    kubectl_ok(&[
+        "wait",
+        "--for=delete",
+        "apiintegration/guarded",
+        "-n",
+        n,
+        "--timeout=60s",
+    ]);
+    assert!(moto.integration(&api, &id).is_none());
+    policies.delete(&policy);
+}
+
+#[test]
+fn allowlists_by_id_name_glob_tags_and_region() {
+    let (s, tenant) = policy_scenario("ten-allow", false);
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
+    let mut policies = Policies(vec![]);
+    let prefix = unique("team");
+    let by_name = create_named_api(&moto.client, &format!("{prefix}-orders"), &[]);
+    let by_tag = create_named_api(&moto.client, &unique("other"), &[("team", &prefix)]);
+    let by_id = create_named_api(&moto.client, &unique("other"), &[]);
+    let outside = create_named_api(
+        &moto.client,
+        &unique("foreign"),
+        &[("team", "someone-else")],
+    );
+    let eu = Moto::in_region("eu-west-1");
+    let eu_api = create_named_api(&eu.client, &format!("{prefix}-eu"), &[]);
+    policies.apply(
+        &unique("allow"),
+        json!({"namespaceSelector": selects(&tenant), "regions": ["us-east-1"],
+               "apis": [{"name": format!("{prefix}-*")}, {"tags": {"team": prefix}}, {"id": by_id}]}),
+    );
+    for (name, api) in [
+        ("by-name", &by_name),
+        ("by-tag", &by_tag),
+        ("by-id", &by_id),
+        ("outside", &outside),
+    ] {
+        Manifest::http_proxy(name, api).apply(n);
+    }
+    Manifest::http_proxy("in-eu", &eu_api)
+        .spec_field("region", "eu-west-1")
+        .apply(n);
+    for name in ["by-name", "by-tag", "by-id"] {
+        wait_ready(&format!("apiintegration/{name}"), n, WAIT);
+    }
+    let message = wait_reason("outside", n, "NotPermitted");
+    assert!(message.contains(&outside), "names the API: {message}");
+    let message = wait_reason("in-eu", n, "NotPermitted");
+    assert!(message.contains("eu-west-1"), "names the region: {message}");
+    assert!(moto.integrations(&outside).is_empty() && eu.integrations(&eu_api).is_empty());
+    assert_eq!(op.count("CreateIntegration"), 3);
+    // Reading the outside API's name and tags was the only call made for it.
+    assert!(
+        op.calls().iter().all(|c| c.region == "us-east-1"),
+        "nothing in eu-west-1"
+    );
+}
+
+/// Credentials for `role` in moto (which acts in the role's account for them).
+fn assume(role: &str) -> aws_sdk_sts::types::Credentials {
+    let env = stack_env();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(conf);
+    let out = block_on(
+        sts.assume_role()
+            .role_arn(role)
+            .role_session_name("test")
+            .send(),
+    )
+    .unwrap();
+    out.credentials.unwrap()
+}
+
+#[test]
+fn a_role_in_a_second_account_signs_every_call_for_its_tenant() {
+    let (s, tenant) = policy_scenario("ten-account", true);
+    let (n, op) = (&s.ns.name, &s.op);
+    let mut policies = Policies(vec![]);
+    let role = format!("arn:aws:iam::{TEAM_ACCOUNT}:role/{}", unique("apigw-team"));
+    // The team's API lives in the team's account.
+    let creds = assume(&role);
+    let team_conf = apigw::Config::builder()
+        .behavior_version(apigw::config::BehaviorVersion::latest())
+        .region(apigw::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(apigw::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            None,
+            "test",
+        ))
+        .build();
+    let team = apigw::Client::from_conf(team_conf);
+    let api = create_named_api(&team, &unique("team-api"), &[]);
+    // The default account does not see it.
+    assert!(block_on(s.moto.client.get_api().api_id(&api).send()).is_err());
+    policies.apply(
+        &unique("team"),
+        json!({"namespaceSelector": selects(&tenant), "roleArn": role, "externalId": "ext-7f3a"}),
+    );
+    Manifest::http_proxy("team-int", &api).apply(n);
+    Manifest::http_proxy("team-int-2", &api).apply(n);
+    wait_ready("apiintegration/team-int", n, WAIT);
+    wait_ready("apiintegration/team-int-2", n, WAIT);
+    let held = block_on(team.get_integrations().api_id(&api).send()).unwrap();
+    assert_eq!(
+        held.items().len(),
+        2,
+        "both integrations are in the team's account"
+    );
+
+    let seen = s.proxy().seen();
+    let assume_calls: Vec<_> = seen
+        .iter()
+        .filter(|r| {
+            r.text.contains("Action=AssumeRole")
+                && r.text
+                    .contains(&format!("RoleSessionName=apigw-operator-{n}"))
+        })
+        .collect();
+    println!("AssumeRole calls for {role}: {}", assume_calls.len());
+    assert_eq!(
+        assume_calls.len(),
+        1,
+        "one AssumeRole per role and session, then cached"
+    );
+    assert!(assume_calls[0].text.contains("ExternalId=ext-7f3a"));
+    let default_key = stack_env()["AWS_ACCESS_KEY_ID"].clone();
+    let api_keys: std::collections::BTreeSet<Option<String>> = seen
+        .iter()
+        .filter(|r| r.text.contains(" /v2/apis"))
+        .map(|r| r.access_key.clone())
+        .collect();
+    assert_eq!(api_keys.len(), 1, "{api_keys:?}");
+    assert_ne!(
+        api_keys.iter().next().unwrap().as_deref(),
+        Some(default_key.as_str())
+    );
+    assert!(op.count("CreateIntegration") == 2);
+}
