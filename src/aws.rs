@@ -179,6 +179,8 @@ pub struct CallRecord {
     pub operation: &'static str,
     pub outcome: &'static str,
     pub region: String,
+    /// The account the call acted in: a role's account, or "self" for the operator's own identity.
+    pub account: String,
 }
 
 /// Counts every AWS call by (operation, outcome) in the metrics and keeps an optional log of each call.
@@ -214,7 +216,8 @@ impl CallStats {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis();
-            let line = serde_json::json!({"ms": ms as u64, "op": rec.operation, "outcome": rec.outcome, "region": rec.region});
+            let line = serde_json::json!({"ms": ms as u64, "op": rec.operation, "outcome": rec.outcome,
+                "region": rec.region, "account": rec.account});
             let _ = writeln!(log.lock().unwrap(), "{line}");
         }
     }
@@ -267,6 +270,7 @@ macro_rules! observed {
 pub struct AwsApi {
     client: Client,
     region: String,
+    account: String,
     bucket: Arc<TokenBucket>,
     stats: Arc<CallStats>,
 }
@@ -277,8 +281,11 @@ impl AwsApi {
         &self.region
     }
 
+    /// A client acting in `account` (for the call log; "self" is the operator's own identity) and
+    /// `region`, waiting on `bucket` (API Gateway's quota of that account and region) for every call.
     pub fn new(
         client: Client,
+        account: String,
         region: String,
         bucket: Arc<TokenBucket>,
         stats: Arc<CallStats>,
@@ -286,6 +293,7 @@ impl AwsApi {
         AwsApi {
             client,
             region,
+            account,
             bucket,
             stats,
         }
@@ -310,6 +318,7 @@ impl AwsApi {
             operation,
             outcome,
             region: self.region.clone(),
+            account: self.account.clone(),
         });
         result
     }

@@ -226,6 +226,24 @@ fn allowlists_by_id_name_glob_tags_and_region() {
     );
 }
 
+/// An API Gateway client acting in `role`'s account (moto keeps accounts apart).
+fn client_in_account_of(role: &str) -> apigw::Client {
+    let creds = assume(role);
+    let conf = apigw::Config::builder()
+        .behavior_version(apigw::config::BehaviorVersion::latest())
+        .region(apigw::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(apigw::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            None,
+            "test",
+        ))
+        .build();
+    apigw::Client::from_conf(conf)
+}
+
 /// Credentials for `role` in moto (which acts in the role's account for them).
 fn assume(role: &str) -> aws_sdk_sts::types::Credentials {
     let env = stack_env();
@@ -259,20 +277,7 @@ fn a_role_in_a_second_account_signs_every_call_for_its_tenant() {
     let mut policies = Policies(vec![]);
     let role = format!("arn:aws:iam::{TEAM_ACCOUNT}:role/{}", unique("apigw-team"));
     // The team's API lives in the team's account.
-    let creds = assume(&role);
-    let team_conf = apigw::Config::builder()
-        .behavior_version(apigw::config::BehaviorVersion::latest())
-        .region(apigw::config::Region::new("us-east-1"))
-        .endpoint_url(moto_endpoint())
-        .credentials_provider(apigw::config::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_string()),
-            None,
-            "test",
-        ))
-        .build();
-    let team = apigw::Client::from_conf(team_conf);
+    let team = client_in_account_of(&role);
     let api = create_named_api(&team, &unique("team-api"), &[]);
     // The default account does not see it.
     assert!(block_on(s.moto.client.get_api().api_id(&api).send()).is_err());
@@ -319,4 +324,86 @@ fn a_role_in_a_second_account_signs_every_call_for_its_tenant() {
         Some(default_key.as_str())
     );
     assert!(op.count("CreateIntegration") == 2);
+}
+
+/// API Gateway's quota is per account and region: two accounts each get their own token bucket, so
+/// their creates proceed side by side, each within the configured rate.
+#[test]
+fn two_accounts_each_get_their_own_quota() {
+    const RATE: u64 = 2;
+    const BURST: u64 = 1;
+    const EACH: usize = 6;
+    let tenant = unique("tenant");
+    let b = Scenario::builder("ten-quota").args(&[
+        "--tenancy",
+        "policy",
+        "--aws-rate",
+        "2",
+        "--aws-burst",
+        "1",
+    ]);
+    kubectl_ok(&[
+        "label",
+        "namespace",
+        &b.ns.name,
+        &format!("tenant={tenant}"),
+    ]);
+    let s = b.start();
+    let (n, op) = (&s.ns.name, &s.op);
+    let mut policies = Policies(vec![]);
+    let accounts = ["222233334444", "333344445555"];
+    let mut apis = vec![];
+    for account in accounts {
+        let role = format!("arn:aws:iam::{account}:role/{}", unique("apigw"));
+        let api = create_named_api(&client_in_account_of(&role), &unique("quota"), &[]);
+        // One policy per account, each allowing only its own API (by ID).
+        policies.apply(
+            &unique(&format!("quota-{account}")),
+            json!({"namespaceSelector": selects(&tenant), "roleArn": role, "apis": [{"id": api}]}),
+        );
+        apis.push(api);
+    }
+    for (a, api) in apis.iter().enumerate() {
+        for i in 0..EACH {
+            Manifest::http_proxy(&format!("q{a}-{i}"), api).apply(n);
+        }
+    }
+    wait_ready("apiintegrations", n, Duration::from_secs(120));
+    let calls = op.calls();
+    let window = |account: Option<&str>| -> u64 {
+        let ms: Vec<u64> = calls
+            .iter()
+            .filter(|c| account.is_none_or(|a| c.account == a))
+            .map(|c| c.ms)
+            .collect();
+        // The most calls in any one-second window.
+        ms.iter()
+            .map(|start| {
+                ms.iter()
+                    .filter(|t| **t >= *start && **t < start + 1000)
+                    .count() as u64
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    for account in accounts {
+        let mine = calls.iter().filter(|c| c.account == account).count();
+        assert!(mine >= EACH, "{account} made {mine} calls");
+        let peak = window(Some(account));
+        println!("account {account}: {mine} calls, at most {peak} in one second");
+        assert!(
+            peak <= RATE + BURST,
+            "{account}: {peak} calls in one second"
+        );
+    }
+    let both = window(None);
+    println!("both accounts: at most {both} calls in one second");
+    assert!(
+        both > RATE + BURST,
+        "the accounts never progressed side by side ({both} calls at most in a second)"
+    );
+    assert!(
+        calls.iter().all(|c| c.account != "self"),
+        "every call went with a policy's role"
+    );
 }

@@ -266,6 +266,7 @@ impl Context {
         }
         let aws = AwsApi::new(
             aws_sdk_apigatewayv2::Client::from_conf(conf.build()),
+            identity.account(),
             region.to_string(),
             scope.bucket.clone(),
             self.stats.clone(),

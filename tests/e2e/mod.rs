@@ -33,6 +33,8 @@ pub struct Call {
     pub op: String,
     pub outcome: String,
     pub region: String,
+    /// The AWS account the call acted in ("self": the operator's own identity).
+    pub account: String,
 }
 
 /// The operator binary, running in the background against the stack, watching one namespace.
