@@ -736,3 +736,84 @@ fn reference_rules_accept_and_refuse_with_field_named() {
         );
     }
 }
+
+/// ApiGatewayAccess (design §7): roleArn must be an IAM role ARN, externalId needs a roleArn, each apis
+/// entry sets exactly one of id, name and tags, regions look like regions. Cluster-scoped.
+#[test]
+fn api_gateway_access_rules_accept_and_refuse_with_field_named() {
+    let check_access = |case: &str, spec: Value, expect: &Expect| -> Option<String> {
+        let doc = json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiGatewayAccess",
+                         "metadata": {"name": "case"}, "spec": spec});
+        let out = kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &doc.to_string());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        match (expect, out.status.success()) {
+            (Accepted, true) => None,
+            (Accepted, false) => Some(format!("{case}: expected accepted, got: {err}")),
+            (Refused(_), true) => Some(format!("{case}: expected refused, was accepted")),
+            (Refused(needles), false) => {
+                let missing: Vec<_> = needles.iter().filter(|n| !err.contains(*n)).collect();
+                (!missing.is_empty()).then(|| format!("{case}: error lacks {missing:?}: {err}"))
+            }
+        }
+    };
+    let sel = json!({"matchLabels": {"team": "payments"}});
+    let role = "arn:aws:iam::222233334444:role/apigw-payments";
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        (
+            "every namespace",
+            json!({"namespaceSelector": {}}),
+            Accepted,
+        ),
+        (
+            "full policy",
+            json!({"namespaceSelector": sel, "roleArn": role, "externalId": "payments-7f3a",
+                   "regions": ["eu-west-1"],
+                   "apis": [{"id": "a1b2c3d4e5"}, {"name": "payments-*"}, {"tags": {"team": "payments"}}]}),
+            Accepted,
+        ),
+        (
+            "no namespaceSelector",
+            json!({"roleArn": role}),
+            Refused(&["spec.namespaceSelector", "Required value"]),
+        ),
+        (
+            "roleArn of a user",
+            json!({"namespaceSelector": sel, "roleArn": "arn:aws:iam::222233334444:user/bob"}),
+            Refused(&["spec.roleArn", "should match"]),
+        ),
+        (
+            "externalId without roleArn",
+            json!({"namespaceSelector": sel, "externalId": "x-1"}),
+            Refused(&["spec.externalId", "needs spec.roleArn"]),
+        ),
+        (
+            "apis entry with two keys",
+            json!({"namespaceSelector": sel, "apis": [{"id": "a1b2c3d4e5", "name": "x*"}]}),
+            Refused(&["spec.apis[0]", "exactly one of id, name and tags"]),
+        ),
+        (
+            "apis entry with none",
+            json!({"namespaceSelector": sel, "apis": [{}]}),
+            Refused(&["spec.apis[0]", "exactly one of id, name and tags"]),
+        ),
+        (
+            "bad region",
+            json!({"namespaceSelector": sel, "regions": ["Europe"]}),
+            Refused(&["spec.regions[0]", "should match"]),
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(case, spec, expect)| check_access(case, spec, &expect))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Cluster-scoped: no namespace in its API path.
+    let resources = kubectl_ok(&[
+        "api-resources",
+        "--api-group=apigw.dev",
+        "--namespaced=false",
+        "-o",
+        "name",
+    ]);
+    assert!(resources.contains("apigatewayaccesses"), "{resources}");
+}
