@@ -34,12 +34,23 @@ impl Policies {
         }
     }
 
+    /// Lets the operator delete what is left in the tenant's namespace when the test ends: a policy that
+    /// allows everything with the operator's own identity, first by name.
+    fn release(&mut self, tenant: &str) {
+        self.apply(
+            &format!("aaa-release-{tenant}"),
+            json!({"namespaceSelector": selects(tenant)}),
+        );
+    }
+
     fn delete(&mut self, name: &str) {
         kubectl_ok(&["delete", "apigatewayaccess", name, "--wait=true"]);
         self.0.retain(|n| n != name);
     }
 }
 
+// Declared before the scenario in each test, so that it is dropped after the operator has deleted the
+// namespace's resources (which needs permission).
 impl Drop for Policies {
     fn drop(&mut self) {
         for name in &self.0 {
@@ -112,9 +123,9 @@ fn writes(op: &Operator) -> usize {
 
 #[test]
 fn grant_and_revoke_while_the_operator_runs() {
+    let mut policies = Policies(vec![]);
     let (s, tenant) = policy_scenario("ten-grant", false);
     let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
-    let mut policies = Policies(vec![]);
     let api = moto.create_api("HTTP");
     Manifest::http_proxy("guarded", &api).apply(n);
 
@@ -180,9 +191,9 @@ fn grant_and_revoke_while_the_operator_runs() {
 
 #[test]
 fn allowlists_by_id_name_glob_tags_and_region() {
+    let mut policies = Policies(vec![]);
     let (s, tenant) = policy_scenario("ten-allow", false);
     let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
-    let mut policies = Policies(vec![]);
     let prefix = unique("team");
     let by_name = create_named_api(&moto.client, &format!("{prefix}-orders"), &[]);
     let by_tag = create_named_api(&moto.client, &unique("other"), &[("team", &prefix)]);
@@ -272,9 +283,9 @@ fn assume(role: &str) -> aws_sdk_sts::types::Credentials {
 
 #[test]
 fn a_role_in_a_second_account_signs_every_call_for_its_tenant() {
+    let mut policies = Policies(vec![]);
     let (s, tenant) = policy_scenario("ten-account", true);
     let (n, op) = (&s.ns.name, &s.op);
-    let mut policies = Policies(vec![]);
     let role = format!("arn:aws:iam::{TEAM_ACCOUNT}:role/{}", unique("apigw-team"));
     // The team's API lives in the team's account.
     let team = client_in_account_of(&role);
@@ -333,6 +344,7 @@ fn two_accounts_each_get_their_own_quota() {
     const RATE: u64 = 2;
     const BURST: u64 = 1;
     const EACH: usize = 6;
+    let mut policies = Policies(vec![]);
     let tenant = unique("tenant");
     let b = Scenario::builder("ten-quota").args(&[
         "--tenancy",
@@ -350,7 +362,6 @@ fn two_accounts_each_get_their_own_quota() {
     ]);
     let s = b.start();
     let (n, op) = (&s.ns.name, &s.op);
-    let mut policies = Policies(vec![]);
     let accounts = ["222233334444", "333344445555"];
     let mut apis = vec![];
     for account in accounts {
@@ -406,4 +417,30 @@ fn two_accounts_each_get_their_own_quota() {
         calls.iter().all(|c| c.account != "self"),
         "every call went with a policy's role"
     );
+}
+
+/// A role the operator may not assume: AccessDenied naming the role, nothing created.
+#[test]
+fn a_refused_assume_role_is_access_denied_naming_the_role() {
+    let mut policies = Policies(vec![]);
+    let (s, tenant) = policy_scenario("ten-denied", true);
+    let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
+    let role = format!("arn:aws:iam::{TEAM_ACCOUNT}:role/{}", unique("untrusting"));
+    s.proxy().add(Fault::new(
+        "Action=AssumeRole",
+        403,
+        "AccessDenied",
+        "User is not authorized to perform: sts:AssumeRole",
+    ));
+    policies.apply(
+        &unique("denied"),
+        json!({"namespaceSelector": selects(&tenant), "roleArn": role}),
+    );
+    let api = moto.create_api("HTTP");
+    Manifest::http_proxy("refused", &api).apply(n);
+    let message = wait_reason("refused", n, "AccessDenied");
+    assert!(message.contains(&role), "{message}");
+    assert_eq!(op.count("CreateIntegration"), 0);
+    assert!(s.proxy().injected() >= 1);
+    policies.release(&tenant);
 }
