@@ -66,6 +66,8 @@ pub async fn identity_for(
     region: &str,
     recorded_api: Option<&str>,
 ) -> Result<Identity, Error> {
+    // Deleting: the recorded API is the one to check (the reference is not resolved again).
+    let deleting = recorded_api.is_some();
     let Some(view) = ctx.tenancy.as_ref() else {
         return Ok(Identity::own());
     };
@@ -96,11 +98,13 @@ pub async fn identity_for(
         }
         // The only AWS read before permission: what the API is called and tagged, as this policy's
         // identity sees it.
-        if let Some(facts) = api_facts(obj, ctx, &identity, region, recorded_api).await? {
-            if access::allows_api(policy, &facts) {
-                return Ok(identity);
-            }
-            last_seen = Some(facts);
+        match api_facts(obj, ctx, &identity, region, recorded_api).await? {
+            Some(facts) if access::allows_api(policy, &facts) => return Ok(identity),
+            Some(facts) => last_seen = Some(facts),
+            // Deleting, and the API is gone for this identity: the integration went with it, and the
+            // DeleteIntegration that finds nothing touches nothing. The finalizer must not hang on it.
+            None if deleting => return Ok(identity),
+            None => {}
         }
     }
     let why = access::refusal(&ns, &selecting, region, true, last_seen.as_ref());
