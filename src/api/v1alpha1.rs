@@ -394,6 +394,9 @@ pub struct ApiIntegrationStatus {
     /// Region the integration lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The AWS account the integration lives in, when an ApiGatewayAccess role put it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// The VPC link the integration uses (connectionId, or what connectionRef resolved to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,

@@ -11,6 +11,7 @@ use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::AwsError;
 use crate::conditions::{EventReason, READY, Reason, set_condition};
+use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -92,7 +93,14 @@ async fn sync(
         let made = match step {
             Step::InSync(integration) => {
                 let message = recreated.map(|r| r.message(&integration.integration_id));
-                let synced = synced(&integration, &observed.desired, &api, true, message);
+                let synced = synced(
+                    &integration,
+                    &observed.desired,
+                    &api,
+                    true,
+                    message,
+                    &identity,
+                );
                 return report_synced(obj, ctx, status, synced)
                     .await
                     .map_err(applying);
@@ -110,7 +118,7 @@ async fn sync(
                 let note = format!("Updated {} of integration {id}.", drift.join(", "));
                 publish(ctx, obj, EventReason::Updated, note).await;
                 let message = recreated.map(|r| r.message(id));
-                let synced = synced(&updated, &observed.desired, &api, false, message);
+                let synced = synced(&updated, &observed.desired, &api, false, message, &identity);
                 return report_synced(obj, ctx, status, synced)
                     .await
                     .map_err(applying);
@@ -255,12 +263,15 @@ fn synced<'a>(
     api: &'a ApiKey,
     unchanged: bool,
     recreated: Option<String>,
+    identity: &Identity,
 ) -> Synced<'a> {
     Synced {
         integration,
         desired,
         api_id: &api.1,
         region: api.0.clone(),
+        // The account only a policy's role puts it in; the operator's own account needs no saying.
+        account_id: identity.role_arn.as_ref().map(|_| identity.account()),
         unchanged,
         recreated,
     }

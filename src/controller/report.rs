@@ -82,6 +82,8 @@ pub struct Synced<'a> {
     pub desired: &'a IntegrationFields,
     pub api_id: &'a str,
     pub region: String,
+    /// The AWS account of the policy's role the integration lives in (None: the operator's own).
+    pub account_id: Option<String>,
     /// No update was needed.
     pub unchanged: bool,
     /// The integration was re-created (deleted out of band, or its API replaced): what to tell the user.
@@ -101,6 +103,7 @@ pub async fn report_synced(
     status.integration_id = Some(id.clone());
     status.api_id = Some(synced.api_id.to_string());
     status.region = Some(synced.region);
+    status.account_id = synced.account_id;
     status.connection_id = synced.desired.connection_id.clone();
     status.observed_generation = generation;
     status.applied_fields = synced.desired.set_field_names();
