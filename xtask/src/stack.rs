@@ -116,11 +116,16 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
 
 pub fn up() -> Result<Stack> {
     let started = Instant::now();
-    if let Some(stack) = running() {
+    if let Some(mut stack) = running() {
         println!(
             "stack: already up ({}); `cargo xtask stack status` for details",
             stack.dir.display()
         );
+        // A stack started by an older xtask may lack tools added since: build (or find) them and
+        // offer them the same way as a fresh stack does.
+        let tools = tools::ensure_all()?;
+        offer_test_tools(&stack.dir, &tools)?;
+        stack.env = read_env_file(&stack.dir.join("env"))?;
         ensure_crds(&stack)?;
         return Ok(stack);
     }
@@ -369,6 +374,7 @@ fn start(tools: &Tools) -> Result<Stack> {
         bin = bin.display(),
     );
     std::fs::write(dir.join("env"), env_text)?;
+    offer_test_tools(&dir, tools)?;
     let env = read_env_file(&dir.join("env"))?;
     Ok(Stack {
         dir,
@@ -377,6 +383,30 @@ fn start(tools: &Tools) -> Result<Stack> {
         env,
         started_here: true,
     })
+}
+
+/// Tools only the tests use, not the stack itself: promtool on the stack's PATH, and the directory of the
+/// Prometheus operator's CRDs as `APIGW_MONITORING_CRDS` in the env file (the tests that need them apply
+/// them; the stack does not, so every other test sees a cluster without them). Idempotent.
+fn offer_test_tools(dir: &Path, tools: &Tools) -> Result<()> {
+    let link = dir.join("bin").join("promtool");
+    if std::fs::read_link(&link).ok().as_deref() != Some(tools.promtool.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&tools.promtool, &link)?;
+    }
+    let env_file = dir.join("env");
+    let text = std::fs::read_to_string(&env_file)?;
+    let line = format!(
+        "export APIGW_MONITORING_CRDS={}",
+        tools.monitoring_crds.display()
+    );
+    let mut kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("export APIGW_MONITORING_CRDS="))
+        .collect();
+    kept.push(&line);
+    std::fs::write(&env_file, kept.join("\n") + "\n")?;
+    Ok(())
 }
 
 /// Applies crds/ (when there is anything in it) and waits until every CRD is Established.
