@@ -13,7 +13,7 @@ mod common;
 mod e2e;
 
 use common::*;
-use e2e::{Moto, Operator, apply_yaml, free_port, http_get, http_proxy_manifest, wait_ready};
+use e2e::{Scenario, free_port, http_get, wait_ready};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
@@ -383,7 +383,10 @@ fn dashboard_queries_parse_and_use_only_defined_variables() {
             );
         }
     }
-    let file = std::env::temp_dir().join(format!("apigw-dashboard-{:08x}.rules.yaml", rand_u32()));
+    let file = std::env::temp_dir().join(format!(
+        "apigw-dashboard-{:08x}.rules.yaml",
+        rand::random::<u32>()
+    ));
     std::fs::write(&file, &rules).unwrap();
     let out = cmd("promtool")
         .args(["check", "rules"])
@@ -800,13 +803,14 @@ fn chart_schema_refuses_bad_ops_values() {
 /// every label they match on. `up` is the only exception: Prometheus makes it, per target.
 #[test]
 fn every_metric_the_alerts_and_dashboard_query_is_exported() {
-    let ns = TempNamespace::new("ops-kit-metrics");
-    let n = &ns.name;
-    let moto = Moto::new();
-    let api = moto.create_api("HTTP");
     let port = free_port();
-    let _op = Operator::start(n, &["--http-addr", &format!("127.0.0.1:{port}")], &[]);
-    apply_yaml(n, &http_proxy_manifest("scraped", &api));
+    let addr = format!("127.0.0.1:{port}");
+    let s = Scenario::builder("ops-kit-metrics")
+        .args(&["--http-addr", &addr])
+        .start();
+    let n = &s.ns.name;
+    let api = s.moto.create_api("HTTP");
+    Manifest::http_proxy("scraped", &api).apply(n);
     wait_ready("apiintegration/scraped", n, Duration::from_secs(60));
     let scrape = eventually(
         "the resources gauge and a reconcile to show in /metrics",
@@ -913,7 +917,7 @@ fn chart_files_link_to_deploy_and_are_packaged_verbatim() {
         );
     }
 
-    let dir = std::env::temp_dir().join(format!("apigw-ops-package-{:08x}", rand_u32()));
+    let dir = std::env::temp_dir().join(format!("apigw-ops-package-{:08x}", rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
     helm_ok(&[
         "package",
