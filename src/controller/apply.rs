@@ -5,7 +5,8 @@ use super::error::{Error, Phase};
 use super::listing::{ApiKey, Written};
 use super::references::{Resolution, resolve_references};
 use super::report::{
-    Synced, jittered, latest_status, now, publish, report_failure, report_synced, write_status,
+    Recreation, Synced, jittered, latest_status, now, publish, report_failure, report_synced,
+    write_status,
 };
 use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
@@ -214,47 +215,6 @@ async fn sync(
         };
     }
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
-}
-
-/// Why an integration was created again.
-#[derive(Clone, Debug)]
-enum Recreation {
-    /// Deleted outside the operator (rule 3).
-    Lost,
-    /// Its API was replaced under the same name (§6).
-    Moved {
-        old_api: String,
-        new_api: String,
-        old_id: String,
-        old_deleted: bool,
-    },
-}
-
-impl Recreation {
-    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
-    fn message(&self, id: &str) -> String {
-        match self {
-            Recreation::Lost => {
-                format!("Integration was deleted outside the operator and re-created as {id}.")
-            }
-            Recreation::Moved {
-                old_api,
-                new_api,
-                old_id,
-                old_deleted,
-            } => {
-                let old = if *old_deleted {
-                    format!("integration {old_id} there was deleted")
-                } else {
-                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
-                };
-                format!(
-                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
-                     integration there as {id}; {old}."
-                )
-            }
-        }
-    }
 }
 
 fn synced<'a>(

@@ -76,6 +76,47 @@ pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, n
     }
 }
 
+/// Why an integration was created again.
+#[derive(Clone, Debug)]
+pub enum Recreation {
+    /// Deleted outside the operator (rule 3).
+    Lost,
+    /// Its API was replaced under the same name (§6).
+    Moved {
+        old_api: String,
+        new_api: String,
+        old_id: String,
+        old_deleted: bool,
+    },
+}
+
+impl Recreation {
+    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
+    pub fn message(&self, id: &str) -> String {
+        match self {
+            Recreation::Lost => {
+                format!("Integration was deleted outside the operator and re-created as {id}.")
+            }
+            Recreation::Moved {
+                old_api,
+                new_api,
+                old_id,
+                old_deleted,
+            } => {
+                let old = if *old_deleted {
+                    format!("integration {old_id} there was deleted")
+                } else {
+                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
+                };
+                format!(
+                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
+                     integration there as {id}; {old}."
+                )
+            }
+        }
+    }
+}
+
 /// What was just done to reach the state being reported.
 pub struct Synced<'a> {
     pub integration: &'a ObservedIntegration,
