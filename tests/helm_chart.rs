@@ -536,6 +536,7 @@ fn rbac_grants_only_what_the_operator_needs() {
             "get",
             "customresourcedefinitions.apiextensions.k8s.io/apiintegrations.apigw.dev",
         ],
+        &["list", "namespaces"],
     ];
     let refused: &[&[&str]] = &[
         &["get", "secrets", "-n", n],
@@ -545,7 +546,9 @@ fn rbac_grants_only_what_the_operator_needs() {
         &["get", "pods", "-n", o],
         &["create", "configmaps", "-n", n],
         &["get", "configmaps", "-n", n],
-        &["list", "namespaces"],
+        // Namespaces are read (their labels select ApiGatewayAccess policies), never written.
+        &["delete", "namespaces"],
+        &["patch", "namespaces"],
         &["delete", "apiintegrations.apigw.dev", "-n", o],
         &["create", "apiintegrations.apigw.dev", "-n", o],
         &["deletecollection", "apiintegrations.apigw.dev", "-n", o],

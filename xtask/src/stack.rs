@@ -300,8 +300,9 @@ fn start(tools: &Tools) -> Result<Stack> {
     )?;
     println!("stack: kube-apiserver ready on {server} after {t:.1?}");
 
-    // kube-controller-manager: namespace deletion, garbage collection, service accounts, and the
-    // Deployment -> ReplicaSet -> Pod chain (so Pod Security admission is exercised for real).
+    // kube-controller-manager: namespace deletion, garbage collection, service accounts, the
+    // Deployment -> ReplicaSet -> Pod chain (so Pod Security admission is exercised for real), and
+    // ClusterRole aggregation (the chart's roles aggregated into the built-in edit, admin and view).
     let kcm_port = free_port()?;
     let kcm_log = logs.join("kube-controller-manager.log");
     let child = spawn_detached(
@@ -312,7 +313,7 @@ fn start(tools: &Tools) -> Result<Stack> {
             .arg(format!("--tls-cert-file={}", kcm_cert.display()))
             .arg(format!("--tls-private-key-file={}", kcm_key.display()))
             .arg("--leader-elect=false")
-            .arg("--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller")
+            .arg("--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller,clusterrole-aggregation-controller")
             .arg(format!("--service-account-private-key-file={}", sa_key.display()))
             .arg("--v=1"),
         &kcm_log,
