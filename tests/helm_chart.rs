@@ -261,6 +261,8 @@ fn deployment_args_are_flags_the_operator_accepts() {
         "region=eu-west-1",
         "--set",
         "watchNamespace=team-a",
+        "--set",
+        "tenancy.mode=policy",
     ]);
     let deployment = serde_yaml::Deserializer::from_str(&rendered)
         .filter_map(|d| serde::Deserialize::deserialize(d).ok())
