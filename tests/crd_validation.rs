@@ -43,10 +43,16 @@ fn subtype(name: &str, params: &[&str]) -> Value {
 
 /// Applies `spec` with a server-side dry run and checks the answer; returns a failure description.
 fn check(ns: &str, case: &str, spec: &Value, expect: &Expect) -> Option<String> {
-    let out = kubectl_stdin(
-        &["apply", "--dry-run=server", "-f", "-"],
+    dry_run(
+        case,
         &Manifest::new("case", spec.clone()).namespace(ns).yaml(),
-    );
+        expect,
+    )
+}
+
+/// Applies the manifest `doc` with a server-side dry run and checks the answer.
+fn dry_run(case: &str, doc: &str, expect: &Expect) -> Option<String> {
+    let out = kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], doc);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     match (expect, out.status.success()) {
         (Accepted, true) => None,
@@ -744,17 +750,7 @@ fn api_gateway_access_rules_accept_and_refuse_with_field_named() {
     let check_access = |case: &str, spec: Value, expect: &Expect| -> Option<String> {
         let doc = json!({"apiVersion": "apigw.dev/v1alpha1", "kind": "ApiGatewayAccess",
                          "metadata": {"name": "case"}, "spec": spec});
-        let out = kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &doc.to_string());
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        match (expect, out.status.success()) {
-            (Accepted, true) => None,
-            (Accepted, false) => Some(format!("{case}: expected accepted, got: {err}")),
-            (Refused(_), true) => Some(format!("{case}: expected refused, was accepted")),
-            (Refused(needles), false) => {
-                let missing: Vec<_> = needles.iter().filter(|n| !err.contains(*n)).collect();
-                (!missing.is_empty()).then(|| format!("{case}: error lacks {missing:?}: {err}"))
-            }
-        }
+        dry_run(case, &doc.to_string(), expect)
     };
     let sel = json!({"matchLabels": {"team": "payments"}});
     let role = "arn:aws:iam::222233334444:role/apigw-payments";

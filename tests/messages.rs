@@ -5,23 +5,8 @@
 mod common;
 mod e2e;
 
-use common::{Manifest, eventually};
+use common::Manifest;
 use e2e::*;
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(60);
-
-/// Waits for Ready False with `reason`; returns the condition's message.
-fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
-    eventually(
-        &format!("{name}: Ready False with reason {reason}"),
-        WAIT,
-        || match ready_of(name, ns) {
-            Some((s, r, m)) if s == "False" && r == reason => Some(m),
-            _ => None,
-        },
-    )
-}
 
 /// A message a person can read: one line, short, no Rust Debug output.
 fn assert_readable(message: &str) {
@@ -52,7 +37,7 @@ fn missing_credentials_are_their_own_reason_with_a_pointer_to_the_docs() {
     let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
     let api = moto.create_api("HTTP");
     Manifest::http_proxy("keyless", &api).apply(n);
-    let message = wait_reason("keyless", n, "CredentialsMissing");
+    let message = wait_not_ready("keyless", n, "CredentialsMissing");
     assert_readable(&message);
     assert!(message.contains("docs/install.md"), "{message}");
     assert!(
@@ -81,7 +66,7 @@ fn an_unreachable_endpoint_is_one_plain_sentence_and_the_chain_is_logged() {
     let (n, op) = (&s.ns.name, &s.op);
     let api = s.moto.create_api("HTTP");
     Manifest::http_proxy("unreachable", &api).apply(n);
-    let message = wait_reason("unreachable", n, "AwsError");
+    let message = wait_not_ready("unreachable", n, "AwsError");
     assert_readable(&message);
     assert!(message.contains("could not connect"), "{message}");
     // The log line names the object the reconcile was for (the reconcile span).

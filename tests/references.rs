@@ -79,18 +79,6 @@ fn status(name: &str, ns: &str) -> Value {
     get_json(&format!("apiintegration/{name}"), ns)["status"].clone()
 }
 
-/// Waits for Ready False with `reason`; returns the message.
-fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
-    eventually(
-        &format!("{name}: Ready False, {reason}"),
-        WAIT,
-        || match ready_of(name, ns) {
-            Some((s, r, m)) if s == "False" && r == reason => Some(m),
-            _ => None,
-        },
-    )
-}
-
 #[test]
 fn references_resolve_and_a_vpc_link_remade_under_its_name_is_an_update() {
     let s = Scenario::builder("refs-ok");
@@ -146,7 +134,7 @@ fn unresolved_references_create_nothing_and_heal_once_the_api_exists() {
     let (n, moto, op) = (&s.ns.name, &s.moto, &s.op);
     let api_name = unique("later");
     by_ref("early", json!({"name": api_name})).apply(n);
-    let message = wait_reason("early", n, "ApiNotFound");
+    let message = wait_not_ready("early", n, "ApiNotFound");
     assert!(message.contains(&api_name), "{message}");
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
 
@@ -155,7 +143,7 @@ fn unresolved_references_create_nothing_and_heal_once_the_api_exists() {
     let link_name = unique("no-link");
     let api_ref = json!({"name": moto_name(moto, &api)});
     private(by_ref("linkless", api_ref), json!({"name": link_name})).apply(n);
-    let message = wait_reason("linkless", n, "VpcLinkNotFound");
+    let message = wait_not_ready("linkless", n, "VpcLinkNotFound");
     assert!(message.contains(&link_name), "{message}");
     assert_eq!(
         op.count("CreateIntegration"),
@@ -189,7 +177,7 @@ fn an_ambiguous_reference_names_every_match_and_creates_nothing() {
     let first = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
     let second = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
     by_ref("torn", json!({"name": name, "tags": {"env": "prod"}})).apply(n);
-    let message = wait_reason("torn", n, "AmbiguousReference");
+    let message = wait_not_ready("torn", n, "AmbiguousReference");
     assert!(
         message.contains(&first) && message.contains(&second),
         "{message}"

@@ -99,17 +99,6 @@ fn create_named_api(client: &apigw::Client, name: &str, tags: &[(&str, &str)]) -
         .unwrap()
 }
 
-fn wait_reason(name: &str, ns: &str, reason: &str) -> String {
-    eventually(
-        &format!("{name}: Ready False, {reason}"),
-        WAIT,
-        || match ready_of(name, ns) {
-            Some((s, r, m)) if s == "False" && r == reason => Some(m),
-            _ => None,
-        },
-    )
-}
-
 fn writes(op: &Operator) -> usize {
     [
         "CreateIntegration",
@@ -130,7 +119,7 @@ fn grant_and_revoke_while_the_operator_runs() {
     Manifest::http_proxy("guarded", &api).apply(n);
 
     // No policy selects the namespace: NotPermitted, an Event, and no AWS call at all.
-    let message = wait_reason("guarded", n, "NotPermitted");
+    let message = wait_not_ready("guarded", n, "NotPermitted");
     assert!(message.contains(n.as_str()), "{message}");
     assert!(event_reasons("guarded", n).contains(&"NotPermitted".to_string()));
     assert!(op.calls().is_empty(), "{:?}", op.calls());
@@ -151,12 +140,12 @@ fn grant_and_revoke_while_the_operator_runs() {
 
     // Revoking (the namespace loses its label) is seen at once, and a spec change then writes nothing.
     kubectl_ok(&["label", "namespace", n, "tenant-"]);
-    wait_reason("guarded", n, "NotPermitted");
+    wait_not_ready("guarded", n, "NotPermitted");
     let before = writes(op);
     Manifest::http_proxy("guarded", &api)
         .spec_field("description", "changed while revoked")
         .apply(n);
-    wait_reason("guarded", n, "NotPermitted");
+    wait_not_ready("guarded", n, "NotPermitted");
     eventually("the operator to look at the new generation", WAIT, || {
         let o = get_json("apiintegration/guarded", n);
         (o["status"]["observedGeneration"] == o["metadata"]["generation"]).then_some(())
@@ -171,7 +160,7 @@ fn grant_and_revoke_while_the_operator_runs() {
 
     // Deleting without permission keeps the finalizer and the integration.
     kubectl_ok(&["delete", "apiintegration/guarded", "-n", n, "--wait=false"]);
-    wait_reason("guarded", n, "NotPermitted");
+    wait_not_ready("guarded", n, "NotPermitted");
     assert!(moto.integration(&api, &id).is_some());
     assert_eq!(writes(op), before);
 
@@ -224,9 +213,9 @@ fn allowlists_by_id_name_glob_tags_and_region() {
     for name in ["by-name", "by-tag", "by-id"] {
         wait_ready(&format!("apiintegration/{name}"), n, WAIT);
     }
-    let message = wait_reason("outside", n, "NotPermitted");
+    let message = wait_not_ready("outside", n, "NotPermitted");
     assert!(message.contains(&outside), "names the API: {message}");
-    let message = wait_reason("in-eu", n, "NotPermitted");
+    let message = wait_not_ready("in-eu", n, "NotPermitted");
     assert!(message.contains("eu-west-1"), "names the region: {message}");
     assert!(moto.integrations(&outside).is_empty() && eu.integrations(&eu_api).is_empty());
     assert_eq!(op.count("CreateIntegration"), 3);
@@ -438,7 +427,7 @@ fn a_refused_assume_role_is_access_denied_naming_the_role() {
     );
     let api = moto.create_api("HTTP");
     Manifest::http_proxy("refused", &api).apply(n);
-    let message = wait_reason("refused", n, "AccessDenied");
+    let message = wait_not_ready("refused", n, "AccessDenied");
     assert!(message.contains(&role), "{message}");
     assert_eq!(op.count("CreateIntegration"), 0);
     assert!(s.proxy().injected() >= 1);

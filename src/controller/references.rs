@@ -83,26 +83,7 @@ impl ReferenceCache {
     pub async fn apis(&self, aws: &AwsApi, want: Want) -> Result<Arc<Vec<ApiSummary>>, AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
-        let now = Instant::now();
-        if let Some(l) = &r.apis
-            && usable(
-                l.fetched,
-                l.stale,
-                want,
-                now,
-                self.period,
-                self.recheck_after,
-            )
-        {
-            return Ok(l.items.clone());
-        }
-        let items = Arc::new(aws.list_apis().await?);
-        r.apis = Some(Listing {
-            fetched: Instant::now(),
-            stale: false,
-            items: items.clone(),
-        });
-        Ok(items)
+        self.cached(&mut r.apis, want, || aws.list_apis()).await
     }
 
     /// The region's VPC links.
@@ -113,21 +94,28 @@ impl ReferenceCache {
     ) -> Result<Arc<Vec<VpcLinkSummary>>, AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
-        let now = Instant::now();
-        if let Some(l) = &r.links
-            && usable(
-                l.fetched,
-                l.stale,
-                want,
-                now,
-                self.period,
-                self.recheck_after,
-            )
+        self.cached(&mut r.links, want, || aws.list_vpc_links())
+            .await
+    }
+
+    /// The listing in `slot` if it is good enough for `want`, else a new one from `fetch`.
+    async fn cached<T, F>(
+        &self,
+        slot: &mut Option<Listing<T>>,
+        want: Want,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<Arc<Vec<T>>, AwsError>
+    where
+        F: std::future::Future<Output = Result<Vec<T>, AwsError>>,
+    {
+        let (period, recheck) = (self.period, self.recheck_after);
+        if let Some(l) = slot.as_ref()
+            && usable(l.fetched, l.stale, want, Instant::now(), period, recheck)
         {
             return Ok(l.items.clone());
         }
-        let items = Arc::new(aws.list_vpc_links().await?);
-        r.links = Some(Listing {
+        let items = Arc::new(fetch().await?);
+        *slot = Some(Listing {
             fetched: Instant::now(),
             stale: false,
             items: items.clone(),

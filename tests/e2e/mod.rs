@@ -654,6 +654,18 @@ pub fn wait_ready(target: &str, ns: &str, timeout: Duration) {
     );
 }
 
+/// Waits (up to a minute) until `name` is Ready False with `reason`; returns the condition's message.
+pub fn wait_not_ready(name: &str, ns: &str, reason: &str) -> String {
+    crate::common::eventually(
+        &format!("{name}: Ready False with reason {reason}"),
+        Duration::from_secs(60),
+        || match ready_of(name, ns) {
+            Some((s, r, m)) if s == "False" && r == reason => Some(m),
+            _ => None,
+        },
+    )
+}
+
 /// The Ready condition of an ApiIntegration: (status, reason, message).
 pub fn ready_of(name: &str, ns: &str) -> Option<(String, String, String)> {
     let obj = get_json(&format!("apiintegration/{name}"), ns);
