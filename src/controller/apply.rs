@@ -19,6 +19,7 @@ use crate::plan::{
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// The finalizer's Apply: skip quickly when nothing is due, else sync and report.
@@ -85,6 +86,7 @@ async fn sync(
     let mut observed = observe(obj, ctx, &t, &api, &status, resolution)
         .await
         .map_err(applying)?;
+    panic_once_failpoint(obj, ctx);
     let mut recreated: Option<Recreation> = None;
     // Each step but the last produces the integration the next one works on: at most three rounds
     // (e.g. Recreate, then Update of what was created).
@@ -215,6 +217,19 @@ async fn sync(
         };
     }
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
+}
+
+/// Failpoint `panic-once`: the first reconcile of each resource whose name contains "panic" panics here,
+/// while holding the API's lock, in the middle of the work (for the test that a panic is caught).
+fn panic_once_failpoint(obj: &ApiIntegration, ctx: &Context) {
+    static FIRED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let name = obj.name_any();
+    if ctx.settings.failpoint.as_deref() == Some("panic-once")
+        && name.contains("panic")
+        && FIRED.lock().unwrap().insert(name.clone())
+    {
+        panic!("failpoint panic-once reached for {name}");
+    }
 }
 
 fn synced<'a>(

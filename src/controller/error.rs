@@ -34,6 +34,9 @@ pub enum Error {
     DeletionBlocked { id: String, detail: AwsError },
     #[error("status write timed out")]
     StatusTimeout,
+    /// A reconcile panicked (a bug in the operator); the panic was caught and the resource is retried.
+    #[error("internal error in the operator (a bug; please report it), will retry: {0}")]
+    Panicked(String),
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<Error>>),
 }
@@ -109,6 +112,8 @@ impl Error {
                 Retry::Slow,
             ),
             Error::AdoptionRefused(_) => (Reason::AdoptionRefused, "adoption_refused", Retry::Slow),
+            // A bug, perhaps one that only this state or this answer trips: try again, backing off.
+            Error::Panicked(_) => (Reason::InternalError, "panic", backoff(1.0, 300.0)),
             // A policy change triggers a reconcile at once; the slow retry is only a safety net.
             Error::NotPermitted(_) => (Reason::NotPermitted, "not_permitted", Retry::Slow),
             Error::DeletionBlocked { .. } => {
@@ -263,6 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_is_an_internal_error_retried_with_backoff_in_every_phase() {
+        let e = Error::Panicked("index out of bounds".into());
+        for phase in [Phase::Apply, Phase::Update, Phase::Delete] {
+            let class = e.class(phase);
+            assert_eq!(class.reason, Reason::InternalError);
+            assert!(matches!(class.retry, Retry::Backoff { .. }), "{class:?}");
+        }
+        assert_eq!(e.retry_after(0, SLOW).as_secs(), 1);
+        assert_eq!(e.retry_after(30, SLOW).as_secs(), 300);
+        assert!(
+            e.summary().contains("index out of bounds"),
+            "{}",
+            e.summary()
+        );
+    }
+
+    #[test]
     fn a_passing_failure_says_what_was_under_way() {
         let e = aws(AwsError::Unavailable("503".into()));
         assert_eq!(e.class(Phase::Apply).reason, Reason::AwsError);
@@ -318,6 +340,7 @@ mod tests {
             "api_not_found"
         );
         assert_eq!(Error::StatusTimeout.metric_label(), "kube");
+        assert_eq!(Error::Panicked("boom".into()).metric_label(), "panic");
         let wrapped = as_cleanup_failure(Error::DeletionBlocked {
             id: "i".into(),
             detail: AwsError::Conflict("c".into()),
