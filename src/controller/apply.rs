@@ -10,7 +10,7 @@ use super::report::{
 };
 use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
-use crate::aws::AwsError;
+use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
 use crate::plan::{
@@ -300,13 +300,17 @@ async fn observe(
             absent_if_not_found(aws.get_integration(&api.1, &id).await)
         };
         match found {
-            Ok(found) => Holding::Recorded { id, found },
+            Ok(found) => {
+                found.iter().try_for_each(refuse_unknown_values)?;
+                Holding::Recorded { id, found }
+            }
             // Only the listing answers 404 for the API itself: the API is gone.
             Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
             Err(e) => return Err(e),
         }
     } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
         let found = absent_if_not_found(aws.get_integration(&api.1, id).await)?;
+        found.iter().try_for_each(refuse_unknown_values)?;
         Holding::AdoptionTarget {
             id: id.clone(),
             found: found.map(candidate),

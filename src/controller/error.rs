@@ -134,7 +134,9 @@ impl Error {
                     }
                     AwsError::Throttled(_) => (Reason::Throttled, label, backoff(2.0, 120.0)),
                     AwsError::Conflict(_) => (passing, label, backoff(0.5, 10.0)),
-                    AwsError::NotFound(_) | AwsError::Unavailable(_) => {
+                    // An answer that cannot be used: as if none came (the request may have been applied,
+                    // which the next observation finds).
+                    AwsError::NotFound(_) | AwsError::Unavailable(_) | AwsError::Unreadable(_) => {
                         (passing, label, backoff(1.0, 300.0))
                     }
                 }
@@ -265,6 +267,10 @@ mod tests {
         assert!(matches!(throttled.retry, Retry::Backoff { .. }));
         let down = aws(AwsError::Unavailable("x".into())).class(Phase::Apply);
         assert_eq!(down.reason, Reason::AwsError);
+        let garbled = aws(AwsError::Unreadable("x".into())).class(Phase::Apply);
+        assert_eq!(garbled.reason, Reason::AwsError);
+        assert_eq!(garbled.label, "unreadable");
+        assert!(matches!(garbled.retry, Retry::Backoff { .. }));
     }
 
     #[test]
