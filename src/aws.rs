@@ -38,6 +38,10 @@ pub enum AwsError {
     /// 5xx, timeouts, connection failures.
     #[error("API Gateway unavailable: {0}")]
     Unavailable(String),
+    /// A success answer the operator cannot use: not JSON, cut short, without the integration's ID, or
+    /// with a value this operator does not know. Nothing is decided on it; the call is tried again.
+    #[error("unusable answer from API Gateway: {0}")]
+    Unreadable(String),
     /// The operator found no AWS credentials to sign with.
     #[error(
         "no AWS credentials ({0}). Looked in the environment (AWS_ACCESS_KEY_ID), IRSA (AWS_WEB_IDENTITY_TOKEN_FILE), \
@@ -56,6 +60,7 @@ impl AwsError {
             AwsError::Conflict(_) => "conflict",
             AwsError::Throttled(_) => "throttled",
             AwsError::Unavailable(_) => "unavailable",
+            AwsError::Unreadable(_) => "unreadable",
             AwsError::CredentialsMissing(_) => "credentials_missing",
         }
     }
@@ -72,18 +77,35 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let (status, code, message) = match &err {
-        SdkError::ServiceError(se) => (
-            Some(se.raw().status().as_u16()),
-            se.err().code().unwrap_or_default().to_string(),
-            se.err().message().unwrap_or_default().to_string(),
-        ),
-        SdkError::ResponseError(re) => (
-            Some(re.raw().status().as_u16()),
-            String::new(),
-            format!("unreadable answer (HTTP {})", re.raw().status().as_u16()),
-        ),
+        SdkError::ServiceError(se) => {
+            let raw = se.raw();
+            let status = raw.status().as_u16();
+            let message = match se.err().message() {
+                Some(m) if !m.trim().is_empty() => m.to_string(),
+                // Not an API Gateway error body (a proxy's HTML page, a cut-off answer): say what came.
+                _ => answer_without_message(status, raw.headers().get("content-type"), &err),
+            };
+            (
+                Some(status),
+                se.err().code().unwrap_or_default().to_string(),
+                message,
+            )
+        }
+        SdkError::ResponseError(re) => {
+            let raw = re.raw();
+            let status = raw.status().as_u16();
+            let content_type = raw.headers().get("content-type");
+            (
+                Some(status),
+                String::new(),
+                answer_without_message(status, content_type, &err),
+            )
+        }
         _ => (None, String::new(), root_cause(&err)),
     };
+    // An answer can be megabytes (a proxy's page, an echo of the request): the log and the condition get
+    // its start.
+    let message = clip(&message, 300);
     if status.is_none() {
         // The request never got an answer: the whole chain is for the log, the root cause for the user.
         tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "API Gateway call got no answer");
@@ -110,6 +132,8 @@ where
         format!("{code}: {message}")
     };
     match (code.as_str(), status) {
+        // A success status whose answer could not be read: the request may well have been applied.
+        (_, Some(200..=299)) => AwsError::Unreadable(text),
         ("BadRequestException", _) | (_, Some(400)) => AwsError::BadRequest(text),
         ("AccessDeniedException", _) | (_, Some(403)) => AwsError::AccessDenied(text),
         ("NotFoundException", _) | (_, Some(404)) => AwsError::NotFound(text),
@@ -125,17 +149,82 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    let line = cause
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    if line.chars().count() <= 200 {
-        line
+    clip(&cause.to_string(), 200)
+}
+
+/// The first line of `s`, at most `max` characters.
+fn clip(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or_default().trim();
+    if line.chars().count() <= max {
+        line.to_string()
     } else {
-        format!("{}...", line.chars().take(197).collect::<String>())
+        format!("{}...", line.chars().take(max - 3).collect::<String>())
     }
+}
+
+/// What to say of an answer that carries no API Gateway error message: its status, its content type,
+/// and (for a success the SDK could not read) why.
+fn answer_without_message(
+    status: u16,
+    content_type: Option<&str>,
+    err: &(dyn std::error::Error + 'static),
+) -> String {
+    let kind = content_type
+        .map(|c| c.split(';').next().unwrap_or_default().trim())
+        .filter(|c| !c.is_empty())
+        .map_or_else(String::new, |c| format!(" ({c})"));
+    if (200..300).contains(&status) {
+        format!(
+            "HTTP {status} answer{kind} that could not be read: {}",
+            root_cause(err)
+        )
+    } else {
+        format!("HTTP {status} answer{kind} that is not an API Gateway error")
+    }
+}
+
+/// Refuses an integration holding a value this operator does not know: it cannot be compared with the
+/// spec, and an update would overwrite what someone chose on purpose.
+pub fn refuse_unknown_values(i: &ObservedIntegration) -> Result<(), AwsError> {
+    match unknown_value(i) {
+        None => Ok(()),
+        Some((field, value)) => Err(AwsError::Unreadable(format!(
+            "integration {} has {field} {value:?}, which this operator does not know; it is left unchanged",
+            i.integration_id
+        ))),
+    }
+}
+
+/// A value in an integration that this operator's SDK does not know (API Gateway added it since): the
+/// field and the value. The operator neither compares nor overwrites such an integration.
+pub fn unknown_value(i: &ObservedIntegration) -> Option<(&'static str, String)> {
+    let f = &i.fields;
+    let checks: [(&'static str, &Option<String>, &[&str]); 4] = [
+        (
+            "integrationType",
+            &f.integration_type,
+            IntegrationType::values(),
+        ),
+        (
+            "connectionType",
+            &f.connection_type,
+            ConnectionType::values(),
+        ),
+        (
+            "contentHandlingStrategy",
+            &f.content_handling_strategy,
+            ContentHandlingStrategy::values(),
+        ),
+        (
+            "passthroughBehavior",
+            &f.passthrough_behavior,
+            PassthroughBehavior::values(),
+        ),
+    ];
+    checks.into_iter().find_map(|(name, value, known)| {
+        let v = value.as_deref()?;
+        (!known.contains(&v)).then(|| (name, v.to_string()))
+    })
 }
 
 /// The AssumeRole failure in the chain, if that is why the request could not be signed.
@@ -225,11 +314,21 @@ impl CallStats {
 
 /// Reads an integration out of any SDK type that has the integration getters (GetIntegration,
 /// CreateIntegration and UpdateIntegration outputs, and GetIntegrations items share them).
+/// An answer without the integration's ID is refused (never recorded as an empty ID).
 macro_rules! observed {
-    ($o:expr) => {{
+    ($o:expr, $operation:expr) => {{
         let o = &$o;
+        let integration_id = match o.integration_id() {
+            Some(id) if !id.trim().is_empty() => id.to_string(),
+            _ => {
+                return Err(AwsError::Unreadable(format!(
+                    "the {} answer has no IntegrationId",
+                    $operation
+                )));
+            }
+        };
         ObservedIntegration {
-            integration_id: o.integration_id().unwrap_or_default().to_string(),
+            integration_id,
             api_gateway_managed: o.api_gateway_managed().unwrap_or(false),
             integration_response_selection_expression: o
                 .integration_response_selection_expression()
@@ -408,7 +507,7 @@ impl AwsApi {
                     .send(),
             )
             .await?;
-        Ok(observed!(out))
+        Ok(observed!(out, "GetIntegration"))
     }
 
     /// Every integration of the API, following NextToken.
@@ -426,7 +525,9 @@ impl AwsApi {
                 .max_results("100")
                 .set_next_token(token.clone());
             let out = self.call("GetIntegrations", req.send()).await?;
-            all.extend(out.items().iter().map(|i| observed!(i)));
+            for i in out.items() {
+                all.push(observed!(i, "GetIntegrations"));
+            }
             match out.next_token() {
                 Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
                     token = Some(t.to_string())
@@ -447,7 +548,7 @@ impl AwsApi {
                 create_input(api_id, fields).send_with(&self.client),
             )
             .await?;
-        Ok(observed!(out))
+        Ok(observed!(out, "CreateIntegration"))
     }
 
     pub async fn update_integration(
@@ -462,7 +563,7 @@ impl AwsApi {
                 update_input(api_id, integration_id, fields).send_with(&self.client),
             )
             .await?;
-        Ok(observed!(out))
+        Ok(observed!(out, "UpdateIntegration"))
     }
 
     /// Deletes the integration; one that is already gone counts as deleted.
@@ -553,4 +654,55 @@ pub fn update_input(
             .integration_id(integration_id),
         fields
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn integration(integration_type: &str, passthrough: Option<&str>) -> ObservedIntegration {
+        ObservedIntegration {
+            integration_id: "abc123".into(),
+            fields: IntegrationFields {
+                integration_type: Some(integration_type.into()),
+                passthrough_behavior: passthrough.map(str::to_string),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn values_the_sdk_does_not_know_are_named_and_refused() {
+        assert_eq!(unknown_value(&integration("HTTP_PROXY", None)), None);
+        assert_eq!(
+            unknown_value(&integration("AWS_PROXY", Some("WHEN_NO_MATCH"))),
+            None
+        );
+        assert_eq!(
+            unknown_value(&integration("SOMETHING_NEW", None)),
+            Some(("integrationType", "SOMETHING_NEW".to_string()))
+        );
+        assert_eq!(
+            unknown_value(&integration("HTTP", Some("SOMETIMES"))),
+            Some(("passthroughBehavior", "SOMETIMES".to_string()))
+        );
+        let refused = refuse_unknown_values(&integration("SOMETHING_NEW", None)).unwrap_err();
+        assert_eq!(refused.outcome(), "unreadable");
+        let text = refused.to_string();
+        assert!(
+            text.contains("abc123") && text.contains("\"SOMETHING_NEW\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn clipped_to_one_short_line() {
+        assert_eq!(clip("short\nsecond", 10), "short");
+        let huge = "x".repeat(5_000_000);
+        let clipped = clip(&huge, 300);
+        assert_eq!(clipped.chars().count(), 300);
+        assert!(clipped.ends_with("..."));
+        assert_eq!(clip("héllo wörld", 8), "héllo...");
+    }
 }

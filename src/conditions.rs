@@ -29,6 +29,8 @@ pub enum Reason {
     AmbiguousReference,
     /// No ApiGatewayAccess lets this namespace manage this API in this region (`--tenancy policy`).
     NotPermitted,
+    /// The operator itself failed (a bug: a reconcile panicked); it is retried with backoff.
+    InternalError,
 }
 
 impl Reason {
@@ -49,6 +51,7 @@ impl Reason {
         Reason::VpcLinkNotFound,
         Reason::AmbiguousReference,
         Reason::NotPermitted,
+        Reason::InternalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Reason {
             Reason::VpcLinkNotFound => "VpcLinkNotFound",
             Reason::AmbiguousReference => "AmbiguousReference",
             Reason::NotPermitted => "NotPermitted",
+            Reason::InternalError => "InternalError",
         }
     }
 

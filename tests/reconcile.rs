@@ -636,6 +636,74 @@ fn killed_between_create_and_status_write_leaves_exactly_one_integration() {
     assert!(moto.integrations(&api).is_empty());
 }
 
+/// A panic in one reconcile (failpoint `panic-once`, raised after observing, with the API's lock held) is
+/// caught: the process keeps running, logs the panic with the object, counts it, reports InternalError
+/// with a Warning Event, and the retry makes the integration, once. A neighbour on the same API is not
+/// held up by the lock the panicking reconcile had.
+#[test]
+fn a_panic_in_a_reconcile_is_caught_counted_reported_and_retried() {
+    let mut s = Scenario::builder("e2e-panic")
+        .failpoint("panic-once")
+        .start();
+    let (moto, n) = (&s.moto, &s.ns.name);
+    let api = moto.create_api("HTTP");
+    Manifest::http_proxy("will-panic", &api).apply(n);
+    Manifest::http_proxy("neighbour", &api).apply(n);
+    wait_ready("apiintegration/will-panic", n, READY_TIMEOUT);
+    wait_ready("apiintegration/neighbour", n, READY_TIMEOUT);
+    let op = &mut s.op;
+    assert!(op.is_running(), "the operator died:\n{}", op.log_text());
+
+    let log = op.log_text();
+    let caught = log
+        .lines()
+        .find(|l| l.contains("reconcile panicked"))
+        .unwrap_or_else(|| panic!("no caught panic in the log:\n{log}"));
+    for says in [
+        "will-panic",
+        n.as_str(),
+        "failpoint panic-once reached for will-panic",
+    ] {
+        assert!(caught.contains(says), "{says:?} not in {caught:?}");
+    }
+    assert_eq!(log.matches("reconcile panicked").count(), 1, "{log}");
+    let metrics = op.metrics_text();
+    assert_eq!(
+        metric(
+            &metrics,
+            "apigw_operator_reconciles_total{result=\"panic\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(event_reasons("will-panic", n).contains(&"InternalError".to_string()));
+    let messages = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        n,
+        "--field-selector",
+        "reason=InternalError",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        messages.contains("failpoint panic-once reached"),
+        "{messages}"
+    );
+    assert!(!event_reasons("neighbour", n).contains(&"InternalError".to_string()));
+
+    let held = moto.integrations(&api);
+    assert_eq!(held.len(), 2, "one integration each: {held:#?}");
+    assert_eq!(
+        held.iter()
+            .filter(|i| i["integrationId"] == integration_id("will-panic", n))
+            .count(),
+        1
+    );
+    assert_eq!(op.count("CreateIntegration"), 2);
+}
+
 /// A resource naming an API that does not exist says ApiNotFound, and becomes Ready by itself once the
 /// API is created. moto's seed endpoint makes the API's future ID known in advance.
 #[test]

@@ -10,7 +10,7 @@ use super::report::{
 };
 use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
-use crate::aws::AwsError;
+use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
 use crate::plan::{
@@ -19,6 +19,7 @@ use crate::plan::{
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// The finalizer's Apply: skip quickly when nothing is due, else sync and report.
@@ -85,6 +86,7 @@ async fn sync(
     let mut observed = observe(obj, ctx, &t, &api, &status, resolution)
         .await
         .map_err(applying)?;
+    panic_once_failpoint(obj, ctx);
     let mut recreated: Option<Recreation> = None;
     // Each step but the last produces the integration the next one works on: at most three rounds
     // (e.g. Recreate, then Update of what was created).
@@ -217,6 +219,19 @@ async fn sync(
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
 }
 
+/// Failpoint `panic-once`: the first reconcile of each resource whose name contains "panic" panics here,
+/// while holding the API's lock, in the middle of the work (for the test that a panic is caught).
+fn panic_once_failpoint(obj: &ApiIntegration, ctx: &Context) {
+    static FIRED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let name = obj.name_any();
+    if ctx.settings.failpoint.as_deref() == Some("panic-once")
+        && name.contains("panic")
+        && FIRED.lock().unwrap().insert(name.clone())
+    {
+        panic!("failpoint panic-once reached for {name}");
+    }
+}
+
 fn synced<'a>(
     integration: &'a ObservedIntegration,
     desired: &'a IntegrationFields,
@@ -285,13 +300,17 @@ async fn observe(
             absent_if_not_found(aws.get_integration(&api.1, &id).await)
         };
         match found {
-            Ok(found) => Holding::Recorded { id, found },
+            Ok(found) => {
+                found.iter().try_for_each(refuse_unknown_values)?;
+                Holding::Recorded { id, found }
+            }
             // Only the listing answers 404 for the API itself: the API is gone.
             Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
             Err(e) => return Err(e),
         }
     } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
         let found = absent_if_not_found(aws.get_integration(&api.1, id).await)?;
+        found.iter().try_for_each(refuse_unknown_values)?;
         Holding::AdoptionTarget {
             id: id.clone(),
             found: found.map(candidate),

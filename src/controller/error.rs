@@ -34,6 +34,9 @@ pub enum Error {
     DeletionBlocked { id: String, detail: AwsError },
     #[error("status write timed out")]
     StatusTimeout,
+    /// A reconcile panicked (a bug in the operator); the panic was caught and the resource is retried.
+    #[error("internal error in the operator (a bug; please report it), will retry: {0}")]
+    Panicked(String),
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<Error>>),
 }
@@ -109,6 +112,8 @@ impl Error {
                 Retry::Slow,
             ),
             Error::AdoptionRefused(_) => (Reason::AdoptionRefused, "adoption_refused", Retry::Slow),
+            // A bug, perhaps one that only this state or this answer trips: try again, backing off.
+            Error::Panicked(_) => (Reason::InternalError, "panic", backoff(1.0, 300.0)),
             // A policy change triggers a reconcile at once; the slow retry is only a safety net.
             Error::NotPermitted(_) => (Reason::NotPermitted, "not_permitted", Retry::Slow),
             Error::DeletionBlocked { .. } => {
@@ -129,7 +134,9 @@ impl Error {
                     }
                     AwsError::Throttled(_) => (Reason::Throttled, label, backoff(2.0, 120.0)),
                     AwsError::Conflict(_) => (passing, label, backoff(0.5, 10.0)),
-                    AwsError::NotFound(_) | AwsError::Unavailable(_) => {
+                    // An answer that cannot be used: as if none came (the request may have been applied,
+                    // which the next observation finds).
+                    AwsError::NotFound(_) | AwsError::Unavailable(_) | AwsError::Unreadable(_) => {
                         (passing, label, backoff(1.0, 300.0))
                     }
                 }
@@ -260,6 +267,27 @@ mod tests {
         assert!(matches!(throttled.retry, Retry::Backoff { .. }));
         let down = aws(AwsError::Unavailable("x".into())).class(Phase::Apply);
         assert_eq!(down.reason, Reason::AwsError);
+        let garbled = aws(AwsError::Unreadable("x".into())).class(Phase::Apply);
+        assert_eq!(garbled.reason, Reason::AwsError);
+        assert_eq!(garbled.label, "unreadable");
+        assert!(matches!(garbled.retry, Retry::Backoff { .. }));
+    }
+
+    #[test]
+    fn a_panic_is_an_internal_error_retried_with_backoff_in_every_phase() {
+        let e = Error::Panicked("index out of bounds".into());
+        for phase in [Phase::Apply, Phase::Update, Phase::Delete] {
+            let class = e.class(phase);
+            assert_eq!(class.reason, Reason::InternalError);
+            assert!(matches!(class.retry, Retry::Backoff { .. }), "{class:?}");
+        }
+        assert_eq!(e.retry_after(0, SLOW).as_secs(), 1);
+        assert_eq!(e.retry_after(30, SLOW).as_secs(), 300);
+        assert!(
+            e.summary().contains("index out of bounds"),
+            "{}",
+            e.summary()
+        );
     }
 
     #[test]
@@ -318,6 +346,7 @@ mod tests {
             "api_not_found"
         );
         assert_eq!(Error::StatusTimeout.metric_label(), "kube");
+        assert_eq!(Error::Panicked("boom".into()).metric_label(), "panic");
         let wrapped = as_cleanup_failure(Error::DeletionBlocked {
             id: "i".into(),
             detail: AwsError::Conflict("c".into()),

@@ -30,11 +30,12 @@ pub use tenancy::{Tenancy, TenancyView};
 use crate::api::ApiIntegration;
 use crate::aws::CallStats;
 use crate::metrics::{Health, Metrics};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Finalizer that keeps a resource until its integration is removed from AWS (or retained).
@@ -76,16 +77,56 @@ pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) ->
     Action::requeue(wait)
 }
 
-/// reconcile, timed and counted.
+/// reconcile, timed and counted. A panic in it is caught here: the process (and every other resource's
+/// reconcile) goes on, the resource says InternalError, and it is retried with backoff like any failure.
 async fn reconcile_measured(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let result = reconcile(obj, ctx.clone()).await;
+    let result = match AssertUnwindSafe(reconcile(obj.clone(), ctx.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(payload) => Err(report_panic(&obj, &ctx, panic_message(payload.as_ref())).await),
+    };
     let label = match &result {
         Ok(_) => "ok",
         Err(e) => e.metric_label(),
     };
     ctx.metrics.reconciled(label, started.elapsed());
     result
+}
+
+/// Logs a caught panic with the object and tells the user (Ready False, InternalError, a Warning Event).
+/// Whatever the reconcile held was dropped while unwinding (the per-API lock is a tokio Mutex, which a
+/// panic does not poison).
+async fn report_panic(obj: &ApiIntegration, ctx: &Context, message: String) -> Error {
+    tracing::error!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        generation = obj.metadata.generation.unwrap_or_default(),
+        panic = %message,
+        "reconcile panicked; caught, the resource will be retried"
+    );
+    let status = report::latest_status(obj, ctx)
+        .await
+        .or_else(|| obj.status.clone())
+        .unwrap_or_default();
+    match report::report_failure(obj, ctx, status, Error::Panicked(message), Phase::Apply).await {
+        Err(e) => e,
+        // Not reached: a panic's class is retried, so report_failure hands the error back.
+        Ok(_) => Error::Panicked("reconcile panicked".into()),
+    }
+}
+
+/// The text a panic was raised with (`panic!("...")` gives a &str or a String; anything else is opaque).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }
 
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
@@ -162,4 +203,20 @@ pub async fn run(
     }
     tracing::info!("controller stopped; in-flight reconciles finished");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_message_is_read_from_either_payload() {
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        let literal = caught(|| panic!("plain"));
+        let formatted = caught(|| panic!("formatted {}", 42));
+        let opaque = caught(|| std::panic::panic_any(7u8));
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+        assert_eq!(panic_message(formatted.as_ref()), "formatted 42");
+        assert_eq!(panic_message(opaque.as_ref()), "a panic without a message");
+    }
 }

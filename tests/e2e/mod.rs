@@ -164,6 +164,13 @@ impl Operator {
         None
     }
 
+    /// The process started last is still running (has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
@@ -711,10 +718,67 @@ pub struct Delay {
     pub by: Duration,
 }
 
+/// Garbage from AWS: a request whose "METHOD /path\nbody" contains `marker` gets an answer of the
+/// proxy's making. With `forward` the request reaches moto first (its effect happens) and moto's answer
+/// is spoiled on the way back; without, moto never sees it. `status` and `content_type` replace moto's
+/// (None keeps them); `body` makes the new body from moto's (empty when not forwarded).
+#[derive(Clone)]
+pub struct Reply {
+    pub marker: String,
+    pub forward: bool,
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub body: Spoiler,
+}
+
+/// Makes a reply's body from moto's answer.
+pub type Spoiler = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+impl Reply {
+    /// Answers matching requests with exactly `status`, `content_type` and `body`; moto never sees them.
+    pub fn raw(
+        marker: impl Into<String>,
+        status: u16,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Reply {
+        let body = body.into();
+        Reply {
+            marker: marker.into(),
+            forward: false,
+            status: Some(status),
+            content_type: Some(content_type.into()),
+            body: Arc::new(move |_| body.clone()),
+        }
+    }
+
+    /// Lets matching requests reach moto, then hands back moto's status with the body `spoil` makes of
+    /// moto's: AWS did the work, the answer is garbage.
+    pub fn spoiled(
+        marker: impl Into<String>,
+        spoil: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Reply {
+        Reply {
+            marker: marker.into(),
+            forward: true,
+            status: None,
+            content_type: None,
+            body: Arc::new(spoil),
+        }
+    }
+
+    /// As [`Reply::raw`], but after the request reached moto.
+    pub fn after_moto(mut self) -> Reply {
+        self.forward = true;
+        self
+    }
+}
+
 /// What the proxy does to matching requests, and how many it has held back or failed.
 #[derive(Default)]
 struct Rules {
     faults: Mutex<Vec<Fault>>,
+    replies: Mutex<Vec<Reply>>,
     delays: Mutex<Vec<Delay>>,
     injected: AtomicUsize,
     delayed: AtomicUsize,
@@ -792,10 +856,16 @@ impl FaultProxy {
         self.rules.delays.lock().unwrap().push(delay);
     }
 
-    /// Drops every fault and delay rule.
+    /// Answers matching requests with garbage (see [`Reply`]); counted in [`FaultProxy::injected`].
+    pub fn reply(&self, reply: Reply) {
+        self.rules.replies.lock().unwrap().push(reply);
+    }
+
+    /// Drops every fault, delay and reply rule.
     pub fn clear(&self) {
         self.rules.faults.lock().unwrap().clear();
         self.rules.delays.lock().unwrap().clear();
+        self.rules.replies.lock().unwrap().clear();
     }
 
     /// Requests answered with an injected error so far.
@@ -878,6 +948,24 @@ async fn proxy_one(
             .body(Full::new(bytes::Bytes::from(payload.to_string())))
             .unwrap());
     }
+    let reply = rules
+        .replies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| text.contains(&r.marker))
+        .cloned();
+    if let Some(r) = reply.as_ref().filter(|r| !r.forward) {
+        rules.injected.fetch_add(1, Ordering::SeqCst);
+        return Ok(hyper::Response::builder()
+            .status(r.status.unwrap_or(200))
+            .header(
+                "content-type",
+                r.content_type.as_deref().unwrap_or("text/plain"),
+            )
+            .body(Full::new(bytes::Bytes::from((r.body)(&[]))))
+            .unwrap());
+    }
     let delay = rules
         .delays
         .lock()
@@ -935,6 +1023,19 @@ async fn proxy_one(
         }
         body = page;
         parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    }
+    if let Some(r) = reply {
+        rules.injected.fetch_add(1, Ordering::SeqCst);
+        body = bytes::Bytes::from((r.body)(&body));
+        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+        if let Some(status) = r.status {
+            parts.status = hyper::StatusCode::from_u16(status).unwrap();
+        }
+        if let Some(ct) = &r.content_type {
+            parts
+                .headers
+                .insert(hyper::header::CONTENT_TYPE, ct.parse().unwrap());
+        }
     }
     if let Some(by) = delay {
         // moto has done the work; only the answer is late, as when AWS acts but the reply is slow or lost.
