@@ -405,11 +405,16 @@ fn dashboard_queries_parse_and_use_only_defined_variables() {
 /// from the Reason type, outcomes and results as written in src/.
 #[test]
 fn queried_label_values_are_ones_the_operator_produces() {
+    // Every .rs file under src/, however the modules are laid out.
     let mut source = String::new();
-    for dir in ["src", "src/controller"] {
-        for entry in std::fs::read_dir(repo_path(dir)).unwrap().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "rs") {
-                source.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+    let mut dirs = vec![repo_path("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                source.push_str(&std::fs::read_to_string(&path).unwrap());
             }
         }
     }
