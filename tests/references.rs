@@ -25,19 +25,7 @@ fn tags(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
 }
 
 fn create_named_api(moto: &Moto, name: &str, protocol: &str, with_tags: &[(&str, &str)]) -> String {
-    let mut req = moto
-        .client
-        .create_api()
-        .name(name)
-        .protocol_type(protocol.into())
-        .set_tags(Some(tags(with_tags)));
-    if protocol == "WEBSOCKET" {
-        req = req.route_selection_expression("$request.body.action");
-    }
-    block_on(req.send())
-        .expect("moto creates the API")
-        .api_id
-        .unwrap()
+    moto.create_named_api(name, protocol, with_tags)
 }
 
 fn rename_api(moto: &Moto, api: &str, name: &str) {

@@ -84,19 +84,10 @@ fn selects(tenant: &str) -> Value {
 }
 
 fn create_named_api(client: &apigw::Client, name: &str, tags: &[(&str, &str)]) -> String {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let req = client
-        .create_api()
-        .name(name)
-        .protocol_type("HTTP".into())
-        .set_tags(Some(tags));
-    block_on(req.send())
-        .expect("moto creates the API")
-        .api_id
-        .unwrap()
+    let moto = Moto {
+        client: client.clone(),
+    };
+    moto.create_named_api(name, "HTTP", tags)
 }
 
 fn writes(op: &Operator) -> usize {

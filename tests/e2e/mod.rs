@@ -442,11 +442,21 @@ impl Moto {
     }
 
     pub fn create_api(&self, protocol: &str) -> String {
+        self.create_named_api(&format!("e2e-{:08x}", rand::random::<u32>()), protocol, &[])
+    }
+
+    /// An API with this Name, protocol and tags (for references and tenancy allowlists).
+    pub fn create_named_api(&self, name: &str, protocol: &str, tags: &[(&str, &str)]) -> String {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut req = self
             .client
             .create_api()
-            .name(format!("e2e-{:08x}", rand::random::<u32>()))
-            .protocol_type(protocol.into());
+            .name(name)
+            .protocol_type(protocol.into())
+            .set_tags(Some(tags));
         if protocol == "WEBSOCKET" {
             req = req.route_selection_expression("$request.body.action");
         }
