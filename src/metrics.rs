@@ -46,6 +46,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     aws_calls: Family<AwsCallLabels, Counter>,
     leader: Gauge,
+    checks_in_sync: Counter,
     store: Arc<OnceLock<Store<ApiIntegration>>>,
 }
 
@@ -87,6 +88,13 @@ impl Metrics {
             "1 while this process holds the leader lease (or runs without leader election)",
             leader.clone(),
         );
+        let checks_in_sync = Counter::default();
+        registry.register(
+            "checks_in_sync",
+            "Looks at AWS (drift checks, mostly) that found the integration already as the spec asks; \
+             they write nothing, to AWS or to Kubernetes",
+            checks_in_sync.clone(),
+        );
         let store = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(ResourcesCollector {
             store: store.clone(),
@@ -97,6 +105,7 @@ impl Metrics {
             reconcile_duration,
             aws_calls,
             leader,
+            checks_in_sync,
             store,
         }
     }
@@ -117,6 +126,10 @@ impl Metrics {
             })
             .inc();
         self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn checked_in_sync(&self) {
+        self.checks_in_sync.inc();
     }
 
     pub fn aws_call(&self, operation: &str, outcome: &str) {

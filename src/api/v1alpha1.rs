@@ -15,6 +15,38 @@ use std::collections::BTreeMap;
 /// Gateway instead of creating a new one.
 pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
 
+/// Annotation the operator writes, together with its finalizer and in the same request, just before a
+/// resource's first CreateIntegration: where that create is made. Until status records an integration ID,
+/// its presence means "a create may have happened": the next run (or the deletion) looks for what it
+/// made instead of making another or leaking it. Once an ID is recorded it is history and is ignored.
+pub const CREATE_STARTED_ANNOTATION: &str = "apigw.dev/create-started";
+
+/// The value of [`CREATE_STARTED_ANNOTATION`] (JSON).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStarted {
+    /// The API the integration is created on.
+    pub api_id: String,
+    /// The VPC link it uses, when connectionRef resolved one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    /// When the create was started.
+    pub at: Time,
+}
+
+impl ApiIntegration {
+    /// The first-create marker, if the annotation is there. A value that does not parse still means a
+    /// create may have happened (on an API not known from it).
+    pub fn create_started(&self) -> Option<Option<CreateStarted>> {
+        let value = self
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(CREATE_STARTED_ANNOTATION)?;
+        Some(serde_json::from_str(value).ok())
+    }
+}
+
 /// An API Gateway V2 integration (HTTP or WebSocket API) kept in step with this spec by apigw-operator.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -409,11 +441,15 @@ pub struct ApiIntegrationStatus {
     /// True when API Gateway made the integration itself (quick create); the operator never changes those.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_gateway_managed: Option<bool>,
-    /// When the integration was last seen to match the spec.
+    /// When the operator last found the integration matching the spec and had something new to say here
+    /// (a create, an update, a repair, a new generation). Drift checks that find nothing to change do not
+    /// rewrite it: an unchanged resource costs no Kubernetes write (see the checks_in_sync metric).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// Set just before CreateIntegration is called and cleared once its ID is recorded: if the operator
-    /// stops in between, the next run looks for the integration it may have made instead of making another.
+    /// Set just before an integration the status records is replaced by a new CreateIntegration (it was
+    /// deleted outside the operator, or its API was re-made) and cleared once the new ID is recorded: if
+    /// the operator stops in between, the next run looks for the integration it may have made instead of
+    /// making another. (A first create is marked by the apigw.dev/create-started annotation instead.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_started_at: Option<Time>,
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.

@@ -2,14 +2,14 @@
 
 use super::context::{Context, Target};
 use super::error::{Error, Phase};
+use super::finalizer;
 use super::listing::{ApiKey, Written};
 use super::references::{Resolution, resolve_references};
 use super::report::{
-    Recreation, Synced, jittered, latest_status, now, publish, report_failure, report_synced,
-    write_status,
+    Recreation, Synced, jittered, now, publish, report_failure, report_synced, write_status,
 };
 use super::tenancy;
-use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
+use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus, CreateStarted};
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
@@ -44,14 +44,12 @@ pub async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error>
         Due::After(wait) => return Ok(Action::requeue(jittered(wait))),
         Due::Now => {}
     }
-    let status = obj.status.clone().unwrap_or_default();
-    match sync(obj, ctx, status.clone()).await {
+    let mut status = obj.status.clone().unwrap_or_default();
+    match sync(obj, ctx, &mut status).await {
         Ok(action) => Ok(action),
-        Err((phase, err)) => {
-            // A step may have written status already (create in flight): start from what it wrote.
-            let latest = latest_status(obj, ctx).await.unwrap_or(status);
-            report_failure(obj, ctx, latest, err, phase).await
-        }
+        // `status` holds what the steps so far established (an ID just created among it), whether or not
+        // it was written yet: the failure report writes it.
+        Err((phase, err)) => report_failure(obj, ctx, status, err, phase).await,
     }
 }
 
@@ -62,11 +60,12 @@ fn applying(e: impl Into<Error>) -> Failed {
     (Phase::Apply, e.into())
 }
 
-/// Observe, decide, act, until the decision is to sync, update or report; then report.
+/// Observe, decide, act, until the decision is to report; then report. `status` is kept up to date with
+/// what each step established.
 async fn sync(
     obj: &ApiIntegration,
     ctx: &Context,
-    mut status: ApiIntegrationStatus,
+    status: &mut ApiIntegrationStatus,
 ) -> Result<Action, Failed> {
     let region = ctx.region_of(obj);
     // §7: with --tenancy policy, the policy that allows this resource, and so whose credentials act.
@@ -83,16 +82,32 @@ async fn sync(
         None => Some(lock.lock().await),
         Some(_) => None,
     };
-    let mut observed = observe(obj, ctx, &t, &api, &status, resolution)
+    let (mut observed, mut from_memory) = observe(obj, ctx, &t, &api, status, resolution)
         .await
         .map_err(applying)?;
     panic_once_failpoint(obj, ctx);
+    // The finalizer (and, before a first create, the marker) as far as this reconcile has written them.
+    let mut meta = obj.metadata.clone();
     let mut recreated: Option<Recreation> = None;
-    // Each step but the last produces the integration the next one works on: at most three rounds
-    // (e.g. Recreate, then Update of what was created).
-    for _ in 0..3 {
+    // Whether this reconcile wrote anything to AWS.
+    let mut changed = false;
+    // Each step but the last produces the integration the next one works on: at most four rounds
+    // (e.g. Recreate, then an Update of what was created, checked once more).
+    for _ in 0..4 {
         let step = plan::next_step(&observed);
         tracing::debug!(?step, "next step");
+        if step.owns_integration() {
+            // Whatever the resource owns in AWS must not outlive it: the finalizer comes first. For a
+            // first create, the marker travels in the same write.
+            let marker = (step == Step::Create).then(|| CreateStarted {
+                api_id: api.1.clone(),
+                connection_id: observed.desired.connection_id.clone(),
+                at: now(),
+            });
+            finalizer::ensure(obj, &mut meta, &ctx.client, marker.as_ref())
+                .await
+                .map_err(applying)?;
+        }
         let made = match step {
             Step::InSync(integration) => {
                 let message = recreated.map(|r| r.message(&integration.integration_id));
@@ -100,11 +115,11 @@ async fn sync(
                     &integration,
                     &observed.desired,
                     &api,
-                    true,
+                    !changed,
                     message,
                     &identity,
                 );
-                return report_synced(obj, ctx, status, synced)
+                return report_synced(obj, ctx, status.clone(), synced)
                     .await
                     .map_err(applying);
             }
@@ -113,16 +128,37 @@ async fn sync(
                 drift,
                 body,
             } => {
-                let id = &integration.integration_id;
-                let result = aws.update_integration(&api.1, id, &body).await;
+                let id = integration.integration_id.clone();
+                let result = aws.update_integration(&api.1, &id, &body).await;
                 let written = result.as_ref().map_or(Written::Unknown, Written::Now);
-                scope.listings.after_write(&api, id, written);
-                let updated = result.map_err(|e| (Phase::Update, e.into()))?;
+                scope.listings.after_write(&api, &id, written);
+                let updated = match result {
+                    Ok(updated) => updated,
+                    // Rule 3: the integration is gone (sent blind, from memory, this is how it is found
+                    // out): the next step re-creates it.
+                    Err(AwsError::NotFound(_)) => {
+                        observed.holding = Holding::Recorded { id, found: None };
+                        from_memory = false;
+                        continue;
+                    }
+                    Err(e) => return Err((Phase::Update, e.into())),
+                };
+                changed = true;
                 let note = format!("Updated {} of integration {id}.", drift.join(", "));
                 publish(ctx, obj, EventReason::Updated, note).await;
-                let message = recreated.map(|r| r.message(id));
+                if from_memory {
+                    // The update was computed from what this process last saw: AWS's answer is the
+                    // truth, and one more round repairs anything changed behind our back meanwhile.
+                    from_memory = false;
+                    observed.holding = Holding::Recorded {
+                        id,
+                        found: Some(updated),
+                    };
+                    continue;
+                }
+                let message = recreated.map(|r| r.message(&id));
                 let synced = synced(&updated, &observed.desired, &api, false, message, &identity);
-                return report_synced(obj, ctx, status, synced)
+                return report_synced(obj, ctx, status.clone(), synced)
                     .await
                     .map_err(applying);
             }
@@ -152,7 +188,7 @@ async fn sync(
                 publish(ctx, obj, EventReason::Recovered, note).await;
                 integration
             }
-            Step::Create => create(obj, ctx, &t, &api, &mut status, &observed.desired, None)
+            Step::Create => create(obj, ctx, &t, &api, status, &observed.desired, None)
                 .await
                 .map_err(applying)?,
             Step::Recreate { lost_id } => {
@@ -166,7 +202,7 @@ async fn sync(
                     ctx,
                     &t,
                     &api,
-                    &mut status,
+                    status,
                     &observed.desired,
                     recreated.clone(),
                 )
@@ -203,7 +239,7 @@ async fn sync(
                     ctx,
                     &t,
                     &api,
-                    &mut status,
+                    status,
                     &observed.desired,
                     recreated.clone(),
                 )
@@ -211,6 +247,8 @@ async fn sync(
                 .map_err(applying)?
             }
         };
+        changed = true;
+        from_memory = false;
         observed.holding = Holding::Recorded {
             id: made.integration_id.clone(),
             found: Some(made),
@@ -254,7 +292,9 @@ fn synced<'a>(
 
 /// Reads what the decision needs: the API's protocol, then whatever AWS holds for this resource. What to
 /// read follows the status: the recorded integration; else the adoption target; else, after an
-/// interrupted create, the API's integrations.
+/// interrupted create, the API's integrations. The flag says the recorded integration was not read but
+/// taken from this process's memory of its last sync: after a spec change, the update is computed from
+/// that and sent at once (one AWS call), and AWS's answer is checked like a fresh read.
 async fn observe(
     obj: &ApiIntegration,
     ctx: &Context,
@@ -262,7 +302,7 @@ async fn observe(
     api: &ApiKey,
     status: &ApiIntegrationStatus,
     resolution: Resolution,
-) -> Result<Observed, AwsError> {
+) -> Result<(Observed, bool), AwsError> {
     let aws = &t.aws;
     let mut desired = IntegrationFields::from_spec(&obj.spec);
     desired.connection_id = resolution.connection_id;
@@ -275,12 +315,13 @@ async fn observe(
         deletion_policy: obj.spec.deletion_policy(),
     };
     if observed.unresolved.is_some() {
-        return Ok(observed);
+        return Ok((observed, false));
     }
     observed.protocol = t.scope.protocol(aws, api).await?;
     if observed.protocol.is_none() {
-        return Ok(observed);
+        return Ok((observed, false));
     }
+    let mut from_memory = false;
     let candidate = |integration: ObservedIntegration| Candidate {
         claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
         integration,
@@ -296,6 +337,9 @@ async fn observe(
     } else if let Some(id) = status.integration_id.clone() {
         let found = if plan::may_use_listing(status, obj.metadata.generation) {
             t.scope.integration_via_listing(aws, api, &id).await
+        } else if let Some(last) = ctx.last_synced(obj, api, &id) {
+            from_memory = true;
+            Ok(Some(last))
         } else {
             absent_if_not_found(aws.get_integration(&api.1, &id).await)
         };
@@ -305,7 +349,7 @@ async fn observe(
                 Holding::Recorded { id, found }
             }
             // Only the listing answers 404 for the API itself: the API is gone.
-            Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
+            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false)),
             Err(e) => return Err(e),
         }
     } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
@@ -315,19 +359,19 @@ async fn observe(
             id: id.clone(),
             found: found.map(candidate),
         }
-    } else if status.create_started_at.is_some() {
+    } else if status.create_started_at.is_some() || obj.create_started().is_some() {
         match aws.list_integrations(&api.1).await {
             Ok(list) => Holding::InterruptedCreate {
                 candidates: list.into_iter().map(candidate).collect(),
             },
-            Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
+            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false)),
             Err(e) => return Err(e),
         }
     } else {
         Holding::Nothing
     };
     observed.holding = holding;
-    Ok(observed)
+    Ok((observed, from_memory))
 }
 
 fn api_gone(mut observed: Observed) -> Observed {
@@ -344,7 +388,11 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
     }
 }
 
-/// Rule 2: "create in flight" is in status before CreateIntegration, the ID right after it.
+/// Rule 2: "a create may have happened, on this API" is recorded before CreateIntegration, the ID right
+/// after it. For a first create the marker is the annotation the caller wrote with the finalizer; when a
+/// recorded integration is replaced (lost, or its API re-made), the status says so before the create. The
+/// ID goes into `status` here and reaches the API server with the report that follows (Ready, or the
+/// failure of a later step), so a create costs one status write, not two.
 async fn create(
     obj: &ApiIntegration,
     ctx: &Context,
@@ -354,23 +402,25 @@ async fn create(
     desired: &IntegrationFields,
     recreated: Option<Recreation>,
 ) -> Result<ObservedIntegration, Error> {
-    // Where it is being made, so that a crash before the ID is recorded is recovered there.
-    status.api_id = Some(api.1.clone());
-    status.connection_id = desired.connection_id.clone();
-    status.integration_id = None;
-    status.create_started_at = Some(now());
-    let message = "Creating the integration in API Gateway.";
-    let generation = obj.metadata.generation;
-    set_condition(
-        &mut status.conditions,
-        READY,
-        false,
-        Reason::Creating,
-        message,
-        generation,
-        now(),
-    );
-    write_status(obj, ctx, status).await?;
+    if status.integration_id.is_some() {
+        // Replacing an integration the status records: the status must stop naming it first, so that a
+        // crash before the new ID is recorded leads to a search, not to the lost one.
+        status.api_id = Some(api.1.clone());
+        status.connection_id = desired.connection_id.clone();
+        status.integration_id = None;
+        status.create_started_at = Some(now());
+        let message = "Creating the integration in API Gateway.";
+        set_condition(
+            &mut status.conditions,
+            READY,
+            false,
+            Reason::Creating,
+            message,
+            obj.metadata.generation,
+            now(),
+        );
+        write_status(obj, ctx, status).await?;
+    }
 
     let result = t.aws.create_integration(&api.1, desired).await;
     match &result {
@@ -393,9 +443,10 @@ async fn create(
         tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
         std::future::pending::<()>().await;
     }
+    status.api_id = Some(api.1.clone());
+    status.connection_id = desired.connection_id.clone();
     status.integration_id = Some(created.integration_id.clone());
     status.create_started_at = None;
-    write_status(obj, ctx, status).await?;
     let (reason, note) = match recreated {
         Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),
         None => {

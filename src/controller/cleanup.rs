@@ -27,10 +27,12 @@ pub async fn cleanup(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Erro
 
 async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     let region = ctx.region_of(obj);
-    // Where the integration was made (what a reference resolved to then); never resolved again here, so
-    // deleting works when the reference no longer resolves.
+    // Where the integration was made (what a reference resolved to then, in status or, for a first
+    // create whose ID never reached status, in its marker); never resolved again here, so deleting works
+    // when the reference no longer resolves.
     let recorded = obj.status.as_ref().and_then(|s| s.api_id.clone());
-    let Some(api_id) = recorded.or_else(|| obj.spec.api_id.clone()) else {
+    let marked = || obj.create_started().flatten().map(|m| m.api_id);
+    let Some(api_id) = recorded.or_else(marked).or_else(|| obj.spec.api_id.clone()) else {
         // A reference never resolved: nothing was created anywhere.
         return Ok(Action::await_change());
     };
@@ -107,7 +109,10 @@ async fn observe(
     let mut desired = IntegrationFields::from_spec(&obj.spec);
     if obj.spec.connection_ref.is_some() {
         // What connectionRef resolved to when the create was made.
-        desired.connection_id = status.connection_id.clone();
+        desired.connection_id = status
+            .connection_id
+            .clone()
+            .or_else(|| obj.create_started().flatten().and_then(|m| m.connection_id));
     }
     let mut observed = CleanupObserved {
         policy: obj.spec.deletion_policy(),
@@ -117,7 +122,7 @@ async fn observe(
     };
     let look_for_interrupted = observed.policy == crate::api::DeletionPolicy::Delete
         && status.integration_id.is_none()
-        && status.create_started_at.is_some();
+        && (status.create_started_at.is_some() || obj.create_started().is_some());
     if !look_for_interrupted {
         return Ok(observed);
     }

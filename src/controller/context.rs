@@ -69,6 +69,8 @@ pub struct Context {
     pub tenancy: Option<TenancyView>,
     /// What each object was last found to be (in sync, or refused by AWS), at which generation.
     settled: Mutex<HashMap<Key, Settled>>,
+    /// What AWS held for each object's integration at its last successful sync (its answer then).
+    last_synced: Mutex<HashMap<Key, (ApiKey, ObservedIntegration)>>,
 }
 
 /// What is kept per AWS account and region (design §7: API Gateway's quota is per account and region):
@@ -199,6 +201,7 @@ impl Context {
             clients: tokio::sync::Mutex::default(),
             failures: Mutex::default(),
             settled: Mutex::default(),
+            last_synced: Mutex::default(),
         }
     }
 
@@ -315,9 +318,32 @@ impl Context {
         );
     }
 
-    /// `obj` is no longer settled (a failure, or it is being deleted).
+    /// `obj` is no longer settled (a failure, or it is being deleted). What AWS held at its last sync is
+    /// forgotten too: after a failure, whose effect may be unknown, the next look is a fresh read.
     pub fn forget_settled(&self, obj: &ApiIntegration) {
-        self.settled.lock().unwrap().remove(&ObjectRef::from(obj));
+        let key = ObjectRef::from(obj);
+        self.settled.lock().unwrap().remove(&key);
+        self.last_synced.lock().unwrap().remove(&key);
+    }
+
+    /// Remembers what AWS held for `obj`'s integration when it was just synced.
+    pub fn remember_synced(&self, obj: &ApiIntegration, api: ApiKey, held: &ObservedIntegration) {
+        self.last_synced
+            .lock()
+            .unwrap()
+            .insert(ObjectRef::from(obj), (api, held.clone()));
+    }
+
+    /// What AWS held for integration `id` of `api` at `obj`'s last successful sync by this process.
+    pub fn last_synced(
+        &self,
+        obj: &ApiIntegration,
+        api: &ApiKey,
+        id: &str,
+    ) -> Option<ObservedIntegration> {
+        let last = self.last_synced.lock().unwrap();
+        let (at, held) = last.get(&ObjectRef::from(obj))?;
+        (at == api && held.integration_id == id).then(|| held.clone())
     }
 
     /// `obj` is gone: forget everything about it.
@@ -325,6 +351,7 @@ impl Context {
         let key = ObjectRef::from(obj);
         self.settled.lock().unwrap().remove(&key);
         self.failures.lock().unwrap().remove(&key);
+        self.last_synced.lock().unwrap().remove(&key);
     }
 
     /// Counts one more failure in a row for `obj`; returns how many came before it.

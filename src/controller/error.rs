@@ -5,7 +5,6 @@ use super::listing::ApiKey;
 use crate::aws::AwsError;
 use crate::conditions::Reason;
 use crate::plan::Blocker;
-use kube::runtime::finalizer;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +36,9 @@ pub enum Error {
     /// A reconcile panicked (a bug in the operator); the panic was caught and the resource is retried.
     #[error("internal error in the operator (a bug; please report it), will retry: {0}")]
     Panicked(String),
+    /// Deleting the resource failed (its phase is known: the errors inside are classed as a deletion's).
     #[error(transparent)]
-    Finalizer(#[from] Box<finalizer::Error<Error>>),
+    Cleanup(Box<Error>),
 }
 
 /// What the reconciler was doing when the error happened; it changes what some errors mean.
@@ -72,20 +72,16 @@ pub struct Class {
 }
 
 impl Error {
-    /// The error the reconcile itself failed with, and the phase, out of the finalizer's wrapper.
+    /// The error the reconcile itself failed with, and the phase, out of the deletion's wrapper.
     fn innermost(&self) -> (&Error, Option<Phase>) {
         match self {
-            Error::Finalizer(f) => match f.as_ref() {
-                finalizer::Error::ApplyFailed(e) => (e, Some(Phase::Apply)),
-                finalizer::Error::CleanupFailed(e) => (e, Some(Phase::Delete)),
-                _ => (self, None),
-            },
+            Error::Cleanup(e) => (e.innermost().0, Some(Phase::Delete)),
             e => (e, None),
         }
     }
 
-    /// Design §2 rule 6, in one table. `phase` is ignored for errors wrapped by the finalizer, which know
-    /// their own.
+    /// Design §2 rule 6, in one table. `phase` is ignored for errors wrapped as a deletion's, which
+    /// know their own.
     pub fn class(&self, phase: Phase) -> Class {
         let (err, wrapped_phase) = self.innermost();
         let phase = wrapped_phase.unwrap_or(phase);
@@ -97,7 +93,7 @@ impl Error {
             Phase::Delete => Reason::Deleting,
         };
         let (reason, label, retry) = match err {
-            Error::Kube(_) | Error::StatusTimeout | Error::Finalizer(_) => {
+            Error::Kube(_) | Error::StatusTimeout | Error::Cleanup(_) => {
                 (passing, "kube", backoff(1.0, 300.0))
             }
             Error::ApiNotFound(_) | Error::ApiRefNotFound { .. } => {
@@ -226,7 +222,7 @@ mod tests {
     }
 
     fn as_cleanup_failure(e: Error) -> Error {
-        Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(e)))
+        Error::Cleanup(Box::new(e))
     }
 
     #[test]
@@ -298,7 +294,7 @@ mod tests {
         assert_eq!(e.class(Phase::Delete).reason, Reason::Deleting);
         let conflict = aws(AwsError::Conflict("concurrent modification".into()));
         assert_eq!(conflict.class(Phase::Delete).reason, Reason::Deleting);
-        // The finalizer's wrapper knows it was a cleanup.
+        // The deletion's wrapper knows it was a cleanup.
         let wrapped = as_cleanup_failure(aws(AwsError::Unavailable("503".into())));
         assert_eq!(wrapped.class(Phase::Apply).reason, Reason::Deleting);
     }

@@ -1,6 +1,7 @@
-//! The reconciler. `finalizer()` is the top of reconcile: Apply makes API Gateway hold the spec
-//! ([`apply`]), Cleanup honours deletionPolicy ([`cleanup`]). Both observe, ask [`crate::plan`] for the
-//! next step, carry it out and report it ([`report`]); [`error`] decides once what each failure means.
+//! The reconciler. The top of reconcile splits a live resource ([`apply`]: make API Gateway hold the
+//! spec) from one being deleted ([`cleanup`]: honour deletionPolicy, then drop the [`finalizer`]). Both
+//! observe, ask [`crate::plan`] for the next step, carry it out and report it ([`report`]); [`error`]
+//! decides once what each failure means.
 //!
 //! | file | what |
 //! |---|---|
@@ -9,6 +10,7 @@
 //! | `references.rs` | the region's API and VPC link listings that apiRef and connectionRef resolve against |
 //! | `apply.rs` | observe → plan → act for a live resource |
 //! | `cleanup.rs` | the same for deletion |
+//! | `finalizer.rs` | the finalizer and the first-create marker written with it |
 //! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `report.rs` | status writes and Events |
 //! | `error.rs` | errors and their classes (reason, metrics label, retry) |
@@ -18,6 +20,7 @@ mod apply;
 mod cleanup;
 mod context;
 mod error;
+mod finalizer;
 mod listing;
 mod references;
 mod report;
@@ -25,6 +28,7 @@ mod tenancy;
 
 pub use context::{Context, MANAGER, Settings};
 pub use error::{Class, Error, Phase, Retry};
+pub use finalizer::FINALIZER;
 pub use tenancy::{Tenancy, TenancyView};
 
 use crate::api::ApiIntegration;
@@ -32,14 +36,10 @@ use crate::aws::CallStats;
 use crate::metrics::{Health, Metrics};
 use futures::{FutureExt, StreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-
-/// Finalizer that keeps a resource until its integration is removed from AWS (or retained).
-pub const FINALIZER: &str = "apigw.dev/integration";
 
 /// One reconcile of one object. The span names the object, so every log line under it does too.
 #[tracing::instrument(
@@ -50,17 +50,25 @@ pub const FINALIZER: &str = "apigw.dev/integration";
         generation = obj.metadata.generation.unwrap_or_default(),
     )
 )]
+///
+/// Not kube-runtime's `finalizer()` helper: that adds the finalizer in a write of its own before the
+/// first apply; here [`apply`] adds it when the resource first comes to own something in AWS, in the same
+/// write as the first-create marker (see [`finalizer`]).
 pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let api: Api<ApiIntegration> =
-        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            Finalizer::Apply(o) => apply::apply(&o, &ctx).await,
-            Finalizer::Cleanup(o) => cleanup::cleanup(&o, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    if obj.metadata.deletion_timestamp.is_none() {
+        return apply::apply(&obj, &ctx).await;
+    }
+    if !finalizer::has_finalizer(&obj.metadata) {
+        // Never owned anything in AWS (or already cleaned up): the API server removes it.
+        return Ok(Action::await_change());
+    }
+    let action = cleanup::cleanup(&obj, &ctx)
+        .await
+        .map_err(|e| Error::Cleanup(Box::new(e)))?;
+    finalizer::remove(&obj, &ctx.client)
+        .await
+        .map_err(|e| Error::Cleanup(Box::new(e)))?;
+    Ok(action)
 }
 
 /// When to try a failed reconcile again: the error's class, backed off by the failures in a row.

@@ -33,7 +33,7 @@ pub enum Holding {
     /// No ID recorded, but a create was in flight: the API's integrations, one of which that create may
     /// have made.
     InterruptedCreate { candidates: Vec<Candidate> },
-    /// No ID recorded, nothing to adopt, no create in flight.
+    /// No ID recorded, nothing to adopt, no create started.
     Nothing,
     /// §6: the recorded integration lives on an API the reference no longer resolves to (the API was
     /// replaced under the same name): integration `old_id` of API `old_api`.
@@ -92,7 +92,8 @@ pub enum Step {
     Adopt(ObservedIntegration),
     /// Rule 2: a create was interrupted before its ID was recorded, and this is what it made.
     RecoverInterrupted(ObservedIntegration),
-    /// Rule 2: nothing exists yet: record "create in flight", create, record the ID.
+    /// Rule 2: nothing exists yet: record that a create is starting (with the finalizer, in one write),
+    /// create, record the ID.
     Create,
     /// Rule 3: the recorded integration was deleted outside the operator (404): create it again.
     Recreate { lost_id: String },
@@ -105,6 +106,14 @@ pub enum Step {
     },
     /// Nothing may be written until someone acts.
     Report(Blocker),
+}
+
+impl Step {
+    /// Does carrying this step out leave the resource owning an integration in AWS (so the finalizer
+    /// must be on it first)? Only a report owns nothing.
+    pub fn owns_integration(&self) -> bool {
+        !matches!(self, Step::Report(_))
+    }
 }
 
 /// The next step for a resource that is not being deleted.

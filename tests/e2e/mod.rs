@@ -629,6 +629,91 @@ pub fn mismatches(spec: &serde_json::Value, held: &serde_json::Value) -> Vec<Str
         .collect()
 }
 
+/// One change to an ApiIntegration as a watch saw it.
+#[derive(Clone, Debug)]
+pub struct SeenWrite {
+    /// ADDED, MODIFIED or DELETED.
+    pub kind: String,
+    pub name: String,
+    pub resource_version: String,
+}
+
+/// Every write to the ApiIntegrations of a namespace, as `kubectl get --watch` reports them: each ADDED,
+/// MODIFIED or DELETED event is one write to the API server (Events are other objects and not counted).
+pub struct WriteWatch {
+    child: Child,
+    seen: Arc<Mutex<Vec<SeenWrite>>>,
+}
+
+impl WriteWatch {
+    /// Starts watching; returns once the watch has sent its first event (or after a short grace period
+    /// when the namespace is still empty).
+    pub fn start(ns: &str) -> WriteWatch {
+        let mut child = crate::common::cmd("kubectl")
+            .args([
+                "get",
+                "apiintegrations",
+                "-n",
+                ns,
+                "--watch",
+                "--output-watch-events",
+                "-o",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl get --watch");
+        let stdout = child.stdout.take().unwrap();
+        let seen: Arc<Mutex<Vec<SeenWrite>>> = Arc::default();
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let events = serde_json::Deserializer::from_reader(std::io::BufReader::new(stdout))
+                .into_iter::<serde_json::Value>();
+            for event in events.map_while(Result::ok) {
+                let object = &event["object"];
+                sink.lock().unwrap().push(SeenWrite {
+                    kind: event["type"].as_str().unwrap_or_default().to_string(),
+                    name: object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    resource_version: object["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                });
+            }
+        });
+        // The watch starts with what exists; give it a moment to be established.
+        std::thread::sleep(Duration::from_millis(1500));
+        WriteWatch { child, seen }
+    }
+
+    /// What was seen so far for `name`, in order.
+    pub fn of(&self, name: &str) -> Vec<SeenWrite> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.name == name)
+            .cloned()
+            .collect()
+    }
+
+    /// The kinds of the events seen for `name` (e.g. ["ADDED", "MODIFIED", "MODIFIED"]).
+    pub fn kinds(&self, name: &str) -> Vec<String> {
+        self.of(name).into_iter().map(|w| w.kind).collect()
+    }
+}
+
+impl Drop for WriteWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn get_json(kind_name: &str, ns: &str) -> serde_json::Value {
     serde_json::from_str(&kubectl_ok(&["get", kind_name, "-n", ns, "-o", "json"])).unwrap()
 }
