@@ -78,7 +78,9 @@ async fn sync(
     let api: ApiKey = (region, resolution.api_id.clone().unwrap_or_default());
     // Observing and writing happen under the API's lock, so what was observed stays true until we act.
     let lock = scope.api_lock(&api);
-    let _one_change_per_api = match resolution.unresolved {
+    // Held from observing until the last AWS write; released before the status is written, so that the
+    // API's other resources need not wait on the API server.
+    let mut one_change_per_api = match resolution.unresolved {
         None => Some(lock.lock().await),
         Some(_) => None,
     };
@@ -119,6 +121,7 @@ async fn sync(
                     message,
                     &identity,
                 );
+                drop(one_change_per_api.take());
                 return report_synced(obj, ctx, status.clone(), synced)
                     .await
                     .map_err(applying);
@@ -158,6 +161,7 @@ async fn sync(
                 }
                 let message = recreated.map(|r| r.message(&id));
                 let synced = synced(&updated, &observed.desired, &api, false, message, &identity);
+                drop(one_change_per_api.take());
                 return report_synced(obj, ctx, status.clone(), synced)
                     .await
                     .map_err(applying);

@@ -59,6 +59,7 @@ pub async fn latest_status(obj: &ApiIntegration, ctx: &Context) -> Option<ApiInt
 }
 
 /// Publishes an Event about `obj`: Warning for failures and for a lost integration, Normal otherwise.
+/// Sent in the background: a reconcile (and the API lock it may hold) does not wait on it.
 pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, note: String) {
     let type_ = match reason {
         EventReason::Failed(_) | EventReason::Recreating => EventType::Warning,
@@ -71,9 +72,13 @@ pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, n
         action: reason.action().into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish event");
-    }
+    let recorder = ctx.recorder.clone();
+    let reference = obj.object_ref(&());
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, object = ?reference.name, "could not publish event");
+        }
+    });
 }
 
 /// Why an integration was created again.
