@@ -36,7 +36,7 @@ use crate::aws::CallStats;
 use crate::metrics::{Health, Metrics};
 use futures::{FutureExt, StreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -137,6 +137,18 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// What the cache keeps of an object: everything but `managedFields` (several server-side-apply field
+/// sets, the larger part of a small object) and kubectl's last-applied-configuration (a copy of the
+/// manifest). Neither is read by the operator, and at thousands of resources they were most of its memory.
+/// An annotation map emptied here stays a map, so that a JSON patch adding our annotation adds a key to
+/// the object's map rather than replacing the map.
+fn trim_for_cache(obj: &mut ApiIntegration) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 ///
 /// Every watch event reaches reconcile, status-only ones (most of them our own writes) included:
@@ -161,10 +173,16 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     // main checked, naming the fix, that the CRD is installed and that we may list where we watch.
-    let mut controller = Controller::new(api, watcher::Config::default().any_semantic())
+    // The cache keeps each object without what the operator never reads (see [`trim_for_cache`]).
+    let (store, writer) = reflector::store();
+    let objects = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(trim_for_cache)
+        .reflect(writer)
+        .applied_objects();
+    let mut controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown);
-    let store = controller.store();
     // §7: with --tenancy policy, policies and namespace labels are watched; a change re-runs every
     // reconcile (granting heals at once, revoking is seen at once) and refreshes the policies' status.
     let mut tenancy_view = None;
