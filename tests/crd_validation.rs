@@ -412,6 +412,26 @@ fn create_time_rules_accept_and_refuse_with_field_named() {
             ),
             Refused(&["spec.responseParameters[200]", "append:header.<name>"]),
         ),
+        // a subtype's parameters cannot be "" (design §2 rule 4: API Gateway rejects it there)
+        (
+            "subtype with an empty QueueUrl",
+            with(
+                subtype("SQS-PurgeQueue", &["QueueUrl"]),
+                json!({"requestParameters": {"QueueUrl": ""}}),
+            ),
+            Refused(&[
+                "spec.requestParameters",
+                "must not be empty with integrationSubtype",
+            ]),
+        ),
+        (
+            "empty request parameter value without a subtype",
+            with(
+                http_proxy(),
+                json!({"requestParameters": {"append:header.x": ""}}),
+            ),
+            Accepted,
+        ),
         // credentialsArn
         (
             "credentialsArn not an ARN",

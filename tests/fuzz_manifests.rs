@@ -121,6 +121,15 @@ fn aws_refusal(proto: Proto, body: &Value) -> Option<String> {
                 s("integrationSubtype")
             ));
         }
+        // Design §2 rule 4: a subtype's parameters never take "".
+        if let Some((k, _)) = params
+            .and_then(Value::as_object)
+            .and_then(|p| p.iter().find(|(_, v)| v.as_str() == Some("")))
+        {
+            return Some(format!(
+                "requestParameters {k} is empty, which a subtype rejects"
+            ));
+        }
     } else if ty != "MOCK" && !has("integrationUri") {
         return Some(format!("integrationUri is required for {ty} integrations"));
     }
@@ -799,31 +808,38 @@ impl Run {
 
     /// What the resource must settle on: the Ready reasons allowed, and why.
     fn expected(&self, spec: &Value) -> (Vec<&'static str>, String) {
-        let mut blockers = vec![];
         let proto = self.resolve(spec);
-        if let Err(reason) = proto {
-            blockers.push(reason);
-        }
+        let mut reasons: Vec<&'static str> = proto.err().into_iter().collect();
+        let mut link_may_resolve = true;
         let link = &spec["connectionRef"];
         if link.is_object() {
             let tags = link["tags"].as_object().map_or(0, Map::len);
             match link["name"].as_str() {
                 Some(n) if n == self.link_name && tags == 0 => {}
                 // Empty tags and no name: every VPC link in moto matches, this run's among them.
-                None if tags == 0 => blockers.extend(["AmbiguousReference", "Synced"]),
-                _ => blockers.push("VpcLinkNotFound"),
+                None if tags == 0 => reasons.push("AmbiguousReference"),
+                _ => {
+                    reasons.push("VpcLinkNotFound");
+                    link_may_resolve = false;
+                }
             }
         }
-        if !blockers.is_empty() {
-            return (
-                blockers,
-                "the API or the VPC link does not resolve to one".into(),
-            );
+        let mut why = "the API or the VPC link does not resolve to one".to_string();
+        if let Ok(proto) = proto
+            && link_may_resolve
+        {
+            match aws_refusal(proto, &create_body(spec)) {
+                Some(refusal) => {
+                    reasons.push("InvalidSpec");
+                    why = refusal;
+                }
+                None => {
+                    reasons.push("Synced");
+                    why = "API Gateway takes it".into();
+                }
+            }
         }
-        match aws_refusal(proto.unwrap(), &create_body(spec)) {
-            Some(why) => (vec!["InvalidSpec"], why),
-            None => (vec!["Synced"], "API Gateway takes it".into()),
-        }
+        (reasons, why)
     }
 }
 
@@ -1234,6 +1250,13 @@ fn fuzzed_manifests_are_refused_naming_a_field_or_settle_with_a_reason() {
                         .and_then(Value::as_object_mut)
                     {
                         codes.retain(|_, m| m.as_object().is_none_or(|m| !m.is_empty()));
+                    }
+                    // "" is how a request value is removed (rule 4): the operator, too, reads it
+                    // as no entry.
+                    for map in ["requestParameters", "requestTemplates"] {
+                        if let Some(m) = fields.get_mut(map).and_then(Value::as_object_mut) {
+                            m.retain(|_, v| v != "");
+                        }
                     }
                     fields.retain(|_, v| v.as_object().is_none_or(|m| !m.is_empty()));
                     let diff = mismatches(&spec, &held);

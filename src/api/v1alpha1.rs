@@ -614,6 +614,12 @@ pub fn spec_rules() -> Vec<SpecRule> {
             field: ".credentialsArn",
             reason: invalid,
         },
+        SpecRule {
+            rule: "!has(self.integrationSubtype) || !has(self.requestParameters) || self.requestParameters.all(k, size(self.requestParameters[k]) > 0)".into(),
+            message: "spec.requestParameters values must not be empty with integrationSubtype: API Gateway rejects \"\" in a subtype's parameters".into(),
+            field: ".requestParameters",
+            reason: invalid,
+        },
     ];
     for subtype in IntegrationSubtype::ALL {
         let keys = subtype.required_parameters();
