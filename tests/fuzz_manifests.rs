@@ -12,9 +12,10 @@
 //! Phase 2: every admitted manifest is created for real, in parallel, with the operator running against
 //! moto. moto checks almost nothing, so the fault proxy in front of it plays API Gateway's §3 rules
 //! for CreateIntegration (400 BadRequestException). Every resource must settle on what those rules and
-//! moto's contents predict: Ready (and moto holds the spec), InvalidSpec, ApiNotFound or
-//! VpcLinkNotFound; none may stay without a reason, no integration may be made twice, and the operator
-//! must neither exit nor panic.
+//! moto's contents predict: Ready (and moto holds the spec), InvalidSpec, ApiNotFound, VpcLinkNotFound
+//! or AmbiguousReference; none may stay without a reason, no integration may be made twice, and the
+//! operator must neither exit nor panic. Then all are deleted: none may be left behind, and moto keeps
+//! only the integrations of deletionPolicy Retain.
 //!
 //! Seeded, so a run is the same every time: `PROPTEST_CASES` (default 300) sets how many manifests,
 //! `PROPTEST_RNG_SEED` another seed. Counts are printed at the end (`-- --nocapture`).
