@@ -335,6 +335,18 @@ fn create_time_rules_accept_and_refuse_with_field_named() {
             Refused(&["WebSocket-only fields"]),
         ),
         (
+            "2.0 on Lambda with templateSelectionExpression (WebSocket)",
+            with(
+                lambda(),
+                json!({"payloadFormatVersion": "2.0", "templateSelectionExpression": "$request.body.action"}),
+            ),
+            Refused(&[
+                "spec.payloadFormatVersion",
+                "not allowed for WebSocket APIs",
+                "take \"1.0\" only",
+            ]),
+        ),
+        (
             "requestTemplates on Lambda (WebSocket)",
             with(
                 lambda(),
@@ -399,6 +411,26 @@ fn create_time_rules_accept_and_refuse_with_field_named() {
                 json!({"responseParameters": {"200": {"set:header.x": "y"}}}),
             ),
             Refused(&["spec.responseParameters[200]", "append:header.<name>"]),
+        ),
+        // a subtype's parameters cannot be "" (design §2 rule 4: API Gateway rejects it there)
+        (
+            "subtype with an empty QueueUrl",
+            with(
+                subtype("SQS-PurgeQueue", &["QueueUrl"]),
+                json!({"requestParameters": {"QueueUrl": ""}}),
+            ),
+            Refused(&[
+                "spec.requestParameters",
+                "must not be empty with integrationSubtype",
+            ]),
+        ),
+        (
+            "empty request parameter value without a subtype",
+            with(
+                http_proxy(),
+                json!({"requestParameters": {"append:header.x": ""}}),
+            ),
+            Accepted,
         ),
         // credentialsArn
         (
@@ -653,6 +685,72 @@ fn reference_rules_accept_and_refuse_with_field_named() {
             "connectionRef without VPC_LINK",
             with(by_ref(), json!({"connectionRef": link_ref})),
             Refused(&["spec.connectionRef", "only with connectionType VPC_LINK"]),
+        ),
+        // apiRef.protocolType fixes the kind of API before AWS is asked (design §3: HTTP APIs take only
+        // AWS_PROXY and HTTP_PROXY; WebSocket APIs take none of the HTTP-only fields, timeouts up to
+        // 29000 and payload format "1.0" only).
+        (
+            "apiRef HTTP with MOCK",
+            with(
+                by_ref(),
+                json!({"integrationType": "MOCK", "integrationUri": null}),
+            ),
+            Refused(&[
+                "spec.apiRef.protocolType",
+                "takes only integrationType AWS_PROXY or HTTP_PROXY",
+            ]),
+        ),
+        (
+            "apiRef HTTP with passthroughBehavior",
+            with(by_ref(), json!({"passthroughBehavior": "NEVER"})),
+            Refused(&["spec.apiRef.protocolType", "WebSocket-only fields"]),
+        ),
+        (
+            "apiRef WEBSOCKET with MOCK and templates",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "chat", "protocolType": "WEBSOCKET"}, "integrationType": "MOCK",
+                       "integrationUri": null, "requestTemplates": {"$default": "{}"}}),
+            ),
+            Accepted,
+        ),
+        (
+            "apiRef WEBSOCKET with responseParameters",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "chat", "protocolType": "WEBSOCKET"},
+                       "responseParameters": {"200": {"overwrite:statuscode": "204"}}}),
+            ),
+            Refused(&["spec.apiRef.protocolType", "HTTP-API-only fields"]),
+        ),
+        (
+            "apiRef WEBSOCKET with timeout 29500",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "chat", "protocolType": "WEBSOCKET"}, "timeoutInMillis": 29500}),
+            ),
+            Refused(&["spec.timeoutInMillis", "between 50 and 29000 for WebSocket"]),
+        ),
+        (
+            "apiRef without protocolType, timeout 29500",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "orders"}, "timeoutInMillis": 29500}),
+            ),
+            Accepted,
+        ),
+        (
+            "apiRef WEBSOCKET with payload format 2.0",
+            with(
+                by_ref(),
+                json!({"apiRef": {"name": "chat", "protocolType": "WEBSOCKET"}, "integrationType": "AWS_PROXY",
+                       "integrationUri": "arn:aws:lambda:us-east-1:123456789012:function:f",
+                       "payloadFormatVersion": "2.0"}),
+            ),
+            Refused(&[
+                "spec.payloadFormatVersion",
+                "not allowed for WebSocket APIs",
+            ]),
         ),
         (
             "connectionRef empty",

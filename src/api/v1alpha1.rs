@@ -494,6 +494,14 @@ pub fn spec_rules() -> Vec<SpecRule> {
     let forbidden = "FieldValueForbidden";
     let ws = any_set(WEBSOCKET_ONLY);
     let http = any_set(HTTP_ONLY);
+    // apiRef.protocolType says which kind of API the spec is for, before anything is looked up in AWS.
+    let ref_is = |protocol: &str| {
+        format!(
+            "(has(self.apiRef) && has(self.apiRef.protocolType) && self.apiRef.protocolType == '{protocol}')"
+        )
+    };
+    let ref_ws = ref_is("WEBSOCKET");
+    let ref_http = ref_is("HTTP");
     let mut rules = vec![
         SpecRule {
             rule: "has(self.apiId) != has(self.apiRef)".into(),
@@ -580,6 +588,12 @@ pub fn spec_rules() -> Vec<SpecRule> {
             reason: forbidden,
         },
         SpecRule {
+            rule: format!("!has(self.payloadFormatVersion) || self.payloadFormatVersion != '2.0' || !({ws} || {ref_ws})"),
+            message: "spec.payloadFormatVersion \"2.0\" is not allowed for WebSocket APIs (WebSocket-only fields set, or apiRef.protocolType WEBSOCKET): WebSocket integrations take \"1.0\" only".into(),
+            field: ".payloadFormatVersion",
+            reason: forbidden,
+        },
+        SpecRule {
             rule: format!("!({ws}) || !({http})"),
             message: format!(
                 "WebSocket-only fields ({}) and HTTP-API-only fields ({}) cannot be set together in spec",
@@ -599,10 +613,28 @@ pub fn spec_rules() -> Vec<SpecRule> {
             reason: forbidden,
         },
         SpecRule {
-            rule: format!(
-                "!has(self.timeoutInMillis) || self.timeoutInMillis <= 29000 || !(self.integrationType in ['AWS', 'HTTP', 'MOCK'] || {ws})"
+            rule: format!("!{ref_http} || (self.integrationType in ['AWS_PROXY', 'HTTP_PROXY'] && !({ws}))"),
+            message: format!(
+                "spec.apiRef.protocolType HTTP names an HTTP API, which takes only integrationType AWS_PROXY or HTTP_PROXY and none of the WebSocket-only fields ({})",
+                WEBSOCKET_ONLY.join(", ")
             ),
-            message: "spec.timeoutInMillis must be between 50 and 29000 for WebSocket API integrations (integrationType AWS, HTTP or MOCK, or WebSocket-only fields set)".into(),
+            field: ".apiRef.protocolType",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!("!{ref_ws} || !({http})"),
+            message: format!(
+                "spec.apiRef.protocolType WEBSOCKET names a WebSocket API, which takes none of the HTTP-API-only fields ({})",
+                HTTP_ONLY.join(", ")
+            ),
+            field: ".apiRef.protocolType",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!(
+                "!has(self.timeoutInMillis) || self.timeoutInMillis <= 29000 || !(self.integrationType in ['AWS', 'HTTP', 'MOCK'] || {ws} || {ref_ws})"
+            ),
+            message: "spec.timeoutInMillis must be between 50 and 29000 for WebSocket API integrations (integrationType AWS, HTTP or MOCK, WebSocket-only fields set, or apiRef.protocolType WEBSOCKET)".into(),
             field: ".timeoutInMillis",
             reason: invalid,
         },
@@ -616,6 +648,12 @@ pub fn spec_rules() -> Vec<SpecRule> {
             rule: "!has(self.credentialsArn) || self.credentialsArn.matches('^arn:[a-z0-9-]+:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}|[*])?:.+$')".into(),
             message: "spec.credentialsArn must be an ARN such as arn:aws:iam::123456789012:role/name (or arn:aws:iam::*:user/* to pass the caller's identity)".into(),
             field: ".credentialsArn",
+            reason: invalid,
+        },
+        SpecRule {
+            rule: "!has(self.integrationSubtype) || !has(self.requestParameters) || self.requestParameters.all(k, size(self.requestParameters[k]) > 0)".into(),
+            message: "spec.requestParameters values must not be empty with integrationSubtype: API Gateway rejects \"\" in a subtype's parameters".into(),
+            field: ".requestParameters",
             reason: invalid,
         },
     ];

@@ -869,9 +869,14 @@ impl Reply {
     }
 }
 
+/// Plays a rule of API Gateway's that moto does not enforce: given "METHOD /path" and the request body,
+/// the error API Gateway would answer with (None: the request goes on to moto).
+pub type Judge = Arc<dyn Fn(&str, &[u8]) -> Option<Fault> + Send + Sync>;
+
 /// What the proxy does to matching requests, and how many it has held back or failed.
 #[derive(Default)]
 struct Rules {
+    judges: Mutex<Vec<Judge>>,
     faults: Mutex<Vec<Fault>>,
     replies: Mutex<Vec<Reply>>,
     delays: Mutex<Vec<Delay>>,
@@ -947,6 +952,12 @@ impl FaultProxy {
         self.rules.faults.lock().unwrap().push(fault);
     }
 
+    /// Every request is shown to `judge` first; what it refuses gets its error (counted in
+    /// [`FaultProxy::injected`]) and never reaches moto.
+    pub fn judge(&self, judge: impl Fn(&str, &[u8]) -> Option<Fault> + Send + Sync + 'static) {
+        self.rules.judges.lock().unwrap().push(Arc::new(judge));
+    }
+
     pub fn delay(&self, delay: Delay) {
         self.rules.delays.lock().unwrap().push(delay);
     }
@@ -956,8 +967,9 @@ impl FaultProxy {
         self.rules.replies.lock().unwrap().push(reply);
     }
 
-    /// Drops every fault, delay and reply rule.
+    /// Drops every judge, fault, delay and reply rule.
     pub fn clear(&self) {
+        self.rules.judges.lock().unwrap().clear();
         self.rules.faults.lock().unwrap().clear();
         self.rules.delays.lock().unwrap().clear();
         self.rules.replies.lock().unwrap().clear();
@@ -1026,13 +1038,22 @@ async fn proxy_one(
         text: text.clone(),
         access_key,
     });
-    let fault = rules
-        .faults
+    let head = format!("{} {}", parts.method, parts.uri.path());
+    let judged = rules
+        .judges
         .lock()
         .unwrap()
         .iter()
-        .find(|f| text.contains(&f.marker))
-        .cloned();
+        .find_map(|judge| judge(&head, &body));
+    let fault = judged.or_else(|| {
+        rules
+            .faults
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|f| text.contains(&f.marker))
+            .cloned()
+    });
     if let Some(f) = fault {
         rules.injected.fetch_add(1, Ordering::SeqCst);
         let payload = serde_json::json!({"message": f.message});
