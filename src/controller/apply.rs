@@ -84,9 +84,10 @@ async fn sync(
         None => Some(lock.lock().await),
         Some(_) => None,
     };
-    let (mut observed, mut from_memory) = observe(obj, ctx, &t, &api, status, resolution)
-        .await
-        .map_err(applying)?;
+    let (mut observed, mut from_memory, mut seen_at) =
+        observe(obj, ctx, &t, &api, status, resolution)
+            .await
+            .map_err(applying)?;
     panic_once_failpoint(obj, ctx);
     // The finalizer (and, before a first create, the marker) as far as this reconcile has written them.
     let mut meta = obj.metadata.clone();
@@ -120,6 +121,7 @@ async fn sync(
                     !changed,
                     message,
                     &identity,
+                    seen_at,
                 );
                 drop(one_change_per_api.take());
                 return report_synced(obj, ctx, status.clone(), synced)
@@ -153,6 +155,7 @@ async fn sync(
                     // The update was computed from what this process last saw: AWS's answer is the
                     // truth, and one more round repairs anything changed behind our back meanwhile.
                     from_memory = false;
+                    seen_at = Instant::now();
                     observed.holding = Holding::Recorded {
                         id,
                         found: Some(updated),
@@ -160,7 +163,15 @@ async fn sync(
                     continue;
                 }
                 let message = recreated.map(|r| r.message(&id));
-                let synced = synced(&updated, &observed.desired, &api, false, message, &identity);
+                let synced = synced(
+                    &updated,
+                    &observed.desired,
+                    &api,
+                    false,
+                    message,
+                    &identity,
+                    Instant::now(),
+                );
                 drop(one_change_per_api.take());
                 return report_synced(obj, ctx, status.clone(), synced)
                     .await
@@ -253,6 +264,7 @@ async fn sync(
         };
         changed = true;
         from_memory = false;
+        seen_at = Instant::now();
         observed.holding = Holding::Recorded {
             id: made.integration_id.clone(),
             found: Some(made),
@@ -281,6 +293,7 @@ fn synced<'a>(
     unchanged: bool,
     recreated: Option<String>,
     identity: &Identity,
+    seen_at: Instant,
 ) -> Synced<'a> {
     Synced {
         integration,
@@ -291,6 +304,7 @@ fn synced<'a>(
         account_id: identity.role_arn.as_ref().map(|_| identity.account()),
         unchanged,
         recreated,
+        seen_at,
     }
 }
 
@@ -306,7 +320,7 @@ async fn observe(
     api: &ApiKey,
     status: &ApiIntegrationStatus,
     resolution: Resolution,
-) -> Result<(Observed, bool), AwsError> {
+) -> Result<(Observed, bool, Instant), AwsError> {
     let aws = &t.aws;
     let mut desired = IntegrationFields::from_spec(&obj.spec);
     desired.connection_id = resolution.connection_id;
@@ -318,12 +332,13 @@ async fn observe(
         unresolved: resolution.unresolved,
         deletion_policy: obj.spec.deletion_policy(),
     };
+    let mut seen_at = Instant::now();
     if observed.unresolved.is_some() {
-        return Ok((observed, false));
+        return Ok((observed, false, seen_at));
     }
     observed.protocol = t.scope.protocol(aws, api).await?;
     if observed.protocol.is_none() {
-        return Ok((observed, false));
+        return Ok((observed, false, seen_at));
     }
     let mut from_memory = false;
     let candidate = |integration: ObservedIntegration| Candidate {
@@ -340,7 +355,13 @@ async fn observe(
         }
     } else if let Some(id) = status.integration_id.clone() {
         let found = if plan::may_use_listing(status, obj.metadata.generation) {
-            t.scope.integration_via_listing(aws, api, &id).await
+            t.scope
+                .integration_via_listing(aws, api, &id)
+                .await
+                .map(|(found, listed_at)| {
+                    seen_at = listed_at;
+                    found
+                })
         } else if let Some(last) = ctx.last_synced(obj, api, &id) {
             from_memory = true;
             Ok(Some(last))
@@ -353,7 +374,7 @@ async fn observe(
                 Holding::Recorded { id, found }
             }
             // Only the listing answers 404 for the API itself: the API is gone.
-            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false)),
+            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false, seen_at)),
             Err(e) => return Err(e),
         }
     } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
@@ -368,14 +389,14 @@ async fn observe(
             Ok(list) => Holding::InterruptedCreate {
                 candidates: list.into_iter().map(candidate).collect(),
             },
-            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false)),
+            Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false, seen_at)),
             Err(e) => return Err(e),
         }
     } else {
         Holding::Nothing
     };
     observed.holding = holding;
-    Ok((observed, from_memory))
+    Ok((observed, from_memory, seen_at))
 }
 
 fn api_gone(mut observed: Observed) -> Observed {

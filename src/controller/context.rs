@@ -147,27 +147,31 @@ impl Scope {
     /// The integration as a periodic drift check sees it: from the API's shared listing while that is
     /// fresh, else from a new listing. An ID missing from the listing is asked for directly, so a listing
     /// older than a create can never make us re-create. Ok(None): it is gone. NotFound: the API is gone.
+    /// The instant is when what is returned was read from AWS: resources checked against one listing
+    /// count their next check from it, so that they come due together and share the next listing too.
     pub async fn integration_via_listing(
         &self,
         aws: &AwsApi,
         api: &ApiKey,
         id: &str,
-    ) -> Result<Option<ObservedIntegration>, AwsError> {
-        let listed = match self.listings.lookup(api, id, Instant::now()) {
-            Cached::Listed(found) => found,
+    ) -> Result<(Option<ObservedIntegration>, Instant), AwsError> {
+        let (listed, fetched) = match self.listings.lookup(api, id, Instant::now()) {
+            Cached::Listed(found, fetched) => (found, fetched),
             Cached::Stale => {
+                let fetched = Instant::now();
                 let items = aws.list_integrations(&api.1).await?;
                 let found = items.iter().find(|o| o.integration_id == id).cloned();
-                self.listings.insert(api.clone(), items, Instant::now());
-                found
+                self.listings.insert(api.clone(), items, fetched);
+                (found, fetched)
             }
         };
         if listed.is_some() {
-            return Ok(listed);
+            return Ok((listed, fetched));
         }
+        let asked = Instant::now();
         match aws.get_integration(&api.1, id).await {
-            Ok(o) => Ok(Some(o)),
-            Err(AwsError::NotFound(_)) => Ok(None),
+            Ok(o) => Ok((Some(o), asked)),
+            Err(AwsError::NotFound(_)) => Ok((None, asked)),
             Err(e) => Err(e),
         }
     }
@@ -305,14 +309,14 @@ impl Context {
 
     /// Remembers that `obj`'s current generation was settled now (in sync, or refused by AWS), and
     /// clears its failure count.
-    pub fn remember_settled(&self, obj: &ApiIntegration, refused: bool) {
+    pub fn remember_settled(&self, obj: &ApiIntegration, refused: bool, at: Instant) {
         let key = ObjectRef::from(obj);
         self.failures.lock().unwrap().remove(&key);
         self.settled.lock().unwrap().insert(
             key,
             Settled {
                 generation: obj.metadata.generation,
-                at: Instant::now(),
+                at,
                 refused,
             },
         );

@@ -24,8 +24,8 @@ pub enum Written<'a> {
 #[allow(clippy::large_enum_variant)] // a return value, used at once
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cached {
-    /// A fresh listing of the API has it (Some) or does not (None).
-    Listed(Option<ObservedIntegration>),
+    /// A fresh listing of the API, fetched at the instant given, has it (Some) or does not (None).
+    Listed(Option<ObservedIntegration>, Instant),
     /// No listing of the API fresh enough: fetch one.
     Stale,
 }
@@ -54,7 +54,7 @@ impl ListingCache {
         let listings = self.listings.lock().unwrap();
         match listings.get(api) {
             Some(l) if now.saturating_duration_since(l.fetched) < self.fresh_for => {
-                Cached::Listed(l.by_id.get(id).cloned())
+                Cached::Listed(l.by_id.get(id).cloned(), l.fetched)
             }
             _ => Cached::Stale,
         }
@@ -127,9 +127,9 @@ mod tests {
         cache.insert(key(), vec![integration("a", "u1")], t0);
         assert_eq!(
             cache.lookup(&key(), "a", t0 + Duration::from_secs(9)),
-            Cached::Listed(Some(integration("a", "u1")))
+            Cached::Listed(Some(integration("a", "u1")), t0)
         );
-        assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None));
+        assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None, t0));
         // Another API has no listing.
         let other = ("us-east-1".to_string(), "api2".to_string());
         assert_eq!(cache.lookup(&other, "a", t0), Cached::Stale);
@@ -160,11 +160,17 @@ mod tests {
         cache.after_write(&key(), "a", Written::Now(&updated));
         let created = integration("c", "u3");
         cache.after_write(&key(), "c", Written::Now(&created));
-        assert_eq!(cache.lookup(&key(), "a", t0), Cached::Listed(Some(updated)));
-        assert_eq!(cache.lookup(&key(), "c", t0), Cached::Listed(Some(created)));
+        assert_eq!(
+            cache.lookup(&key(), "a", t0),
+            Cached::Listed(Some(updated), t0)
+        );
+        assert_eq!(
+            cache.lookup(&key(), "c", t0),
+            Cached::Listed(Some(created), t0)
+        );
         // A delete removes it.
         cache.after_write(&key(), "b", Written::Gone);
-        assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None));
+        assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None, t0));
         // A failed write drops the listing: the next check lists again.
         cache.after_write(&key(), "a", Written::Unknown);
         assert_eq!(cache.lookup(&key(), "a", t0), Cached::Stale);

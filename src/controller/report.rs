@@ -134,6 +134,9 @@ pub struct Synced<'a> {
     pub unchanged: bool,
     /// The integration was re-created (deleted out of band, or its API replaced): what to tell the user.
     pub recreated: Option<String>,
+    /// When AWS was read or written for what is reported (for a drift check, when the shared listing
+    /// was fetched): the next check is one period after it.
+    pub seen_at: std::time::Instant,
 }
 
 /// Ready True: the integration exists and matches the spec at this generation. Requeues for the next
@@ -198,9 +201,10 @@ pub async fn report_synced(
     if synced.unchanged {
         ctx.metrics.checked_in_sync();
     }
-    ctx.remember_settled(obj, false);
+    ctx.remember_settled(obj, false, synced.seen_at);
     ctx.remember_synced(obj, api, synced.integration);
-    Ok(Action::requeue(jittered(ctx.settings.resync)))
+    let next = ctx.settings.resync.saturating_sub(synced.seen_at.elapsed());
+    Ok(Action::requeue(jittered(next)))
 }
 
 /// Ready False with the error's class as reason, a Warning Event when that is news, the whole error in
@@ -240,7 +244,7 @@ pub async fn report_failure(
     tracing::warn!(reason = class.reason.as_str(), error = %err, "reconcile failed");
     write_status(obj, ctx, &status).await?;
     if class.retry == Retry::WhenSpecChanges {
-        ctx.remember_settled(obj, true);
+        ctx.remember_settled(obj, true, std::time::Instant::now());
         return Ok(Action::await_change());
     }
     Err(err)
