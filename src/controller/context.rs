@@ -1,6 +1,7 @@
 //! The one [`Context`] every reconcile shares: Kubernetes and AWS clients, the per-API locks, and what this
 //! process remembers between reconciles (API protocols, listings, recent outcomes, failure counts).
 
+use super::events::Publisher;
 use super::listing::{ApiKey, Cached, ListingCache};
 use super::references::ReferenceCache;
 use super::tenancy::{Tenancy, TenancyView};
@@ -10,7 +11,6 @@ use crate::credentials::{AssumedRole, Identity};
 use crate::metrics::Metrics;
 use crate::plan::{ApiSummary, ObservedIntegration, Protocol, Settled};
 use crate::ratelimit::TokenBucket;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use std::collections::HashMap;
@@ -53,7 +53,7 @@ type Key = ObjectRef<ApiIntegration>;
 /// Everything reconcile needs, shared by all reconciles.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub events: Publisher,
     pub store: Store<ApiIntegration>,
     pub settings: Settings,
     pub stats: Arc<CallStats>,
@@ -186,14 +186,11 @@ impl Context {
         stats: Arc<CallStats>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME")
-                .ok()
-                .or_else(|| std::env::var("HOSTNAME").ok()),
-        };
+        let instance = std::env::var("POD_NAME")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok());
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), MANAGER, instance),
             client,
             store,
             settings,

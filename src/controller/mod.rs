@@ -13,6 +13,7 @@
 //! | `finalizer.rs` | the finalizer and the first-create marker written with it |
 //! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `report.rs` | status writes and Events |
+//! | `events.rs` | the Event publisher (no cache) |
 //! | `error.rs` | errors and their classes (reason, metrics label, retry) |
 //! | `mod.rs` | reconcile, error_policy and the controller's wiring |
 
@@ -20,6 +21,7 @@ mod apply;
 mod cleanup;
 mod context;
 mod error;
+mod events;
 mod finalizer;
 mod listing;
 mod references;

@@ -3,6 +3,7 @@
 
 use super::context::{Context, MANAGER};
 use super::error::{Error, Phase, Retry};
+use super::events::Severity;
 use crate::api::{ApiIntegration, ApiIntegrationStatus};
 use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
 use crate::plan::{IntegrationFields, ObservedIntegration};
@@ -10,7 +11,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use rand::Rng;
 use std::time::Duration;
@@ -61,22 +61,18 @@ pub async fn latest_status(obj: &ApiIntegration, ctx: &Context) -> Option<ApiInt
 /// Publishes an Event about `obj`: Warning for failures and for a lost integration, Normal otherwise.
 /// Sent in the background: a reconcile (and the API lock it may hold) does not wait on it.
 pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, note: String) {
-    let type_ = match reason {
-        EventReason::Failed(_) | EventReason::Recreating => EventType::Warning,
-        _ => EventType::Normal,
+    let severity = match reason {
+        EventReason::Failed(_) | EventReason::Recreating => Severity::Warning,
+        _ => Severity::Normal,
     };
-    let event = Event {
-        type_,
-        reason: reason.as_str().into(),
-        note: Some(note),
-        action: reason.action().into(),
-        secondary: None,
-    };
-    let recorder = ctx.recorder.clone();
-    let reference = obj.object_ref(&());
+    let events = ctx.events.clone();
+    let regarding = obj.object_ref(&());
     tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %e, object = ?reference.name, "could not publish event");
+        let published = events
+            .publish(&regarding, severity, reason.as_str(), reason.action(), note)
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, object = ?regarding.name, "could not publish event");
         }
     });
 }
