@@ -8,7 +8,8 @@
 //! Settings come from the environment xtask passes: APIGW_BENCH_RESOURCES (comma-separated, default
 //! 300), APIGW_BENCH_ONLY, APIGW_BENCH_ACK_BIN and APIGW_BENCH_ACK_CRDS (else a cached build is used),
 //! APIGW_BENCH_DRIFT_SECONDS, APIGW_BENCH_COMMAND (shown in the report), APIGW_BENCH_STACK,
-//! APIGW_BENCH_OUT (default docs/).
+//! APIGW_BENCH_OUT (default docs/). With APIGW_BENCH_RENDER_ONLY=1 it measures nothing and writes the
+//! Markdown and charts again from benchmarks.json.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,6 +21,13 @@ use std::path::PathBuf;
 
 fn main() {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let out = var("APIGW_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs"));
+    if var("APIGW_BENCH_RENDER_ONLY").is_some() {
+        report::render(&out).expect("docs/benchmarks.json renders");
+        return;
+    }
     let sizes: Vec<usize> = var("APIGW_BENCH_RESOURCES")
         .unwrap_or_else(|| "300".into())
         .split(',')
@@ -40,9 +48,6 @@ fn main() {
         _ => sidebyside::cached_ack(),
     };
     let drift: Option<u64> = var("APIGW_BENCH_DRIFT_SECONDS").map(|d| d.parse().expect("seconds"));
-    let out = var("APIGW_BENCH_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs"));
     let command = var("APIGW_BENCH_COMMAND").unwrap_or_else(|| {
         format!(
             "APIGW_BENCH_RESOURCES={} cargo bench --bench sidebyside",
@@ -66,7 +71,7 @@ fn main() {
         if let Some(d) = drift {
             cfg.drift_s = d;
             cfg.idle_s = d * 5 / 2;
-            cfg.settle_max_s = d;
+            cfg.settle_max_s = d / 2;
         }
         let run = sidebyside::run_blocking(&cfg).expect("the bench runs");
         runs.push(run);

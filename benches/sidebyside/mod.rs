@@ -66,7 +66,7 @@ pub fn config(
         drift_s,
         idle_s: drift_s * 5 / 2,
         quiet_s: 5.0,
-        settle_max_s: drift_s,
+        settle_max_s: drift_s / 2,
         ack,
         operator_bin: operator_bin.to_path_buf(),
         apply_concurrency: 8,

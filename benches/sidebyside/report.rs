@@ -2,12 +2,12 @@
 //! only (nothing in them is typed by hand).
 
 use super::run::{ContenderResult, Phase, RunResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// Where and how the bench ran.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Meta {
     pub command: String,
     pub date: String,
@@ -60,21 +60,54 @@ impl Meta {
     }
 }
 
-/// Writes benchmarks.md, benchmarks.json and benchmarks-<N>.svg into `dir`.
+/// Writes benchmarks.md and the charts again from benchmarks.json (after a change to this file), without
+/// measuring anything.
+pub fn render(dir: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(dir.join("benchmarks.json"))?;
+    let all: Vec<Measured> = serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    for m in &all {
+        std::fs::write(
+            dir.join(format!("benchmarks-{}.svg", m.run.resources)),
+            chart(&m.run),
+        )?;
+    }
+    std::fs::write(dir.join("benchmarks.md"), markdown(&all))
+}
+
+/// One N as measured: where and how, and what.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measured {
+    pub meta: Meta,
+    pub run: RunResult,
+}
+
+/// Writes benchmarks.md, benchmarks.json and benchmarks-<N>.svg into `dir`. Sizes measured before (in
+/// benchmarks.json) and not measured again now are kept, each with its own command and date, so that
+/// `--resources 1000` and a later `--resources 5000 --only ...` both show.
 pub fn write(dir: &Path, meta: &Meta, runs: &[RunResult]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    let json_path = dir.join("benchmarks.json");
+    let mut all: Vec<Measured> = std::fs::read_to_string(&json_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<Measured>>(&t).ok())
+        .unwrap_or_default();
+    all.retain(|m| runs.iter().all(|r| r.resources != m.run.resources));
+    all.extend(runs.iter().map(|run| Measured {
+        meta: meta.clone(),
+        run: run.clone(),
+    }));
+    all.sort_by_key(|m| m.run.resources);
     for run in runs {
         std::fs::write(
             dir.join(format!("benchmarks-{}.svg", run.resources)),
             chart(run),
         )?;
     }
-    std::fs::write(dir.join("benchmarks.md"), markdown(meta, runs))?;
+    std::fs::write(dir.join("benchmarks.md"), markdown(&all))?;
     std::fs::write(
-        dir.join("benchmarks.json"),
-        serde_json::to_string_pretty(&serde_json::json!({"meta": meta, "runs": runs}))
-            .unwrap_or_default()
-            + "\n",
+        json_path,
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
     )?;
     Ok(())
 }
@@ -91,17 +124,24 @@ fn short_op(op: &str) -> String {
     }
 }
 
-/// "2.38 (Create 1.00, Get 1.38)": calls per `per`, by operation.
+/// "2.38 (Create 1.00, Get 1.38)": calls per `per`, by operation (plain counts when `per` is 1).
 fn calls_per(p: &Phase, per: f64) -> String {
     if p.aws.is_empty() {
         return "0".into();
     }
+    let show = |n: usize| {
+        if per == 1.0 {
+            n.to_string()
+        } else {
+            num(n as f64 / per)
+        }
+    };
     let by: Vec<String> = p
         .aws
         .iter()
-        .map(|(op, n)| format!("{} {}", short_op(op), num(*n as f64 / per)))
+        .map(|(op, n)| format!("{} {}", short_op(op), show(*n)))
         .collect();
-    let mut s = format!("{} ({})", num(p.aws_total() as f64 / per), by.join(", "));
+    let mut s = format!("{} ({})", show(p.aws_total()), by.join(", "));
     if p.aws_failed > 0 {
         let _ = write!(s, ", {} failed", p.aws_failed);
     }
@@ -128,30 +168,40 @@ fn cell(c: &ContenderResult, f: impl Fn(&ContenderResult) -> Option<String>) -> 
     f(c).unwrap_or_else(|| "–".into())
 }
 
-fn markdown(meta: &Meta, runs: &[RunResult]) -> String {
+fn markdown(all: &[Measured]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks: apigw-operator side by side\n");
     let _ = writeln!(
         md,
         "Written by `cargo xtask bench` (benches/sidebyside.rs) from what it measured; do not edit by hand, \
-         run it again. Raw figures: [benchmarks.json](benchmarks.json).\n"
+         run it again. Raw figures: [benchmarks.json](benchmarks.json). Each size below says which command \
+         measured it, when, and on what machine; all contenders of one size ran in that one command, one after \
+         the other on the same stack.\n"
     );
+    let sizes: Vec<String> = all
+        .iter()
+        .map(|m| format!("[N = {0}](#n--{0})", m.run.resources))
+        .collect();
+    let _ = writeln!(md, "Sizes: {}.", sizes.join(", "));
+    let _ = writeln!(md, "{}", METHOD);
+    for m in all {
+        section(&mut md, &m.meta, &m.run);
+    }
+    md
+}
+
+fn machine(md: &mut String, meta: &Meta) {
     let _ = writeln!(md, "- Command: `{}`", meta.command);
     let _ = writeln!(md, "- Date: {}", meta.date);
     let _ = writeln!(
         md,
         "- Machine: {} cores (nproc), {}, {:.1} GiB memory; load average when the bench started: {} \
-         (the machine is shared: other work ran beside the bench)",
+         (the machine is shared: other work may have run beside the bench)",
         meta.cores, meta.cpu_model, meta.memory_gib, meta.load_at_start
     );
     if !meta.stack.is_empty() {
         let _ = writeln!(md, "- Stack: {}", meta.stack);
     }
-    let _ = writeln!(md, "{}", METHOD);
-    for run in runs {
-        section(&mut md, run);
-    }
-    md
 }
 
 const METHOD: &str = "
@@ -190,8 +240,10 @@ for every contender.
   (core/v1 Event objects in the namespace) are counted apart.
 - CPU: user + system time of the contender's process from /proc, and of kube-apiserver + etcd. Peak RSS: the
   process's VmHWM (the larger of its two lifetimes, before and after the restart).
-- Phases, one after the other; after each the bench waits until nothing happens for a moment (bounded by
-  the drift period), and what trails a phase (calls, writes) counts in it:
+- Phases, one after the other. A phase's figures count up to its end; after it the bench waits until
+  nothing happens for the quiet time (at most half a drift period), and what happened in that wait is shown
+  apart (\"after ... until quiet\"): trailing work such as ACK's second reconcile, or drift checks that
+  fall due:
   - create: apply N objects → all Ready (ours, limit: Ready True at the current generation; ACK:
     ACK.ResourceSynced True) and moto holds each once;
   - update: change every object's URI → moto holds every new URI and all are Ready at the new generation
@@ -204,9 +256,11 @@ for every contender.
   - delete: delete all objects at once → no object left and moto holds none of them.
 ";
 
-fn section(md: &mut String, run: &RunResult) {
+fn section(md: &mut String, meta: &Meta, run: &RunResult) {
     let n = run.resources;
     let _ = writeln!(md, "\n## N = {n}\n");
+    machine(md, meta);
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "{n} integrations on {} APIs. Drift period S = {} s for ours (`--resync-seconds {}`) and ACK \
@@ -247,6 +301,24 @@ fn section(md: &mut String, run: &RunResult) {
                 .map(|p| num(p.k8s_writes as f64 / p.resources.max(1) as f64))
         }
     };
+    let after = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name).map(|p| {
+                let calls: usize = p.aws_after.values().sum();
+                let by: Vec<String> = p
+                    .aws_after
+                    .iter()
+                    .map(|(op, n)| format!("{} {n}", short_op(op)))
+                    .collect();
+                let calls = if by.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{calls} ({})", by.join(", "))
+                };
+                format!("{calls}; {}", p.k8s_writes_after)
+            })
+        }
+    };
     let cpu = |name: &'static str| {
         move |c: &ContenderResult| {
             c.phase(name)
@@ -261,8 +333,8 @@ fn section(md: &mut String, run: &RunResult) {
     row(md, "create: AWS calls per resource", &per_res("create"));
     row(
         md,
-        "create: AWS calls after all said Ready (trailing work)",
-        &|c| c.phase("create").map(|p| p.aws_after_done.to_string()),
+        "create, after all said Ready until quiet: AWS calls; Kubernetes writes",
+        &after("create"),
     );
     row(
         md,
@@ -285,6 +357,11 @@ fn section(md: &mut String, run: &RunResult) {
         md,
         "update: Kubernetes writes per resource",
         &writes("update"),
+    );
+    row(
+        md,
+        "update, after until quiet: AWS calls; Kubernetes writes",
+        &after("update"),
     );
     row(md, "update: contender CPU (s)", &cpu("update"));
     let periods = run.idle_s as f64 / run.drift_s.max(1) as f64;
@@ -340,6 +417,11 @@ fn section(md: &mut String, run: &RunResult) {
     });
     row(
         md,
+        "one new, after until quiet: AWS calls; Kubernetes writes",
+        &after("one new"),
+    );
+    row(
+        md,
         "**delete** all: → none left in Kubernetes or moto (s)",
         &wall("delete"),
     );
@@ -348,6 +430,11 @@ fn section(md: &mut String, run: &RunResult) {
         md,
         "delete: Kubernetes writes per resource (beyond the user's delete)",
         &writes("delete"),
+    );
+    row(
+        md,
+        "delete, after until quiet: AWS calls; Kubernetes writes",
+        &after("delete"),
     );
     row(md, "Events written, whole run", &|c| {
         Some(c.phases.iter().map(|p| p.events).sum::<usize>().to_string())
@@ -454,23 +541,40 @@ fn ratios(md: &mut String, run: &RunResult) {
 
 fn notes(md: &mut String, run: &RunResult) {
     let _ = writeln!(md, "\n### Notes\n");
-    let ack1 = run
+    let trailing: Vec<String> = run
         .contenders
         .iter()
-        .find(|c| c.name == "ack-1" && c.not_run.is_none());
-    let trailing = ack1
-        .and_then(|c| c.phase("create"))
-        .map(|p| {
-            format!(
-                " In this run it made {} AWS calls in the create phase after all its objects said Synced.",
-                p.aws_after_done
-            )
+        .filter(|c| c.name.starts_with("ack") && c.not_run.is_none())
+        .filter_map(|c| {
+            let p = c.phase("create")?;
+            let by: Vec<String> = p
+                .aws_after
+                .iter()
+                .map(|(op, n)| format!("{n} {op}"))
+                .collect();
+            Some(format!(
+                "`{}` made {} AWS calls ({}) and {} writes after all its objects said Synced",
+                c.name,
+                p.aws_after.values().sum::<usize>(),
+                if by.is_empty() {
+                    "none".into()
+                } else {
+                    by.join(", ")
+                },
+                p.k8s_writes_after
+            ))
         })
-        .unwrap_or_default();
+        .collect();
+    let trailing = if trailing.is_empty() {
+        String::new()
+    } else {
+        format!(" In this run, {}.", trailing.join("; "))
+    };
     let _ = writeln!(
         md,
         "- ACK with 1 worker says Synced before it is done: after the create it writes AWS's defaults into the \
-         spec, which is a spec change and costs every object a second reconcile.{trailing}"
+         spec, which is a spec change and costs every object a second reconcile (\"create, after all said \
+         Ready\" above; the same row shows whether 4 workers do it too).{trailing}"
     );
     let _ = writeln!(
         md,
@@ -502,6 +606,13 @@ fn notes(md: &mut String, run: &RunResult) {
         for p in &c.phases {
             if let Some(note) = &p.note {
                 let _ = writeln!(md, "- `{}`, {}: {note}.", c.name, p.name);
+                if p.name == "restart" && p.wall_s.is_none() {
+                    let _ = writeln!(
+                        md,
+                        "  It kept calling AWS or writing its objects (see the restart rows) with no quiet stretch \
+                     in between, so it never looked caught up by this definition."
+                    );
+                }
             }
         }
         if c.watch_relists > 0 {

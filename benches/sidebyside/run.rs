@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_apigatewayv2 as apigw;
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -170,7 +170,7 @@ impl Config {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     /// What the per-resource figures are divided by.
@@ -179,14 +179,17 @@ pub struct Phase {
     pub wall_s: Option<f64>,
     /// Length of the measured window (for idle: the idle time).
     pub window_s: f64,
-    /// Every AWS call in the phase, by operation (failures included).
+    /// Every AWS call in the phase up to its end, by operation (failures included).
     pub aws: BTreeMap<String, usize>,
     pub aws_failed: usize,
-    /// AWS calls in the phase after its wall time ended (e.g. after all said Ready or Synced).
-    pub aws_after_done: usize,
-    /// New resourceVersions of the contender's objects not made by the bench itself.
+    /// AWS calls after the phase's end (e.g. after all said Ready or Synced) until the bench saw quiet,
+    /// by operation.
+    pub aws_after: BTreeMap<String, usize>,
+    /// New resourceVersions of the contender's objects in the phase, not made by the bench itself.
     pub k8s_writes: i64,
-    /// Kubernetes Events written in the namespace.
+    /// New resourceVersions after the phase's end until quiet.
+    pub k8s_writes_after: i64,
+    /// Kubernetes Events written in the namespace (in the phase and until quiet).
     pub events: usize,
     /// CPU seconds of the contender's process (None for `limit`, which has none).
     pub cpu_s: Option<f64>,
@@ -204,7 +207,7 @@ impl Phase {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ContenderResult {
     pub name: String,
     pub title: String,
@@ -234,7 +237,7 @@ impl ContenderResult {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunResult {
     pub resources: usize,
     pub apis: usize,
@@ -356,8 +359,6 @@ fn install_ack_crd(cfg: &Config, ack: &AckSetup) -> Result<()> {
 struct Mark {
     at: Instant,
     calls: usize,
-    writes: super::watch::Counts,
-    events: super::watch::Counts,
     cpu: f64,
     stack_cpu: (f64, f64),
 }
@@ -782,8 +783,6 @@ impl Bench<'_> {
         Mark {
             at: Instant::now(),
             calls: self.proxy.len(),
-            writes: self.watch.counts(),
-            events: self.events.counts(),
             cpu: self.controller.as_ref().map(|c| c.cpu_now()).unwrap_or(0.0),
             stack_cpu: self.pids.cpu(),
         }
@@ -804,7 +803,7 @@ impl Bench<'_> {
         user_changes: usize,
     ) -> Phase {
         let settle_started = Instant::now();
-        if name != "idle" {
+        if name != "idle" && wall.is_some() {
             let _ = self
                 .quiet_for(
                     Duration::from_secs_f64(self.cfg.quiet_s),
@@ -814,18 +813,24 @@ impl Bench<'_> {
                 .await;
         }
         let settle = settle_started.elapsed();
+        let settled = Instant::now();
         let calls = self.proxy.slice(mark.calls, None);
-        let mut aws = BTreeMap::new();
-        for c in &calls {
-            *aws.entry(c.op.clone()).or_insert(0) += 1;
-        }
-        let w = self.watch.counts();
-        let added = (w.added - mark.writes.added) as i64;
-        let modified = (w.modified - mark.writes.modified) as i64;
-        let deleted = (w.deleted - mark.writes.deleted) as i64;
-        let k8s_writes = added - user_adds as i64 + modified + deleted - user_changes as i64;
-        let e = self.events.counts();
-        let events = (e.added - mark.events.added) + (e.modified - mark.events.modified);
+        let (inside, after): (Vec<&Call>, Vec<&Call>) =
+            calls.iter().partition(|c| wall.is_none() || c.at <= ended);
+        let by_op = |calls: &[&Call]| {
+            let mut m = BTreeMap::new();
+            for c in calls {
+                *m.entry(c.op.clone()).or_insert(0) += 1;
+            }
+            m
+        };
+        let w = self.watch.counts_between(mark.at, ended);
+        let k8s_writes =
+            (w.added + w.modified + w.deleted) as i64 - user_adds as i64 - user_changes as i64;
+        let w_after = self.watch.counts_between(ended, settled);
+        let k8s_writes_after = (w_after.added + w_after.modified + w_after.deleted) as i64;
+        let e = self.events.counts_between(mark.at, settled);
+        let events = e.added + e.modified;
         let stack = self.pids.cpu();
         // (A restart's mark is taken between the two processes, at 0.)
         let cpu = self.controller.as_ref().map(|c| c.cpu_now() - mark.cpu);
@@ -840,13 +845,10 @@ impl Bench<'_> {
             wall_s: wall.map(|w| w.as_secs_f64()),
             window_s: window.as_secs_f64(),
             aws_failed: calls.iter().filter(|c| !c.ok()).count(),
-            aws_after_done: if wall.is_some() {
-                calls.iter().filter(|c| c.at > ended).count()
-            } else {
-                0
-            },
-            aws,
+            aws: by_op(&inside),
+            aws_after: by_op(&after),
             k8s_writes,
+            k8s_writes_after,
             events,
             cpu_s: cpu,
             apiserver_cpu_s: stack.0 - mark.stack_cpu.0,
@@ -855,12 +857,14 @@ impl Bench<'_> {
             note: None,
         };
         log(format!(
-            "  {name}: wall {}, AWS {:?}, k8s writes {}, cpu {}, settled after {:.1} s",
+            "  {name}: wall {}, AWS {:?} then {:?}, k8s writes {} then {}, cpu {}, settled after {:.1} s",
             phase
                 .wall_s
                 .map_or("-".to_string(), |w| format!("{w:.2} s")),
             phase.aws,
+            phase.aws_after,
             phase.k8s_writes,
+            phase.k8s_writes_after,
             phase.cpu_s.map_or("-".to_string(), |c| format!("{c:.2} s")),
             phase.settle_s
         ));

@@ -44,6 +44,13 @@ pub struct Seen {
     pub ready: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Added,
+    Modified,
+    Deleted,
+}
+
 /// Counters since the watch started. `added` and `deleted` are objects appearing and going; `modified`
 /// every other new resourceVersion.
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,8 +66,22 @@ pub struct Counts {
 struct State {
     objects: HashMap<String, Seen>,
     counts: Counts,
+    /// Every change with its time, to count the changes of any stretch of time.
+    changes: Vec<(Instant, Change)>,
     last_change: Option<Instant>,
     synced: bool,
+}
+
+impl State {
+    fn record(&mut self, change: Change, at: Instant) {
+        match change {
+            Change::Added => self.counts.added += 1,
+            Change::Modified => self.counts.modified += 1,
+            Change::Deleted => self.counts.deleted += 1,
+        }
+        self.changes.push((at, change));
+        self.last_change = Some(at);
+    }
 }
 
 pub struct Watch {
@@ -100,21 +121,23 @@ impl Watch {
                             // What changed while the watch was down, counted once per object.
                             let now = Instant::now();
                             for (name, seen) in &listed {
-                                match st.objects.get(name) {
-                                    None => st.counts.added += 1,
+                                let change = match st.objects.get(name) {
+                                    None => Change::Added,
                                     Some(old) if old.resource_version != seen.resource_version => {
-                                        st.counts.modified += 1
+                                        Change::Modified
                                     }
                                     _ => continue,
-                                }
-                                st.last_change = Some(now);
+                                };
+                                st.record(change, now);
                             }
                             let gone = st
                                 .objects
                                 .keys()
                                 .filter(|k| !listed.contains_key(*k))
                                 .count();
-                            st.counts.deleted += gone;
+                            for _ in 0..gone {
+                                st.record(Change::Deleted, Instant::now());
+                            }
                         }
                         st.objects = listed;
                         st.synced = true;
@@ -122,21 +145,20 @@ impl Watch {
                     }
                     watcher::Event::Apply(obj) => {
                         let (name, seen) = seen_of(&obj, rule);
-                        match st.objects.get(&name) {
-                            None => st.counts.added += 1,
+                        let change = match st.objects.get(&name) {
+                            None => Change::Added,
                             Some(old) if old.resource_version != seen.resource_version => {
-                                st.counts.modified += 1
+                                Change::Modified
                             }
                             Some(_) => continue,
-                        }
-                        st.last_change = Some(Instant::now());
+                        };
+                        st.record(change, Instant::now());
                         st.objects.insert(name, seen);
                     }
                     watcher::Event::Delete(obj) => {
                         let name = obj.metadata.name.clone().unwrap_or_default();
                         if st.objects.remove(&name).is_some() {
-                            st.counts.deleted += 1;
-                            st.last_change = Some(Instant::now());
+                            st.record(Change::Deleted, Instant::now());
                         }
                     }
                 }
@@ -154,6 +176,21 @@ impl Watch {
 
     pub fn counts(&self) -> Counts {
         self.state.lock().unwrap().counts
+    }
+
+    /// Changes seen after `from` up to and including `to`.
+    pub fn counts_between(&self, from: Instant, to: Instant) -> Counts {
+        let st = self.state.lock().unwrap();
+        let mut c = Counts::default();
+        for (at, change) in st.changes.iter().filter(|(at, _)| *at > from && *at <= to) {
+            let _ = at;
+            match change {
+                Change::Added => c.added += 1,
+                Change::Modified => c.modified += 1,
+                Change::Deleted => c.deleted += 1,
+            }
+        }
+        c
     }
 
     pub fn last_change(&self) -> Option<Instant> {

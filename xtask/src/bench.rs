@@ -76,6 +76,17 @@ pub fn run_cmd(args: &[&str]) -> Result<()> {
         .env("APIGW_BENCH_RESOURCES", &resources)
         .env("APIGW_BENCH_ONLY", only.join(","))
         .env("APIGW_BENCH_COMMAND", &shown)
+        .env(
+            "APIGW_BENCH_STACK",
+            format!(
+                "kube-apiserver {}, etcd {}, moto {}; ACK's apigatewayv2-controller {} (built with {})",
+                tools::KUBERNETES,
+                tools::ETCD,
+                tools::MOTO,
+                tools::ACK_APIGATEWAYV2,
+                go_version()
+            ),
+        )
         .env("APIGW_BENCH_OUT", repo_root().join("docs"));
     if let Some(d) = &drift {
         cmd.env("APIGW_BENCH_DRIFT_SECONDS", d);
@@ -91,4 +102,10 @@ pub fn run_cmd(args: &[&str]) -> Result<()> {
         println!("xtask: the stack was already up before the bench and is left running");
     }
     result
+}
+
+fn go_version() -> String {
+    crate::proc::output(std::process::Command::new("go").arg("version"))
+        .map(|v| v.trim().trim_start_matches("go version ").to_string())
+        .unwrap_or_else(|_| "an unknown Go".into())
 }
