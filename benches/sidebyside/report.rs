@@ -251,7 +251,7 @@ for every contender.
   - idle: nothing changes for the idle time; figures per resource per drift period;
   - restart: SIGTERM, start again with N present → caught up: the first moment after which nothing happened
     (no AWS call, no write to its objects) for the quiet time, all still Ready; the time is that of the last
-    activity;
+    activity. A contender that finds no such moment within three drift periods is shown as not caught up;
   - one new: apply one more object with N present → Ready and in moto;
   - delete: delete all objects at once → no object left and moto holds none of them.
 ";
@@ -582,7 +582,8 @@ fn notes(md: &mut String, run: &RunResult) {
          more local hop per call). `limit` runs inside the bench process, so it has no process of its own to \
          measure (its CPU and memory columns are empty), and it ignores the one-change-per-API rule. Ours \
          serves /metrics while ACK's metrics and health servers are off. ACK runs without AWS_CA_BUNDLE \
-         (see above); nothing else differs in their environment. Each contender logs at info level."
+         (see above); nothing else differs in their environment. Each contender logs at info level. The bench \
+         process itself (proxy, watch, applier) shares the machine's cores with every contender alike."
     );
     let _ = writeln!(
         md,

@@ -159,10 +159,11 @@ impl Config {
         Duration::from_secs(180 + self.resources as u64 * 3 / 5)
     }
 
-    /// How long a restarted contender may take to fall quiet: a few drift periods, plus time for one
-    /// rate-limited call per resource.
+    /// How long a restarted contender may take to fall quiet: three drift periods (at least a minute).
+    /// One that re-reads every resource for longer than that, or keeps writing, is reported as not caught
+    /// up (with what it did meanwhile) rather than waited for.
     pub fn restart_timeout(&self) -> Duration {
-        Duration::from_secs((3 * self.drift_s).max(60) + self.resources as u64 * 3 / 20)
+        Duration::from_secs((3 * self.drift_s).max(60))
     }
 
     pub fn apis(&self) -> usize {
