@@ -24,6 +24,10 @@ pub const PROMETHEUS: &str = "v0.316.0";
 pub const PROMETHEUS_OPERATOR: &str = "v0.93.0";
 /// controller-gen, the version the Prometheus operator generates its CRDs of that release with.
 pub const CONTROLLER_TOOLS: &str = "v0.21.0";
+/// ACK's API Gateway V2 controller, the peer `cargo xtask bench` measures against. Its Go module is not on
+/// the Go proxy, so it is built from a source checkout (`--ack-src`); its dependencies come from the proxy.
+/// Only the bench builds it: neither `stack up` nor `cargo xtask test` does.
+pub const ACK_APIGATEWAYV2: &str = "v1.4.1";
 
 pub struct Tools {
     pub etcd: PathBuf,
@@ -95,6 +99,103 @@ pub fn ensure_all() -> Result<Tools> {
         promtool: ensure(&bin, "promtool", PROMETHEUS, build_promtool)?,
         monitoring_crds: ensure_monitoring_crds(&bin)?,
     })
+}
+
+/// ACK's controller binary and the directory of its CRDs (its helm/crds, copied), both cached by version.
+pub struct Ack {
+    pub bin: PathBuf,
+    pub crds: PathBuf,
+}
+
+const ACK_NAME: &str = "ack-apigatewayv2-controller";
+
+/// ACK's controller if it is cached already; never builds (the small bench run inside `cargo xtask test`
+/// uses it only when an earlier `cargo xtask bench` built it).
+pub fn cached_ack() -> Option<Ack> {
+    let ack = Ack {
+        bin: cache_dir()
+            .join("bin")
+            .join(format!("{ACK_NAME}-{ACK_APIGATEWAYV2}")),
+        crds: ack_crds_dir(),
+    };
+    (ack.bin.is_file() && ack.crds.join(ACK_INTEGRATION_CRD).is_file()).then_some(ack)
+}
+
+/// The CRD file of ACK's Integration kind, in its helm/crds.
+pub const ACK_INTEGRATION_CRD: &str = "apigatewayv2.services.k8s.aws_integrations.yaml";
+
+fn ack_crds_dir() -> PathBuf {
+    cache_dir()
+        .join("crds")
+        .join(format!("{ACK_NAME}-{ACK_APIGATEWAYV2}"))
+}
+
+/// ACK's controller, built from the checkout in `src` when it is not cached. `Ok(None)` when neither the
+/// cache nor `src` has it: the bench then reports ACK as not run.
+pub fn ensure_ack(src: &Path) -> Result<Option<Ack>> {
+    if let Some(ack) = cached_ack() {
+        return Ok(Some(ack));
+    }
+    if !src.join("go.mod").is_file() || !src.join("cmd/controller").is_dir() {
+        eprintln!(
+            "xtask: no ACK source checkout at {} (and no cached build): ACK is not run",
+            src.display()
+        );
+        return Ok(None);
+    }
+    let gomod = std::fs::read_to_string(src.join("go.mod"))?;
+    if !gomod.contains("module github.com/aws-controllers-k8s/apigatewayv2-controller") {
+        bail!(
+            "{} is not a checkout of ACK's apigatewayv2-controller",
+            src.display()
+        );
+    }
+    // The CRDs first: they are plain files, and the bench needs them with the binary.
+    let crds = ack_crds_dir();
+    let tmp = crds.with_extension("partial");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+    for entry in std::fs::read_dir(src.join("helm/crds"))
+        .with_context(|| format!("{} has no helm/crds", src.display()))?
+    {
+        let entry = entry?;
+        std::fs::copy(entry.path(), tmp.join(entry.file_name()))?;
+    }
+    if !tmp.join(ACK_INTEGRATION_CRD).is_file() {
+        bail!("{} has no helm/crds/{ACK_INTEGRATION_CRD}", src.display());
+    }
+    if crds.exists() {
+        std::fs::remove_dir_all(&crds)?;
+    }
+    std::fs::rename(&tmp, &crds)?;
+    let bin = cache_dir().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let path = ensure(&bin, ACK_NAME, ACK_APIGATEWAYV2, |out| build_ack(src, out))?;
+    Ok(Some(Ack { bin: path, crds }))
+}
+
+/// Builds from a writable copy of the checkout (with `-mod=mod` Go may add to go.sum, and the checkout
+/// may be read-only), stamping the version into the binary the way ACK's release build does.
+fn build_ack(src: &Path, out: &Path) -> Result<()> {
+    let dir = cache_dir()
+        .join("src")
+        .join(format!("{ACK_NAME}-{ACK_APIGATEWAYV2}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(dir.parent().unwrap())?;
+    run(Command::new("cp").arg("-r").arg(src).arg(&dir))?;
+    run(Command::new("chmod").args(["-R", "u+w"]).arg(&dir))?;
+    let ldflags = format!(
+        "-X github.com/aws-controllers-k8s/apigatewayv2-controller/pkg/version.GitVersion={ACK_APIGATEWAYV2}"
+    );
+    run(go()
+        .current_dir(&dir)
+        .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
+        .arg(out)
+        .arg("./cmd/controller"))
 }
 
 /// `bin/<name>-<version>` if cached, else built to a temporary name and renamed (an interrupted

@@ -1,0 +1,93 @@
+//! The side-by-side benchmark (issue 13): `limit`, ours (limiter off and defaults) and ACK's controller
+//! (1 and 4 workers), each in turn on the same local stack, counted the same way. `benches/sidebyside.rs`
+//! runs it at full size and writes docs/benchmarks.md; `tests/bench_smoke.rs` runs it small inside
+//! `cargo xtask test` so that it cannot rot.
+#![allow(dead_code)]
+
+pub mod procs;
+pub mod proxy;
+pub mod report;
+pub mod run;
+pub mod watch;
+
+pub use run::{AckSetup, Config, Kind, RunResult};
+
+use std::path::{Path, PathBuf};
+
+/// The tool cache, found the way xtask finds it (`$APIGW_CACHE_DIR`, `$XDG_CACHE_HOME/apigw-operator`,
+/// `~/.cache/apigw-operator`).
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("APIGW_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("apigw-operator");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("apigw-operator")
+}
+
+/// ACK's controller as an earlier `cargo xtask bench` cached it (xtask's tools.rs builds it; this only
+/// looks), or None.
+pub fn cached_ack() -> Option<AckSetup> {
+    let version = "v1.4.1";
+    let bin = cache_dir()
+        .join("bin")
+        .join(format!("ack-apigatewayv2-controller-{version}"));
+    let crds = cache_dir()
+        .join("crds")
+        .join(format!("ack-apigatewayv2-controller-{version}"));
+    (bin.is_file()
+        && crds
+            .join("apigatewayv2.services.k8s.aws_integrations.yaml")
+            .is_file())
+    .then_some(AckSetup { bin, crds })
+}
+
+/// A configuration for `resources` on the running stack (found as the tests find it), with the bench's
+/// default drift period, idle time and quiet time for that size.
+pub fn config(
+    resources: usize,
+    contenders: Vec<Kind>,
+    ack: Option<AckSetup>,
+    operator_bin: &Path,
+) -> Config {
+    let env = crate::common::stack_env();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let drift_s = Config::default_drift_s(resources);
+    let mut stack_env: Vec<(String, String)> =
+        env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    stack_env.sort();
+    Config {
+        resources,
+        contenders,
+        drift_s,
+        idle_s: drift_s * 5 / 2,
+        quiet_s: 5.0,
+        settle_max_s: drift_s / 2,
+        ack,
+        operator_bin: operator_bin.to_path_buf(),
+        apply_concurrency: 8,
+        kubeconfig: PathBuf::from(&env["KUBECONFIG"]),
+        moto_endpoint: env["AWS_ENDPOINT_URL"].clone(),
+        region: env
+            .get("AWS_REGION")
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into()),
+        stack_env,
+        stack_dir: repo.join("target/stack"),
+        log_dir: repo.join("target/bench-logs"),
+    }
+}
+
+/// Runs `cfg` on a runtime of its own.
+pub fn run_blocking(cfg: &Config) -> anyhow::Result<RunResult> {
+    std::fs::create_dir_all(&cfg.log_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run::run(cfg))
+}

@@ -1,0 +1,214 @@
+//! Processes the bench starts and watches: a contender's operator, and the stack's own servers (whose CPU
+//! the bench reads but never touches).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// User + system CPU seconds of a live process (/proc/<pid>/stat), None when it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 overall.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / ticks_per_second())
+}
+
+fn ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Peak resident memory (VmHWM) of a live process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The stack's kube-apiserver, etcd and moto, from target/stack/state.json (for their CPU time).
+pub struct StackPids {
+    pub apiserver: Option<u32>,
+    pub etcd: Option<u32>,
+    pub moto: Option<u32>,
+}
+
+impl StackPids {
+    pub fn read(stack_dir: &std::path::Path) -> StackPids {
+        let state: serde_json::Value = std::fs::read_to_string(stack_dir.join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let pid = |name: &str| {
+            state["processes"]
+                .as_array()?
+                .iter()
+                .find(|p| p["name"] == name)?["pid"]
+                .as_u64()
+                .map(|p| p as u32)
+        };
+        StackPids {
+            apiserver: pid("kube-apiserver"),
+            etcd: pid("etcd"),
+            moto: pid("moto"),
+        }
+    }
+
+    /// (kube-apiserver + etcd, moto) CPU seconds so far.
+    pub fn cpu(&self) -> (f64, f64) {
+        let cpu = |p: Option<u32>| p.and_then(cpu_seconds).unwrap_or(0.0);
+        (cpu(self.apiserver) + cpu(self.etcd), cpu(self.moto))
+    }
+}
+
+/// A contender's controller process: how to start it, and the one running now.
+pub struct Controller {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    unset: Vec<String>,
+    pub log: PathBuf,
+    child: Option<Child>,
+    /// Length of the log when the running process started.
+    log_offset: usize,
+    /// Peak RSS (KiB) of processes already stopped.
+    pub peak_before_kib: u64,
+    /// CPU seconds of processes already stopped.
+    pub cpu_before_s: f64,
+}
+
+impl Controller {
+    pub fn new(
+        program: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        unset: Vec<String>,
+        log: PathBuf,
+    ) -> Controller {
+        Controller {
+            program,
+            args,
+            env,
+            unset,
+            log,
+            child: None,
+            log_offset: 0,
+            peak_before_kib: 0,
+            cpu_before_s: 0.0,
+        }
+    }
+
+    pub fn spawn(&mut self) {
+        self.log_offset = std::fs::metadata(&self.log).map_or(0, |m| m.len() as usize);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("controller log opens");
+        let mut cmd = Command::new(&self.program);
+        for k in &self.unset {
+            cmd.env_remove(k);
+        }
+        let child = cmd
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", self.program.display()));
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Says how, with the log's tail, when the running process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        Some(format!(
+            "{} exited ({status}); last lines of {}:\n{}",
+            self.program.display(),
+            self.log.display(),
+            self.log_tail(40)
+        ))
+    }
+
+    /// What the running process has logged so far.
+    pub fn log_since_start(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(bytes.get(self.log_offset..).unwrap_or_default()).into_owned()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// CPU seconds of the running process (0 when none).
+    pub fn cpu_now(&self) -> f64 {
+        self.pid().and_then(cpu_seconds).unwrap_or(0.0)
+    }
+
+    /// Peak RSS over every process of this controller so far, in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.peak_before_kib
+            .max(self.pid().and_then(peak_rss_kib).unwrap_or(0))
+    }
+
+    /// SIGTERM, as a rollout does; SIGKILL after `grace`. Keeps its peak RSS and CPU time.
+    pub fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.id();
+        // Read what it used before it goes (a reaped process has no /proc entry).
+        let mut peak = peak_rss_kib(pid).unwrap_or(0);
+        let mut cpu = cpu_seconds(pid).unwrap_or(0.0);
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        loop {
+            // A zombie still has /proc/<pid>/stat with its final CPU time.
+            if let Some(c) = cpu_seconds(pid) {
+                cpu = cpu.max(c);
+            }
+            if let Some(p) = peak_rss_kib(pid) {
+                peak = peak.max(p);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.peak_before_kib = self.peak_before_kib.max(peak);
+        self.cpu_before_s += cpu;
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

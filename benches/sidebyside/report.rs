@@ -1,0 +1,749 @@
+//! docs/benchmarks.md, docs/benchmarks.json and one SVG chart per N, written from the measured results
+//! only (nothing in them is typed by hand).
+
+use super::run::{ContenderResult, Phase, RunResult};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Where and how the bench ran.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Meta {
+    pub command: String,
+    pub date: String,
+    pub cores: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    pub load_at_start: String,
+    /// The stack's tool versions, as xtask pins them (empty when run without xtask).
+    pub stack: String,
+}
+
+impl Meta {
+    pub fn of_this_machine(command: &str, stack: &str) -> Meta {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let load_at_start = std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Meta {
+            command: command.to_string(),
+            date,
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            cpu_model,
+            memory_gib: memory_kib / 1024.0 / 1024.0,
+            load_at_start,
+            stack: stack.to_string(),
+        }
+    }
+}
+
+/// Writes benchmarks.md and the charts again from benchmarks.json (after a change to this file), without
+/// measuring anything.
+pub fn render(dir: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(dir.join("benchmarks.json"))?;
+    let all: Vec<Measured> = serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    for m in &all {
+        std::fs::write(
+            dir.join(format!("benchmarks-{}.svg", m.run.resources)),
+            chart(&m.run),
+        )?;
+    }
+    std::fs::write(dir.join("benchmarks.md"), markdown(&all))
+}
+
+/// One N as measured: where and how, and what.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measured {
+    pub meta: Meta,
+    pub run: RunResult,
+}
+
+/// Writes benchmarks.md, benchmarks.json and benchmarks-<N>.svg into `dir`. Sizes measured before (in
+/// benchmarks.json) and not measured again now are kept, each with its own command and date, so that
+/// `--resources 1000` and a later `--resources 5000 --only ...` both show.
+pub fn write(dir: &Path, meta: &Meta, runs: &[RunResult]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json_path = dir.join("benchmarks.json");
+    let mut all: Vec<Measured> = std::fs::read_to_string(&json_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<Measured>>(&t).ok())
+        .unwrap_or_default();
+    all.retain(|m| runs.iter().all(|r| r.resources != m.run.resources));
+    all.extend(runs.iter().map(|run| Measured {
+        meta: meta.clone(),
+        run: run.clone(),
+    }));
+    all.sort_by_key(|m| m.run.resources);
+    for run in runs {
+        std::fs::write(
+            dir.join(format!("benchmarks-{}.svg", run.resources)),
+            chart(run),
+        )?;
+    }
+    std::fs::write(dir.join("benchmarks.md"), markdown(&all))?;
+    std::fs::write(
+        json_path,
+        serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
+    )?;
+    Ok(())
+}
+
+fn short_op(op: &str) -> String {
+    match op {
+        "CreateIntegration" => "Create".into(),
+        "GetIntegration" => "Get".into(),
+        "GetIntegrations" => "List".into(),
+        "UpdateIntegration" => "Update".into(),
+        "DeleteIntegration" => "Delete".into(),
+        "sts:GetCallerIdentity" => "STS".into(),
+        other => other.into(),
+    }
+}
+
+/// "2.38 (Create 1.00, Get 1.38)": calls per `per`, by operation (plain counts when `per` is 1).
+fn calls_per(p: &Phase, per: f64) -> String {
+    if p.aws.is_empty() {
+        return "0".into();
+    }
+    let show = |n: usize| {
+        if per == 1.0 {
+            n.to_string()
+        } else {
+            num(n as f64 / per)
+        }
+    };
+    let by: Vec<String> = p
+        .aws
+        .iter()
+        .map(|(op, n)| format!("{} {}", short_op(op), show(*n)))
+        .collect();
+    let mut s = format!("{} ({})", show(p.aws_total()), by.join(", "));
+    if p.aws_failed > 0 {
+        let _ = write!(s, ", {} failed", p.aws_failed);
+    }
+    s
+}
+
+/// Two decimals below 10, one below 100, none above: figures, not noise.
+fn num(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() < 10.0 {
+        format!("{x:.2}")
+    } else if x.abs() < 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn cell(c: &ContenderResult, f: impl Fn(&ContenderResult) -> Option<String>) -> String {
+    if c.not_run.is_some() {
+        return "not run".into();
+    }
+    f(c).unwrap_or_else(|| "–".into())
+}
+
+fn markdown(all: &[Measured]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks: apigw-operator side by side\n");
+    let _ = writeln!(
+        md,
+        "Written by `cargo xtask bench` (benches/sidebyside.rs) from what it measured; do not edit by hand, \
+         run it again. Raw figures: [benchmarks.json](benchmarks.json). Each size below says which command \
+         measured it, when, and on what machine; all contenders of one size ran in that one command, one after \
+         the other on the same stack.\n"
+    );
+    let sizes: Vec<String> = all
+        .iter()
+        .map(|m| format!("[N = {0}](#n--{0})", m.run.resources))
+        .collect();
+    let _ = writeln!(md, "Sizes: {}.", sizes.join(", "));
+    let _ = writeln!(md, "{}", METHOD);
+    for m in all {
+        section(&mut md, &m.meta, &m.run);
+    }
+    md
+}
+
+fn machine(md: &mut String, meta: &Meta) {
+    let _ = writeln!(md, "- Command: `{}`", meta.command);
+    let _ = writeln!(md, "- Date: {}", meta.date);
+    let _ = writeln!(
+        md,
+        "- Machine: {} cores (nproc), {}, {:.1} GiB memory; load average when the bench started: {} \
+         (the machine is shared: other work may have run beside the bench)",
+        meta.cores, meta.cpu_model, meta.memory_gib, meta.load_at_start
+    );
+    if !meta.stack.is_empty() {
+        let _ = writeln!(md, "- Stack: {}", meta.stack);
+    }
+}
+
+const METHOD: &str = "
+## What runs
+
+Every contender runs alone, one after the other, on the same local stack (etcd, kube-apiserver,
+kube-controller-manager built from source, moto as API Gateway), in a namespace of its own, against APIs of
+its own in the same moto, with the same workload: N HTTP_PROXY integrations (GET, payload format 1.0), spread
+round robin over ⌈(N+1)/300⌉ HTTP APIs (AWS allows 300 integrations per API).
+
+- `limit`: what any operator must at least do, done directly: the bench itself calls CreateIntegration,
+  UpdateIntegration and DeleteIntegration with aws-sdk-apigatewayv2, 4 at a time, as soon as each object is
+  applied or changed, and records each result with one status patch (ID, Ready) on the same ApiIntegration
+  objects on the same API server. It is the most this stack can do; it keeps no rule of one change at a time
+  per API (moto never answers 409; AWS does), which ours keeps.
+- `ours-unlimited`: the optimised operator with `--aws-rate 1000000 --aws-burst 1000000` (limiter out of the
+  way); `ours`: with its defaults (8 calls/s, burst 20: API Gateway's account quota, so N/8 s per AWS call
+  per resource).
+- `ack-1`, `ack-4`: ACK's apigatewayv2-controller v1.4.1 (built from source with the machine's Go), its
+  Integration CRD, flags `--aws-endpoint-url`, `--aws-identity-endpoint-url`,
+  `--allow-unsafe-aws-endpoint-urls`, `--enable-carm=false`, `--enable-field-export-reconciler=false`,
+  `--reconcile-resources=Integration`, `--watch-namespace`, `--reconcile-resource-resync-seconds=Integration=S`
+  and `--reconcile-default-max-concurrent-syncs` 1 (its default) or 4; `--metrics-addr=0 --healthz-addr=0` so
+  that its servers need no port. It runs without `AWS_CA_BUNDLE`: with that variable set, ACK fails every
+  reconcile (\"unable to add custom RootCAs HTTPClient\", a known ACK bug).
+
+The objects are applied, changed and deleted by the bench with the Kubernetes API, 8 at a time, the same way
+for every contender.
+
+## How it is counted
+
+- AWS calls: every contender (and `limit`) reaches moto through a counting proxy in the bench process, which
+  names each request's operation; the same proxy for all. Per resource = calls ÷ N.
+- Kubernetes API writes: a watch on the contender's objects counts new resourceVersions (each is one write);
+  the bench's own writes (the create, the spec change, the delete of each object) are subtracted. Events
+  (core/v1 Event objects in the namespace) are counted apart.
+- CPU: user + system time of the contender's process from /proc, and of kube-apiserver + etcd. Peak RSS: the
+  process's VmHWM (the larger of its two lifetimes, before and after the restart).
+- Phases, one after the other. A phase's figures count up to its end; after it the bench waits until
+  nothing happens for the quiet time (at most half a drift period), and what happened in that wait is shown
+  apart (\"after ... until quiet\"): trailing work such as ACK's second reconcile, or drift checks that
+  fall due:
+  - create: apply N objects → all Ready (ours, limit: Ready True at the current generation; ACK:
+    ACK.ResourceSynced True) and moto holds each once;
+  - update: change every object's URI → moto holds every new URI and all are Ready at the new generation
+    (ACK has no observedGeneration: its time is when moto held the last change);
+  - idle: nothing changes for the idle time; figures per resource per drift period;
+  - restart: SIGTERM, start again with N present → caught up: the first moment after which nothing happened
+    (no AWS call, no write to its objects) for the quiet time, all still Ready; the time is that of the last
+    activity. A contender that finds no such moment within three drift periods is shown as not caught up;
+  - one new: apply one more object with N present → Ready and in moto;
+  - delete: delete all objects at once → no object left and moto holds none of them.
+";
+
+fn section(md: &mut String, meta: &Meta, run: &RunResult) {
+    let n = run.resources;
+    let _ = writeln!(md, "\n## N = {n}\n");
+    machine(md, meta);
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "{n} integrations on {} APIs. Drift period S = {} s for ours (`--resync-seconds {}`) and ACK \
+         (`--reconcile-resource-resync-seconds=Integration={}`); idle phase {} s; quiet time {} s.\n",
+        run.apis, run.drift_s, run.drift_s, run.drift_s, run.idle_s, run.quiet_s
+    );
+    let _ = writeln!(
+        md,
+        "![Ready resources over time, create phase, N = {n}](benchmarks-{n}.svg)\n"
+    );
+    let cs = &run.contenders;
+    let header: Vec<String> = cs
+        .iter()
+        .map(|c| format!("`{}`: {}", c.name, c.title))
+        .collect();
+    let _ = writeln!(md, "| N = {n} | {} |", header.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(cs.len()));
+    let row = |md: &mut String, label: &str, f: &dyn Fn(&ContenderResult) -> Option<String>| {
+        let cells: Vec<String> = cs.iter().map(|c| cell(c, f)).collect();
+        let _ = writeln!(md, "| {label} | {} |", cells.join(" | "));
+    };
+    let wall = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name)
+                .and_then(|p| p.wall_s)
+                .map(|w| format!("{w:.2}"))
+        }
+    };
+    let per_res = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name)
+                .map(|p| calls_per(p, p.resources.max(1) as f64))
+        }
+    };
+    let writes = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name)
+                .map(|p| num(p.k8s_writes as f64 / p.resources.max(1) as f64))
+        }
+    };
+    let after = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name).map(|p| {
+                let calls: usize = p.aws_after.values().sum();
+                let by: Vec<String> = p
+                    .aws_after
+                    .iter()
+                    .map(|(op, n)| format!("{} {n}", short_op(op)))
+                    .collect();
+                let calls = if by.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("{calls} ({})", by.join(", "))
+                };
+                format!("{calls}; {}", p.k8s_writes_after)
+            })
+        }
+    };
+    let cpu = |name: &'static str| {
+        move |c: &ContenderResult| {
+            c.phase(name)
+                .and_then(|p| p.cpu_s)
+                .map(|s| format!("{s:.2}"))
+        }
+    };
+    let api_cpu = |name: &'static str| {
+        move |c: &ContenderResult| c.phase(name).map(|p| format!("{:.2}", p.apiserver_cpu_s))
+    };
+    row(md, "**create**: apply → all Ready (s)", &wall("create"));
+    row(md, "create: AWS calls per resource", &per_res("create"));
+    row(
+        md,
+        "create, after all said Ready until quiet: AWS calls; Kubernetes writes",
+        &after("create"),
+    );
+    row(
+        md,
+        "create: Kubernetes writes per resource",
+        &writes("create"),
+    );
+    row(md, "create: contender CPU (s)", &cpu("create"));
+    row(
+        md,
+        "create: kube-apiserver + etcd CPU (s)",
+        &api_cpu("create"),
+    );
+    row(
+        md,
+        "**update**: change all → all in AWS and Ready (s)",
+        &wall("update"),
+    );
+    row(md, "update: AWS calls per resource", &per_res("update"));
+    row(
+        md,
+        "update: Kubernetes writes per resource",
+        &writes("update"),
+    );
+    row(
+        md,
+        "update, after until quiet: AWS calls; Kubernetes writes",
+        &after("update"),
+    );
+    row(md, "update: contender CPU (s)", &cpu("update"));
+    let periods = run.idle_s as f64 / run.drift_s.max(1) as f64;
+    row(
+        md,
+        "**idle**: AWS calls per resource per drift period",
+        &|c| {
+            c.phase("idle")
+                .map(|p| calls_per(p, p.resources.max(1) as f64 * periods))
+        },
+    );
+    row(
+        md,
+        "idle: Kubernetes writes per resource per drift period",
+        &|c| {
+            c.phase("idle")
+                .map(|p| num(p.k8s_writes as f64 / (p.resources.max(1) as f64 * periods)))
+        },
+    );
+    row(md, "idle: CPU (% of one core)", &|c| {
+        c.phase("idle").and_then(|p| {
+            p.cpu_s
+                .map(|s| format!("{:.2}", 100.0 * s / p.window_s.max(0.001)))
+        })
+    });
+    row(
+        md,
+        "**restart** with N present: until caught up (s)",
+        &|c| {
+            c.phase("restart").map(|p| match p.wall_s {
+                Some(w) => format!("{w:.2}"),
+                None => "not caught up".into(),
+            })
+        },
+    );
+    row(md, "restart: AWS calls (all, by operation)", &|c| {
+        c.phase("restart").map(|p| calls_per(p, 1.0))
+    });
+    row(md, "restart: Kubernetes writes (all)", &|c| {
+        c.phase("restart").map(|p| p.k8s_writes.to_string())
+    });
+    row(md, "restart: contender CPU (s)", &cpu("restart"));
+    row(
+        md,
+        "**one new** resource with N present: apply → Ready (s)",
+        &wall("one new"),
+    );
+    row(md, "one new: AWS calls", &|c| {
+        c.phase("one new").map(|p| calls_per(p, 1.0))
+    });
+    row(md, "one new: Kubernetes writes", &|c| {
+        c.phase("one new").map(|p| p.k8s_writes.to_string())
+    });
+    row(
+        md,
+        "one new, after until quiet: AWS calls; Kubernetes writes",
+        &after("one new"),
+    );
+    row(
+        md,
+        "**delete** all: → none left in Kubernetes or moto (s)",
+        &wall("delete"),
+    );
+    row(md, "delete: AWS calls per resource", &per_res("delete"));
+    row(
+        md,
+        "delete: Kubernetes writes per resource (beyond the user's delete)",
+        &writes("delete"),
+    );
+    row(
+        md,
+        "delete, after until quiet: AWS calls; Kubernetes writes",
+        &after("delete"),
+    );
+    row(md, "Events written, whole run", &|c| {
+        Some(c.phases.iter().map(|p| p.events).sum::<usize>().to_string())
+    });
+    row(md, "peak RSS (MiB)", &|c| {
+        c.peak_rss_mib.map(|m| format!("{m:.1}"))
+    });
+    row(md, "contender CPU, whole run (s)", &|c| {
+        c.cpu_total_s.map(|s| format!("{s:.2}"))
+    });
+    row(md, "kube-apiserver + etcd CPU, whole run (s)", &|c| {
+        Some(format!(
+            "{:.2}",
+            c.phases.iter().map(|p| p.apiserver_cpu_s).sum::<f64>()
+        ))
+    });
+    row(md, "CreateIntegration answered OK (N + 1 expected)", &|c| {
+        Some(c.creates_ok.to_string())
+    });
+    row(md, "duplicates in moto", &|c| {
+        Some(c.duplicates.to_string())
+    });
+    row(md, "leftovers in moto after delete", &|c| {
+        Some(c.leftovers.to_string())
+    });
+
+    ratios(md, run);
+    notes(md, run);
+}
+
+/// Wall times and costs of each contender divided by `limit`'s and by ACK's in the same run.
+fn ratios(md: &mut String, run: &RunResult) {
+    let find = |name: &str| {
+        run.contenders
+            .iter()
+            .find(|c| c.name == name && c.not_run.is_none() && c.failure.is_none())
+    };
+    let bases: Vec<(&str, &ContenderResult)> = ["limit", "ack-1", "ack-4"]
+        .iter()
+        .filter_map(|b| find(b).map(|c| (*b, c)))
+        .collect();
+    if bases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n### Ratios (same run; below 1 means less time or less cost than the base)\n"
+    );
+    let cs: Vec<&ContenderResult> = run
+        .contenders
+        .iter()
+        .filter(|c| c.not_run.is_none())
+        .collect();
+    let _ = writeln!(
+        md,
+        "| ratio | {} |",
+        cs.iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(md, "|---|{}", "---|".repeat(cs.len()));
+    type Metric = fn(&ContenderResult) -> Option<f64>;
+    let metrics: [(&str, Metric); 7] = [
+        ("create time", |c| c.phase("create")?.wall_s),
+        ("update time", |c| c.phase("update")?.wall_s),
+        ("delete time", |c| c.phase("delete")?.wall_s),
+        ("AWS calls, create + update + delete", |c| {
+            let sum: usize = ["create", "update", "delete"]
+                .iter()
+                .filter_map(|p| c.phase(p))
+                .map(Phase::aws_total)
+                .sum();
+            Some(sum as f64)
+        }),
+        ("Kubernetes writes, create + update + delete", |c| {
+            let sum: i64 = ["create", "update", "delete"]
+                .iter()
+                .filter_map(|p| c.phase(p))
+                .map(|p| p.k8s_writes)
+                .sum();
+            Some(sum as f64)
+        }),
+        ("peak RSS", |c| c.peak_rss_mib),
+        ("contender CPU, whole run", |c| c.cpu_total_s),
+    ];
+    for (label, metric) in metrics {
+        for (base_name, base) in &bases {
+            let Some(b) = metric(base).filter(|b| *b > 0.0) else {
+                continue;
+            };
+            let cells: Vec<String> = cs
+                .iter()
+                .map(|c| {
+                    metric(c)
+                        .map(|v| format!("{:.2}×", v / b))
+                        .unwrap_or_else(|| "–".into())
+                })
+                .collect();
+            let _ = writeln!(md, "| {label} ÷ `{base_name}` | {} |", cells.join(" | "));
+        }
+    }
+}
+
+fn notes(md: &mut String, run: &RunResult) {
+    let _ = writeln!(md, "\n### Notes\n");
+    let trailing: Vec<String> = run
+        .contenders
+        .iter()
+        .filter(|c| c.name.starts_with("ack") && c.not_run.is_none())
+        .filter_map(|c| {
+            let p = c.phase("create")?;
+            let by: Vec<String> = p
+                .aws_after
+                .iter()
+                .map(|(op, n)| format!("{n} {op}"))
+                .collect();
+            Some(format!(
+                "`{}` made {} AWS calls ({}) and {} writes after all its objects said Synced",
+                c.name,
+                p.aws_after.values().sum::<usize>(),
+                if by.is_empty() {
+                    "none".into()
+                } else {
+                    by.join(", ")
+                },
+                p.k8s_writes_after
+            ))
+        })
+        .collect();
+    let trailing = if trailing.is_empty() {
+        String::new()
+    } else {
+        format!(" In this run, {}.", trailing.join("; "))
+    };
+    let _ = writeln!(
+        md,
+        "- ACK with 1 worker says Synced before it is done: after the create it writes AWS's defaults into the \
+         spec, which is a spec change and costs every object a second reconcile (\"create, after all said \
+         Ready\" above; the same row shows whether 4 workers do it too).{trailing}"
+    );
+    let _ = writeln!(
+        md,
+        "- Handicaps, all stated: every contender (and `limit`) goes through the same counting proxy (one \
+         more local hop per call). `limit` runs inside the bench process, so it has no process of its own to \
+         measure (its CPU and memory columns are empty), and it ignores the one-change-per-API rule. Ours \
+         serves /metrics while ACK's metrics and health servers are off. ACK runs without AWS_CA_BUNDLE \
+         (see above); nothing else differs in their environment. Each contender logs at info level. The bench \
+         process itself (proxy, watch, applier) shares the machine's cores with every contender alike."
+    );
+    let _ = writeln!(
+        md,
+        "- The drift period is the bench's ({} s), not the operators' defaults (ours 600 s, ACK 10 h), so \
+         that the idle phase sees at least two periods; idle CPU with the default period is lower than the \
+         figure above.",
+        run.drift_s
+    );
+    for c in &run.contenders {
+        if let Some(why) = &c.not_run {
+            let _ = writeln!(md, "- `{}` was not run: {why}.", c.name);
+        }
+        if let Some(why) = &c.failure {
+            let first = why.lines().next().unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- `{}` stopped early: {first} (the phases before it are shown).",
+                c.name
+            );
+        }
+        for p in &c.phases {
+            if let Some(note) = &p.note {
+                let _ = writeln!(md, "- `{}`, {}: {note}.", c.name, p.name);
+                if p.name == "restart" && p.wall_s.is_none() {
+                    let _ = writeln!(
+                        md,
+                        "  It kept calling AWS or writing its objects (see the restart rows) with no quiet stretch \
+                     in between, so it never looked caught up by this definition."
+                    );
+                }
+            }
+        }
+        if c.watch_relists > 0 {
+            let _ = writeln!(
+                md,
+                "- `{}`: the watch had to list again {} times; a change between two versions it saw may be \
+                 missing from its write counts.",
+                c.name, c.watch_relists
+            );
+        }
+    }
+}
+
+const COLORS: [&str; 5] = ["#555555", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e"];
+
+/// Ready resources over time in the create phase, one line per contender, as a plain SVG.
+pub fn chart(run: &RunResult) -> String {
+    let (w, h) = (760.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 190.0, 40.0, 50.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let n = run.resources as f64;
+    let t_max = run
+        .contenders
+        .iter()
+        .flat_map(|c| c.ready_curve.iter().map(|(t, _)| *t))
+        .fold(1.0_f64, f64::max);
+    let t_max = nice_ceiling(t_max);
+    let x = |t: f64| left + pw * t / t_max;
+    let y = |r: f64| top + ph * (1.0 - r / n.max(1.0));
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="22" font-size="14" text-anchor="middle">Ready resources after apply, N = {}</text>"#,
+        left + pw / 2.0,
+        run.resources
+    );
+    // Grid and ticks.
+    for i in 0..=5 {
+        let t = t_max * i as f64 / 5.0;
+        let r = n * i as f64 / 5.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{2}" stroke="#e5e5e5"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"##,
+            x(t),
+            top,
+            top + ph,
+            top + ph + 16.0,
+            trim(t)
+        );
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="#e5e5e5"/><text x="{3}" y="{4:.1}" text-anchor="end">{5}</text>"##,
+            left,
+            y(r),
+            left + pw,
+            left - 6.0,
+            y(r) + 4.0,
+            trim(r)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">seconds since apply</text>"#,
+        left + pw / 2.0,
+        h - 12.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">Ready (Synced)</text>"#,
+        top + ph / 2.0,
+        top + ph / 2.0
+    );
+    let mut legend_y = top + 10.0;
+    for (i, c) in run.contenders.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        if !c.ready_curve.is_empty() {
+            let points: Vec<String> = c
+                .ready_curve
+                .iter()
+                .map(|(t, r)| format!("{:.1},{:.1}", x(*t), y(*r as f64)))
+                .collect();
+            let _ = writeln!(
+                svg,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                points.join(" ")
+            );
+        }
+        let label = match (&c.not_run, c.ready_curve.last()) {
+            (Some(_), _) => format!("{} (not run)", c.name),
+            (None, Some((t, _))) => format!("{} ({t:.1} s)", c.name),
+            (None, None) => c.name.clone(),
+        };
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{color}" stroke-width="3"/><text x="{3}" y="{4}">{label}</text>"#,
+            left + pw + 12.0,
+            legend_y,
+            left + pw + 32.0,
+            left + pw + 38.0,
+            legend_y + 4.0
+        );
+        legend_y += 20.0;
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The smallest of 1, 2, 2.5, 5 × 10^k that is at least `x`.
+pub fn nice_ceiling(x: f64) -> f64 {
+    let mag = 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|v| *v >= x)
+        .unwrap_or(10.0 * mag)
+}
+
+fn trim(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}

@@ -1,0 +1,158 @@
+//! The side-by-side benchmark (benches/sidebyside.rs), small: 20 resources, `limit` and `ours` (and ACK
+//! with 4 workers when an earlier `cargo xtask bench` cached its build), so that the bench cannot rot.
+//! It asserts that every phase completes and that the counts agree with what moto holds; it asserts no
+//! timing.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "../benches/sidebyside/mod.rs"]
+mod sidebyside;
+
+use sidebyside::{Kind, report};
+
+const N: usize = 20;
+
+#[test]
+fn the_bench_runs_small_and_its_counts_agree_with_moto() {
+    let ack = sidebyside::cached_ack();
+    let mut contenders = vec![Kind::Limit, Kind::Ours];
+    if ack.is_some() {
+        contenders.push(Kind::Ack4);
+    }
+    let mut cfg = sidebyside::config(
+        N,
+        contenders.clone(),
+        ack,
+        env!("CARGO_BIN_EXE_apigw-operator").as_ref(),
+    );
+    // Short periods: this run checks the machinery, not the figures.
+    cfg.drift_s = 4;
+    cfg.idle_s = 4;
+    cfg.quiet_s = 0.75;
+    cfg.settle_max_s = 4;
+    let run = sidebyside::run_blocking(&cfg).expect("the bench runs");
+
+    assert_eq!(run.contenders.len(), contenders.len());
+    for c in &run.contenders {
+        let who = &c.name;
+        assert_eq!(c.failure, None, "{who} stopped early");
+        assert_eq!(c.not_run, None, "{who} did not run");
+        let phases: Vec<&str> = c.phases.iter().map(|p| p.name.as_str()).collect();
+        let expected: &[&str] = if c.name == "limit" {
+            &["create", "update", "one new", "delete"]
+        } else {
+            &["create", "update", "idle", "restart", "one new", "delete"]
+        };
+        assert_eq!(phases, expected, "{who}: phases");
+        // What the proxy counted agrees with moto: every resource (and the one added later) was created
+        // exactly once, moto held each once, and nothing is left after the delete.
+        assert_eq!(
+            c.creates_ok,
+            N + 1,
+            "{who}: successful CreateIntegration calls"
+        );
+        assert_eq!(
+            c.held_after_create, N,
+            "{who}: integrations in moto after create"
+        );
+        assert_eq!(c.duplicates, 0, "{who}: duplicates");
+        assert_eq!(c.leftovers, 0, "{who}: leftovers");
+        let calls = |phase: &str, op: &str| {
+            c.phase(phase)
+                .and_then(|p| p.aws.get(op).copied())
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            calls("create", "CreateIntegration"),
+            N,
+            "{who}: creates in the create phase"
+        );
+        assert!(
+            calls("update", "UpdateIntegration") >= N,
+            "{who}: an update reached AWS for each"
+        );
+        assert!(
+            calls("delete", "DeleteIntegration") > N,
+            "{who}: a delete reached AWS for each"
+        );
+        // Every contender records the integration on the object at least once per resource.
+        let create = c.phase("create").unwrap();
+        assert!(
+            create.k8s_writes >= N as i64,
+            "{who}: writes {}",
+            create.k8s_writes
+        );
+        assert_eq!(
+            c.ready_curve.last().map(|(_, r)| *r),
+            Some(N),
+            "{who}: Ready curve ends at N"
+        );
+        if c.name != "limit" {
+            assert!(c.peak_rss_mib.is_some_and(|m| m > 1.0), "{who}: peak RSS");
+        }
+    }
+
+    // The report renders from these results.
+    let dir = std::env::temp_dir().join(format!("bench-smoke-{:08x}", rand::random::<u32>()));
+    let meta = report::Meta::of_this_machine("cargo test --test bench_smoke", "");
+    report::write(&dir, &meta, std::slice::from_ref(&run)).expect("the report is written");
+    let md = std::fs::read_to_string(dir.join("benchmarks.md")).unwrap();
+    for c in &contenders {
+        assert!(md.contains(&format!("`{}`", c.name())), "{md}");
+    }
+    let svg = std::fs::read_to_string(dir.join(format!("benchmarks-{N}.svg"))).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_proxy_names_each_operation() {
+    use sidebyside::proxy::classify;
+    let op = |m, p| classify(m, p, b"", None);
+    assert_eq!(
+        op("POST", "/v2/apis/a1/integrations").0,
+        "CreateIntegration"
+    );
+    assert_eq!(
+        op("PATCH", "/v2/apis/a1/integrations/i9"),
+        ("UpdateIntegration".to_string(), Some("i9".to_string()))
+    );
+    assert_eq!(op("GET", "/v2/apis/a1/integrations").0, "GetIntegrations");
+    assert_eq!(op("GET", "/v2/apis/a1/integrations/i9").0, "GetIntegration");
+    assert_eq!(
+        op("DELETE", "/v2/apis/a1/integrations/i9").0,
+        "DeleteIntegration"
+    );
+    assert_eq!(
+        classify(
+            "POST",
+            "/",
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+            None
+        )
+        .0,
+        "sts:GetCallerIdentity"
+    );
+    assert_eq!(
+        classify(
+            "POST",
+            "/",
+            b"{}",
+            Some("AWSSecurityTokenServiceV20110615.GetCallerIdentity")
+        )
+        .0,
+        "sts:GetCallerIdentity"
+    );
+}
+
+#[test]
+fn chart_axes_end_on_round_numbers() {
+    use sidebyside::report::nice_ceiling;
+    assert_eq!(nice_ceiling(7.3), 10.0);
+    assert_eq!(nice_ceiling(36.0), 50.0);
+    assert_eq!(nice_ceiling(120.0), 200.0);
+    assert_eq!(nice_ceiling(2.0), 2.0);
+}
