@@ -6,7 +6,7 @@ use super::error::{Error, Phase, Retry};
 use super::events::Severity;
 use crate::api::{ApiIntegration, ApiIntegrationStatus};
 use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
-use crate::plan::{IntegrationFields, ObservedIntegration};
+use crate::plan::{self, IntegrationFields, ObservedIntegration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -197,10 +197,23 @@ pub async fn report_synced(
     if synced.unchanged {
         ctx.metrics.checked_in_sync();
     }
-    ctx.remember_settled(obj, false, synced.seen_at);
+    let resync = ctx.settings.resync;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let next = plan::next_check_in(&api.1, wall, synced.seen_at.elapsed(), resync);
+    // Remembered as if last checked one period before the next check is due.
+    let as_if_checked = (std::time::Instant::now() + next)
+        .checked_sub(resync)
+        .unwrap_or(synced.seen_at);
+    ctx.remember_settled(obj, false, as_if_checked);
     ctx.remember_synced(obj, api, synced.integration);
-    let next = ctx.settings.resync.saturating_sub(synced.seen_at.elapsed());
-    Ok(Action::requeue(jittered(next)))
+    // A little spread (±2 % of the period) so the API's resources do not all wake in the same
+    // millisecond; far less than the 25 % a listing stays fresh, so they still share one.
+    let spread = resync.mul_f64(rand::rng().random_range(0.0..0.04));
+    Ok(Action::requeue(
+        (next + spread).saturating_sub(resync.mul_f64(0.02)),
+    ))
 }
 
 /// Ready False with the error's class as reason, a Warning Event when that is news, the whole error in

@@ -87,6 +87,33 @@ pub fn may_use_listing(status: &ApiIntegrationStatus, generation: Option<i64>) -
         && ready(&status.conditions).is_some_and(|c| c.status == "True")
 }
 
+/// How long until a resource on API `api_id`, last seen in AWS `seen_ago` ago, is next checked: at the
+/// API's next phase point at least half a period after it was seen. Every API has a fixed phase in the
+/// period (from its ID, the same in every replica and after restarts), so all of an API's resources come
+/// due together, whenever each was created, and one GetIntegrations listing serves them all: one listing
+/// per API per period. The first check after a change comes between half a period and one and a half
+/// periods later; after that, one period apart. `now_unix` is the wall clock (time since the Unix epoch).
+pub fn next_check_in(
+    api_id: &str,
+    now_unix: Duration,
+    seen_ago: Duration,
+    resync: Duration,
+) -> Duration {
+    let period = resync.as_secs_f64().max(1.0);
+    let phase = (fnv1a(api_id.as_bytes()) % 1_000_000) as f64 / 1_000_000.0 * period;
+    let now = now_unix.as_secs_f64();
+    let earliest = now - seen_ago.as_secs_f64() + period / 2.0;
+    let point = phase + ((earliest - phase) / period).ceil() * period;
+    Duration::from_secs_f64((point - now).max(0.0))
+}
+
+/// FNV-1a: a hash that is the same in every process and every Rust version (std's is not promised to be).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +238,39 @@ mod tests {
         assert!(!may_use_listing(&s, Some(2)));
         let failed = status(Reason::AwsError, 1, 1, n.0);
         assert!(!may_use_listing(&failed, Some(1)));
+    }
+
+    #[test]
+    fn resources_of_one_api_come_due_together_whenever_they_were_seen() {
+        let resync = Duration::from_secs(600);
+        let now = Duration::from_secs(1_800_000_000);
+        // Seen at different moments of the last period: all due at the same instant.
+        let due: Vec<Duration> = [0u64, 50, 170, 299]
+            .iter()
+            .map(|ago| now + next_check_in("api-a", now, Duration::from_secs(*ago), resync))
+            .collect();
+        assert!(due.windows(2).all(|w| w[0] == w[1]), "{due:?}");
+        // At least half a period after it was seen, at most one and a half.
+        for ago in [0u64, 50, 170, 299, 599] {
+            let wait = next_check_in("api-a", now, Duration::from_secs(ago), resync);
+            let since_seen = wait + Duration::from_secs(ago);
+            assert!(since_seen >= resync / 2, "{ago}: {since_seen:?}");
+            assert!(since_seen <= resync * 3 / 2, "{ago}: {since_seen:?}");
+        }
+        // Once aligned, one period apart.
+        let first = next_check_in("api-a", now, Duration::ZERO, resync);
+        let then = now + first;
+        assert_eq!(next_check_in("api-a", then, Duration::ZERO, resync), resync);
+    }
+
+    #[test]
+    fn apis_have_their_own_phases() {
+        let resync = Duration::from_secs(600);
+        let now = Duration::from_secs(1_800_000_000);
+        let phases: std::collections::BTreeSet<u128> = ["a1", "b2", "c3", "d4", "e5"]
+            .iter()
+            .map(|api| next_check_in(api, now, Duration::ZERO, resync).as_millis())
+            .collect();
+        assert!(phases.len() >= 4, "APIs share phases: {phases:?}");
     }
 }

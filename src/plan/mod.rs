@@ -19,7 +19,7 @@ pub use diff::{
     FIELD_NAMES, IntegrationFields, ObservedIntegration, Protocol, drifted_fields,
     is_same_integration, normalize_observed, update_request,
 };
-pub use due::{Due, Settled, may_use_listing, next_check};
+pub use due::{Due, Settled, may_use_listing, next_check, next_check_in};
 pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
 pub use step::{
     Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,
