@@ -158,8 +158,10 @@ impl Scope {
         let (listed, fetched) = match self.listings.lookup(api, id, Instant::now()) {
             Cached::Listed(found, fetched) => (found, fetched),
             Cached::Stale => {
-                let fetched = Instant::now();
                 let items = aws.list_integrations(&api.1).await?;
+                // When AWS answered, not when the call was queued: under a backlog of writes the call can
+                // wait for the rate limit longer than a listing stays fresh.
+                let fetched = Instant::now();
                 let found = items.iter().find(|o| o.integration_id == id).cloned();
                 self.listings.insert(api.clone(), items, fetched);
                 (found, fetched)
@@ -168,10 +170,9 @@ impl Scope {
         if listed.is_some() {
             return Ok((listed, fetched));
         }
-        let asked = Instant::now();
         match aws.get_integration(&api.1, id).await {
-            Ok(o) => Ok((Some(o), asked)),
-            Err(AwsError::NotFound(_)) => Ok((None, asked)),
+            Ok(o) => Ok((Some(o), Instant::now())),
+            Err(AwsError::NotFound(_)) => Ok((None, Instant::now())),
             Err(e) => Err(e),
         }
     }
