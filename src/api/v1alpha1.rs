@@ -416,6 +416,10 @@ pub struct ApiIntegrationStatus {
     /// stops in between, the next run looks for the integration it may have made instead of making another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_started_at: Option<Time>,
+    /// While a create is in flight: the spec it was sent with (JSON). The integration an interrupted
+    /// create made is looked for by this spec, not by the current one, which may have changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_spec: Option<String>,
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_fields: Vec<String>,

@@ -9,7 +9,7 @@ use super::report::{
     write_status,
 };
 use super::tenancy;
-use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
+use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus};
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
@@ -319,6 +319,7 @@ async fn observe(
         match aws.list_integrations(&api.1).await {
             Ok(list) => Holding::InterruptedCreate {
                 candidates: list.into_iter().map(candidate).collect(),
+                sent: sent_by_interrupted_create(status),
             },
             Err(AwsError::NotFound(_)) => return Ok(api_gone(observed)),
             Err(e) => return Err(e),
@@ -344,6 +345,19 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
     }
 }
 
+/// What the create in flight sent, from `status.createSpec` (None when absent or unreadable), with the
+/// VPC link it was made with (create records it in status before the call).
+pub(super) fn sent_by_interrupted_create(
+    status: &ApiIntegrationStatus,
+) -> Option<IntegrationFields> {
+    let spec: ApiIntegrationSpec = serde_json::from_str(status.create_spec.as_deref()?).ok()?;
+    let mut sent = IntegrationFields::from_spec(&spec);
+    if spec.connection_ref.is_some() {
+        sent.connection_id = status.connection_id.clone();
+    }
+    Some(sent)
+}
+
 /// Rule 2: "create in flight" is in status before CreateIntegration, the ID right after it.
 async fn create(
     obj: &ApiIntegration,
@@ -359,6 +373,7 @@ async fn create(
     status.connection_id = desired.connection_id.clone();
     status.integration_id = None;
     status.create_started_at = Some(now());
+    status.create_spec = serde_json::to_string(&obj.spec).ok();
     let message = "Creating the integration in API Gateway.";
     let generation = obj.metadata.generation;
     set_condition(
@@ -395,6 +410,7 @@ async fn create(
     }
     status.integration_id = Some(created.integration_id.clone());
     status.create_started_at = None;
+    status.create_spec = None;
     write_status(obj, ctx, status).await?;
     let (reason, note) = match recreated {
         Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),

@@ -109,6 +109,8 @@ async fn observe(
         // What connectionRef resolved to when the create was made.
         desired.connection_id = status.connection_id.clone();
     }
+    // Rule 2: an interrupted create made what it was sent, whatever the spec says now.
+    let desired = super::apply::sent_by_interrupted_create(&status).unwrap_or(desired);
     let mut observed = CleanupObserved {
         policy: obj.spec.deletion_policy(),
         recorded_id: status.integration_id.clone(),

@@ -154,6 +154,7 @@ pub async fn report_synced(
         .clone();
     status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
     status.create_started_at = None;
+    status.create_spec = None;
     status.last_sync_time = Some(now());
     let previous = ready(&status.conditions);
     let still_recreated = synced.unchanged
