@@ -1,6 +1,7 @@
 //! Developer tasks for apigw-operator: `cargo xtask stack up|down|status`, `cargo xtask demo`,
 //! `cargo xtask test`. Everything the project needs on a fresh machine is built or installed from here.
 
+mod chaos;
 mod demo;
 mod paths;
 mod proc;
@@ -18,7 +19,9 @@ commands:
   stack status   say what runs
   tools          build (or find cached) the Go tools and the moto virtualenv, print versions
   demo           stack up, run the operator, apply every example, wait for Ready, show what AWS holds
-  test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack";
+  test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack
+  chaos [--rounds N] [--resources M] [--seed S]
+                 the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table";
 
 fn main() {
     if let Err(e) = run() {
@@ -38,6 +41,7 @@ fn run() -> Result<()> {
         ["demo"] => demo::run(),
         ["test"] => test::run_all(&[]),
         ["test", "--", rest @ ..] => test::run_all(rest),
+        ["chaos", rest @ ..] => chaos::run(rest),
         _ => bail!("{USAGE}"),
     }
 }
