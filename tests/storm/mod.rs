@@ -205,7 +205,7 @@ pub struct Figures {
     pub check1: Check,
     pub rate_worst_ratio: f64,
     pub rate_violations: Vec<String>,
-    pub busiest_second_across_lives: usize,
+    pub busiest_second: usize,
     pub calls_total: usize,
     pub moto_restart_api_not_found_in: Option<Duration>,
     pub calls_while_api_not_found: (usize, f64, usize),
@@ -387,11 +387,12 @@ pub fn run(cfg: &Config) -> Figures {
     }
 
     // Phase C: two replicas with leader election; kills land on the holder mostly, mid-write.
+    let calls_single;
     {
         let mut s = slots.lock().unwrap();
         let single = s.pop().unwrap();
         drop(s);
-        let calls_single = lives(&single);
+        calls_single = lives(&single);
         let mut s = slots.lock().unwrap();
         s.push(Slot {
             op: start_op(true, "replica-a"),
@@ -404,8 +405,6 @@ pub fn run(cfg: &Config) -> Figures {
             name: "replica-b",
         });
         drop(s);
-        rate_check(&calls_single, &mut fig);
-        fig.calls_total += calls_single.iter().map(Vec::len).sum::<usize>();
     }
     let killer_rng = StdRng::seed_from_u64(rng.random());
     let (figures_c, stop_c, killer) = spawn_killer(
@@ -579,7 +578,7 @@ pub fn run(cfg: &Config) -> Figures {
         .sum();
     {
         let mut s = slots.lock().unwrap();
-        let mut lives_all = Vec::new();
+        let mut lives_all = calls_single;
         for slot in s.iter() {
             lives_all.extend(lives(slot));
         }
@@ -597,7 +596,8 @@ pub fn run(cfg: &Config) -> Figures {
 }
 
 /// Starts the killer: SIGKILL an operator (with leader election: the lease holder three times in four)
-/// every 0.5–3 s, restart it at once, until told to stop and at least `at_least` kills were made.
+/// every 0.5–3 s (half the time as soon as an AWS write is in flight in the last second of that), restart
+/// it at once, until told to stop and at least `at_least` kills were made.
 fn spawn_killer(
     slots: Arc<Mutex<Vec<Slot>>>,
     proxy: Arc<FaultProxy>,
@@ -621,8 +621,24 @@ fn spawn_killer(
     );
     let handle = std::thread::spawn(move || {
         while !(st.load(Ordering::SeqCst) && f.kills.load(Ordering::SeqCst) >= at_least) {
-            std::thread::sleep(Duration::from_millis(rng.random_range(500..3000)));
+            // Who leads is asked first, so the kill follows the wait below without delay.
             let holder = handover.then(|| lease_holder(&ns, &lease)).flatten();
+            // The next kill comes 0.5–3 s after the last. Every other one (on average) is made in the
+            // last second of that interval as soon as an AWS write is in flight, so that kills land
+            // mid-write by design rather than by luck.
+            let interval = Duration::from_millis(rng.random_range(500..3000));
+            let started = Instant::now();
+            if rng.random_bool(0.5) {
+                let watch_from = interval
+                    .saturating_sub(Duration::from_secs(1))
+                    .max(Duration::from_millis(500));
+                std::thread::sleep(watch_from);
+                while proxy.in_flight().1 == 0 && started.elapsed() < interval {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            } else {
+                std::thread::sleep(interval);
+            }
             let mut s = slots.lock().unwrap();
             let idx = match (&holder, s.len()) {
                 (Some(h), 2) if rng.random_bool(0.75) => {
@@ -933,27 +949,31 @@ fn max_in_window(times: &[u64], window_ms: u64) -> usize {
     best
 }
 
-/// Within each process life, every window holds at most burst + rate × window (+1 for the log's
-/// millisecond resolution): the token bucket's promise. A new process starts with a full bucket, so
-/// the busiest second across lives is reported separately.
+/// Every window (1, 2, 5, 10, 30 s) of the whole run's calls, every process life and replica together,
+/// holds at most burst + rate × window (+1 for the log's millisecond resolution): the token bucket's
+/// promise, kept across restarts because a new process starts with an empty bucket. Each life alone is
+/// checked too, so a failure says which it is.
 fn rate_check(lives: &[Vec<u64>], fig: &mut Figures) {
-    for (i, life) in lives.iter().enumerate() {
+    let mut all: Vec<u64> = lives.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let whole_run = std::iter::once(("the whole run".to_string(), &all));
+    let each_life = lives
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("life {i}"), l));
+    for (what, times) in whole_run.chain(each_life) {
         for window_s in [1u64, 2, 5, 10, 30] {
-            let most = max_in_window(life, window_s * 1000);
+            let most = max_in_window(times, window_s * 1000);
             let bound = BURST + (RATE * window_s as f64) as usize + 1;
             fig.rate_worst_ratio = fig.rate_worst_ratio.max(most as f64 / bound as f64);
             if most > bound {
                 fig.rate_violations.push(format!(
-                    "life {i}: {most} calls in a {window_s} s window (bound {bound})"
+                    "{what}: {most} calls in a {window_s} s window (bound {bound})"
                 ));
             }
         }
     }
-    let mut all: Vec<u64> = lives.iter().flatten().copied().collect();
-    all.sort_unstable();
-    fig.busiest_second_across_lives = fig
-        .busiest_second_across_lives
-        .max(max_in_window(&all, 1000));
+    fig.busiest_second = max_in_window(&all, 1000);
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -1058,16 +1078,16 @@ fn print_table(cfg: &Config, f: &Figures) {
         f.calls_total.to_string(),
     );
     row(
-        "busiest window / token-bucket bound, worst over lives",
+        "busiest window / bucket bound, whole run and each life",
         format!(
-            "{:.2} ({} violations)",
+            "{:.2} ({} windows over)",
             f.rate_worst_ratio,
             f.rate_violations.len()
         ),
     );
     row(
-        "busiest 1 s across restarts (each start has a full bucket)",
-        f.busiest_second_across_lives.to_string(),
+        "busiest 1 s of the whole run (bound burst + rate + 1)",
+        format!("{} ({})", f.busiest_second, BURST + RATE as usize + 1),
     );
     row(
         "moto restart: all ApiNotFound after",
@@ -1182,7 +1202,7 @@ impl Figures {
         );
         need(
             self.rate_violations.is_empty(),
-            "the rate limit was exceeded within a process life",
+            "the rate limit was exceeded in some window",
         );
         need(
             self.moto_restart_api_not_found_in.is_some(),
