@@ -99,3 +99,66 @@ fn a_lost_create_answer_then_a_spec_change_still_makes_one_integration() {
         "the record of the create is cleared once its ID is: {status}"
     );
 }
+
+/// Found by the full storm with seed 3, once the test above held: the integration of an interrupted create
+/// is found (by the spec the create sent) and updated to the edited spec, the update is applied in AWS but
+/// its answer lost, and the ID had not been recorded yet. The next lookup then matched nothing (the
+/// integration had the new fields, the record the old ones) and a second integration was made. The ID must
+/// be recorded as soon as the integration is found.
+#[test]
+fn a_found_create_whose_update_answer_is_lost_still_makes_one_integration() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scenario::builder("chaos-lost-update").with_proxy();
+    let api = s.moto.create_api("HTTP");
+    let creates = format!("POST /v2/apis/{api}/integrations");
+    let listings = format!("GET /v2/apis/{api}/integrations");
+    let updates = format!("PATCH /v2/apis/{api}/integrations/");
+    s.proxy()
+        .reply(Reply::raw(&creates, 503, "application/json", r#"{"message":"lost"}"#).after_moto());
+    // Every update is applied in moto and its answer lost.
+    s.proxy()
+        .reply(Reply::raw(&updates, 503, "application/json", r#"{"message":"lost"}"#).after_moto());
+    s.proxy().add(Fault::new(
+        &listings,
+        503,
+        "ServiceUnavailableException",
+        "listing unavailable",
+    ));
+    let s = s.start();
+    let (moto, proxy, n) = (&s.moto, s.proxy(), &s.ns.name);
+    Manifest::http_proxy("found", &api)
+        .uri("https://example.com/v1")
+        .apply(n);
+    eventually(
+        "the first create to reach moto",
+        Duration::from_secs(60),
+        || (moto.integrations(&api).len() == 1).then_some(()),
+    );
+    Manifest::http_proxy("found", &api)
+        .uri("https://example.com/v2")
+        .apply(n);
+    eventually("the edit to be stored", Duration::from_secs(30), || {
+        (get_json("apiintegration/found", n)["metadata"]["generation"] == 2).then_some(())
+    });
+    // The lookup may run now; the update it leads to is applied and its answer lost, every time.
+    proxy.clear_faults();
+    eventually(
+        "moto to hold the edited spec",
+        Duration::from_secs(60),
+        || {
+            let held = moto.integrations(&api);
+            held.iter()
+                .any(|i| i["integrationUri"] == "https://example.com/v2")
+                .then_some(())
+        },
+    );
+    // A few more reconciles while every update answer is still lost.
+    std::thread::sleep(Duration::from_secs(5));
+    proxy.clear();
+    wait_ready("apiintegration/found", n, Duration::from_secs(90));
+    let held = moto.integrations(&api);
+    assert_eq!(held.len(), 1, "one integration, not two: {held:#?}");
+    assert_eq!(held[0]["integrationUri"], "https://example.com/v2");
+    let status = get_json("apiintegration/found", n)["status"].clone();
+    assert_eq!(status["integrationId"], held[0]["integrationId"]);
+}

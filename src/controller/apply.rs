@@ -145,6 +145,13 @@ async fn sync(
                 integration
             }
             Step::RecoverInterrupted(integration) => {
+                // The ID is recorded before anything changes the integration: an update that follows,
+                // applied in AWS but its answer lost, would leave it matching neither the spec the create
+                // sent nor, after a further edit, the current one, and the next lookup would make another.
+                status.integration_id = Some(integration.integration_id.clone());
+                status.create_started_at = None;
+                status.create_spec = None;
+                write_status(obj, ctx, &status).await.map_err(applying)?;
                 let note = format!(
                     "Found integration {} made by a create that was interrupted; not creating another.",
                     integration.integration_id

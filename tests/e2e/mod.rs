@@ -969,6 +969,11 @@ impl FaultProxy {
         self.rules.replies.lock().unwrap().push(reply);
     }
 
+    /// Drops the fault rules only (replies and delays stay).
+    pub fn clear_faults(&self) {
+        self.rules.faults.lock().unwrap().clear();
+    }
+
     /// Drops every fault, delay and reply rule.
     pub fn clear(&self) {
         self.rules.faults.lock().unwrap().clear();
