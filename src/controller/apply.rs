@@ -352,6 +352,42 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
     }
 }
 
+/// The in-flight marker is written only if the object is still the version this reconcile decided on
+/// (server-side apply with metadata.resourceVersion answers 409 otherwise). The controller's cache can lag
+/// behind the operator's own writes, e.g. while its watch is re-established after an API server restart;
+/// a create decided on such a stale copy does not see the marker (or the ID) an earlier attempt wrote,
+/// and would make a second integration. On 409 nothing is created; the retry reads a fresher copy.
+async fn write_create_marker(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    status: &ApiIntegrationStatus,
+) -> Result<(), Error> {
+    let api: kube::Api<ApiIntegration> =
+        kube::Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = create_marker_patch(obj, status);
+    let pp = kube::api::PatchParams::apply(super::MANAGER).force();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        api.patch_status(&obj.name_any(), &pp, &kube::api::Patch::Apply(&patch)),
+    )
+    .await
+    {
+        Ok(result) => result.map(|_| ()).map_err(Error::from),
+        Err(_) => Err(Error::StatusTimeout),
+    }
+}
+
+/// The server-side apply body of [`write_create_marker`]: the status, conditional on the resourceVersion.
+fn create_marker_patch(obj: &ApiIntegration, status: &ApiIntegrationStatus) -> serde_json::Value {
+    use kube::Resource;
+    serde_json::json!({
+        "apiVersion": ApiIntegration::api_version(&()),
+        "kind": ApiIntegration::kind(&()),
+        "metadata": {"resourceVersion": obj.resource_version()},
+        "status": status,
+    })
+}
+
 /// What the create in flight sent, from `status.createSpec` (None when absent or unreadable), with the
 /// VPC link it was made with (create records it in status before the call).
 pub(super) fn sent_by_interrupted_create(
@@ -392,7 +428,7 @@ async fn create(
         generation,
         now(),
     );
-    write_status(obj, ctx, status).await?;
+    write_create_marker(obj, ctx, status).await?;
 
     let result = t.aws.create_integration(&api.1, desired).await;
     match &result {
@@ -428,4 +464,27 @@ async fn create(
     };
     publish(ctx, obj, reason, note).await;
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create_marker_is_conditional_on_the_version_read() {
+        let mut obj = ApiIntegration::new(
+            "x",
+            serde_json::from_value(serde_json::json!({"apiId": "a1", "integrationType": "MOCK"}))
+                .unwrap(),
+        );
+        obj.metadata.resource_version = Some("42".into());
+        let status = ApiIntegrationStatus {
+            create_started_at: Some(now()),
+            ..Default::default()
+        };
+        let patch = create_marker_patch(&obj, &status);
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        assert!(patch["status"]["createStartedAt"].is_string(), "{patch}");
+        assert_eq!(patch["kind"], "ApiIntegration");
+    }
 }
