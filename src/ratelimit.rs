@@ -25,6 +25,12 @@ impl Bucket {
         }
     }
 
+    /// The same bucket with no token saved: calls start at `rate`, and the burst builds up from there.
+    pub fn emptied(mut self) -> Self {
+        self.tokens = 0.0;
+        self
+    }
+
     /// Takes a token if one is there; otherwise says how long until one will be.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
@@ -45,9 +51,14 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// A bucket that starts empty. The quota is the account's, not the process's: a process that has
+    /// just started cannot know what the one before it spent in the last seconds, and a full bucket at
+    /// every start let an operator killed and restarted in a loop send a burst each time (the chaos storm
+    /// measured 46 calls in one second across restarts at 8/s, burst 20). Starting empty, any window
+    /// across restarts holds at most burst + rate × window, as within one process.
     pub fn new(rate: f64, burst: u32) -> Self {
         TokenBucket {
-            bucket: Mutex::new(Bucket::new(rate, burst, Instant::now())),
+            bucket: Mutex::new(Bucket::new(rate, burst, Instant::now()).emptied()),
         }
     }
 
@@ -77,6 +88,33 @@ mod tests {
         assert!((wait.as_secs_f64() - 0.2).abs() < 1e-9, "{wait:?}");
         assert!(b.try_take(t0 + Duration::from_millis(200)).is_ok());
         assert!(b.try_take(t0 + Duration::from_millis(200)).is_err());
+    }
+
+    #[test]
+    fn restarts_never_add_a_burst() {
+        // A process that spent its burst, then a new one started 300 ms later (a crash and a restart):
+        // the second from the first call holds at most burst + rate calls, as for one process.
+        let t0 = Instant::now();
+        let mut first = Bucket::new(5.0, 3, t0);
+        let mut taken: Vec<u64> = vec![];
+        for ms in 0..300u64 {
+            while first.try_take(t0 + Duration::from_millis(ms)).is_ok() {
+                taken.push(ms);
+            }
+        }
+        let started = t0 + Duration::from_millis(300);
+        let mut second = Bucket::new(5.0, 3, started).emptied();
+        assert!(second.try_take(started).is_err(), "no token at start");
+        for ms in 300..2_000u64 {
+            while second.try_take(t0 + Duration::from_millis(ms)).is_ok() {
+                taken.push(ms);
+            }
+        }
+        let in_first_second = taken.iter().filter(|t| **t < 1000).count();
+        assert!(
+            in_first_second <= 3 + 5,
+            "{in_first_second} calls: {taken:?}"
+        );
     }
 
     #[test]

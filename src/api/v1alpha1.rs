@@ -22,7 +22,7 @@ pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
 pub const CREATE_STARTED_ANNOTATION: &str = "apigw.dev/create-started";
 
 /// The value of [`CREATE_STARTED_ANNOTATION`] (JSON).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateStarted {
     /// The API the integration is created on.
@@ -30,6 +30,10 @@ pub struct CreateStarted {
     /// The VPC link it uses, when connectionRef resolved one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// The spec the create is sent with: what it made is looked for by this spec, not by the current one,
+    /// which may have been edited since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ApiIntegrationSpec>,
     /// When the create was started.
     pub at: Time,
 }
@@ -452,6 +456,10 @@ pub struct ApiIntegrationStatus {
     /// making another. (A first create is marked by the apigw.dev/create-started annotation instead.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_started_at: Option<Time>,
+    /// While a create is in flight: the spec it was sent with (JSON). The integration an interrupted
+    /// create made is looked for by this spec, not by the current one, which may have changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_spec: Option<String>,
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_fields: Vec<String>,

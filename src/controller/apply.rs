@@ -9,7 +9,9 @@ use super::report::{
     Recreation, Synced, jittered, now, publish, report_failure, report_synced, write_status,
 };
 use super::tenancy;
-use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus, CreateStarted};
+use crate::api::{
+    ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus, CreateStarted,
+};
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
@@ -92,8 +94,9 @@ async fn sync(
     // The finalizer (and, before a first create, the marker) as far as this reconcile has written them.
     let mut meta = obj.metadata.clone();
     let mut recreated: Option<Recreation> = None;
-    // Whether this reconcile wrote anything to AWS.
+    // Whether this reconcile wrote anything to AWS, and whether it wrote the status's ID already.
     let mut changed = false;
+    let mut id_written = false;
     // Each step but the last produces the integration the next one works on: at most four rounds
     // (e.g. Recreate, then an Update of what was created, checked once more).
     for _ in 0..4 {
@@ -105,6 +108,7 @@ async fn sync(
             let marker = (step == Step::Create).then(|| CreateStarted {
                 api_id: api.1.clone(),
                 connection_id: observed.desired.connection_id.clone(),
+                spec: Some(obj.spec.clone()),
                 at: now(),
             });
             finalizer::ensure(obj, &mut meta, &ctx.client, marker.as_ref())
@@ -134,6 +138,14 @@ async fn sync(
                 body,
             } => {
                 let id = integration.integration_id.clone();
+                let on_server = obj.status.as_ref().and_then(|s| s.integration_id.as_ref());
+                if on_server != Some(&id) && !id_written {
+                    // An integration just created or found is recorded before anything changes it: an
+                    // update applied in AWS with its answer lost would leave it matching neither the
+                    // spec its create sent nor the current one, and the next lookup would make another.
+                    write_status(obj, ctx, status).await.map_err(applying)?;
+                    id_written = true;
+                }
                 let result = aws.update_integration(&api.1, &id, &body).await;
                 let written = result.as_ref().map_or(Written::Unknown, Written::Now);
                 scope.listings.after_write(&api, &id, written);
@@ -196,6 +208,11 @@ async fn sync(
                 integration
             }
             Step::RecoverInterrupted(integration) => {
+                // Recorded now; written before any AWS write that could change it (see Update).
+                status.api_id = Some(api.1.clone());
+                status.integration_id = Some(integration.integration_id.clone());
+                status.create_started_at = None;
+                status.create_spec = None;
                 let note = format!(
                     "Found integration {} made by a create that was interrupted; not creating another.",
                     integration.integration_id
@@ -203,9 +220,18 @@ async fn sync(
                 publish(ctx, obj, EventReason::Recovered, note).await;
                 integration
             }
-            Step::Create => create(obj, ctx, &t, &api, status, &observed.desired, None)
-                .await
-                .map_err(applying)?,
+            Step::Create => create(
+                obj,
+                ctx,
+                &t,
+                &api,
+                status,
+                &observed.desired,
+                None,
+                meta.resource_version.as_deref(),
+            )
+            .await
+            .map_err(applying)?,
             Step::Recreate { lost_id } => {
                 let note = format!(
                     "Integration {lost_id} was deleted outside the operator; creating it again."
@@ -220,6 +246,7 @@ async fn sync(
                     status,
                     &observed.desired,
                     recreated.clone(),
+                    meta.resource_version.as_deref(),
                 )
                 .await
                 .map_err(applying)?
@@ -257,6 +284,7 @@ async fn sync(
                     status,
                     &observed.desired,
                     recreated.clone(),
+                    meta.resource_version.as_deref(),
                 )
                 .await
                 .map_err(applying)?
@@ -388,6 +416,7 @@ async fn observe(
         match aws.list_integrations(&api.1).await {
             Ok(list) => Holding::InterruptedCreate {
                 candidates: list.into_iter().map(candidate).collect(),
+                sent: sent_by_interrupted_create(obj),
             },
             Err(AwsError::NotFound(_)) => return Ok((api_gone(observed), false, seen_at)),
             Err(e) => return Err(e),
@@ -413,11 +442,74 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
     }
 }
 
-/// Rule 2: "a create may have happened, on this API" is recorded before CreateIntegration, the ID right
-/// after it. For a first create the marker is the annotation the caller wrote with the finalizer; when a
-/// recorded integration is replaced (lost, or its API re-made), the status says so before the create. The
-/// ID goes into `status` here and reaches the API server with the report that follows (Ready, or the
-/// failure of a later step), so a create costs one status write, not two.
+/// The status marker of a re-create is written only if the object is still the version this reconcile
+/// decided on (server-side apply with metadata.resourceVersion answers 409 otherwise). The controller's
+/// cache can lag behind the operator's own writes, e.g. while its watch is re-established after an API
+/// server restart; a create decided on such a stale copy does not see the marker (or the ID) an earlier
+/// attempt wrote, and would make a second integration. On 409 nothing is created; the retry reads a
+/// fresher copy. (The first-create marker has the same condition in its JSON patch, see `finalizer`.)
+async fn write_create_marker(
+    obj: &ApiIntegration,
+    resource_version: Option<&str>,
+    ctx: &Context,
+    status: &ApiIntegrationStatus,
+) -> Result<(), Error> {
+    let api: kube::Api<ApiIntegration> =
+        kube::Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = create_marker_patch(resource_version, status);
+    let pp = kube::api::PatchParams::apply(super::MANAGER).force();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        api.patch_status(&obj.name_any(), &pp, &kube::api::Patch::Apply(&patch)),
+    )
+    .await
+    {
+        Ok(result) => result.map(|_| ()).map_err(Error::from),
+        Err(_) => Err(Error::StatusTimeout),
+    }
+}
+
+/// The server-side apply body of [`write_create_marker`]: the status, conditional on the resourceVersion.
+fn create_marker_patch(
+    resource_version: Option<&str>,
+    status: &ApiIntegrationStatus,
+) -> serde_json::Value {
+    use kube::Resource;
+    serde_json::json!({
+        "apiVersion": ApiIntegration::api_version(&()),
+        "kind": ApiIntegration::kind(&()),
+        "metadata": {"resourceVersion": resource_version},
+        "status": status,
+    })
+}
+
+/// What the create in flight sent: from `status.createSpec` when a re-create set the status marker, else
+/// from the first-create annotation (None when neither says; the current spec stands in), with the VPC
+/// link it was made with.
+pub(super) fn sent_by_interrupted_create(obj: &ApiIntegration) -> Option<IntegrationFields> {
+    let status = obj.status.clone().unwrap_or_default();
+    let (spec, connection_id) = if status.create_started_at.is_some() {
+        let spec: ApiIntegrationSpec = serde_json::from_str(status.create_spec.as_deref()?).ok()?;
+        (spec, status.connection_id.clone())
+    } else {
+        let marker = obj.create_started()??;
+        (marker.spec?, marker.connection_id)
+    };
+    let mut sent = IntegrationFields::from_spec(&spec);
+    if spec.connection_ref.is_some() {
+        sent.connection_id = connection_id;
+    }
+    Some(sent)
+}
+
+/// Rule 2: "a create may have happened, on this API, with this spec" is recorded before
+/// CreateIntegration, the ID right after it. For a first create the marker is the annotation the caller
+/// wrote with the finalizer; when a recorded integration is replaced (lost, or its API re-made), the
+/// status says so before the create. The ID goes into `status` here and reaches the API server with the
+/// report that follows (Ready, or the failure of a later step; a later AWS write first writes it), so a
+/// create costs one status write, not two.
+// Each argument is a different thing the create needs; bundling them would only name a bag.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     obj: &ApiIntegration,
     ctx: &Context,
@@ -426,6 +518,7 @@ async fn create(
     status: &mut ApiIntegrationStatus,
     desired: &IntegrationFields,
     recreated: Option<Recreation>,
+    resource_version: Option<&str>,
 ) -> Result<ObservedIntegration, Error> {
     if status.integration_id.is_some() {
         // Replacing an integration the status records: the status must stop naming it first, so that a
@@ -434,6 +527,7 @@ async fn create(
         status.connection_id = desired.connection_id.clone();
         status.integration_id = None;
         status.create_started_at = Some(now());
+        status.create_spec = serde_json::to_string(&obj.spec).ok();
         let message = "Creating the integration in API Gateway.";
         set_condition(
             &mut status.conditions,
@@ -444,7 +538,7 @@ async fn create(
             obj.metadata.generation,
             now(),
         );
-        write_status(obj, ctx, status).await?;
+        write_create_marker(obj, resource_version, ctx, status).await?;
     }
 
     let result = t.aws.create_integration(&api.1, desired).await;
@@ -472,6 +566,7 @@ async fn create(
     status.connection_id = desired.connection_id.clone();
     status.integration_id = Some(created.integration_id.clone());
     status.create_started_at = None;
+    status.create_spec = None;
     let (reason, note) = match recreated {
         Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),
         None => {
@@ -481,4 +576,21 @@ async fn create(
     };
     publish(ctx, obj, reason, note).await;
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create_marker_is_conditional_on_the_version_read() {
+        let status = ApiIntegrationStatus {
+            create_started_at: Some(now()),
+            ..Default::default()
+        };
+        let patch = create_marker_patch(Some("42"), &status);
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        assert!(patch["status"]["createStartedAt"].is_string(), "{patch}");
+        assert_eq!(patch["kind"], "ApiIntegration");
+    }
 }

@@ -49,9 +49,21 @@ pub fn ownership_patch(meta: &ObjectMeta, marker: Option<&CreateStarted>) -> Opt
         let current = annotations
             .and_then(|a| a.get(CREATE_STARTED_ANNOTATION))
             .and_then(|v| serde_json::from_str::<CreateStarted>(v).ok());
-        let same_place = current
-            .is_some_and(|c| c.api_id == marker.api_id && c.connection_id == marker.connection_id);
-        if !same_place {
+        let same_create = current.is_some_and(|c| {
+            c.api_id == marker.api_id
+                && c.connection_id == marker.connection_id
+                && c.spec == marker.spec
+        });
+        if !same_create {
+            // Only if the object is still the version the decision to create was made on: a stale
+            // cached copy may lack the marker, or the ID, an earlier attempt wrote (the patch fails, and
+            // the retry reads a fresher copy).
+            if let Some(rv) = &meta.resource_version {
+                ops.insert(
+                    0,
+                    json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}),
+                );
+            }
             let value = serde_json::to_string(marker).expect("a marker serialises");
             if annotations.is_none() {
                 ops.push(json!({"op": "add", "path": "/metadata/annotations",
@@ -86,7 +98,11 @@ pub fn removal_patch(meta: &ObjectMeta) -> Option<Value> {
     ]))
 }
 
-async fn patch(obj: &ApiIntegration, client: &kube::Client, ops: Value) -> Result<(), Error> {
+async fn patch(
+    obj: &ApiIntegration,
+    client: &kube::Client,
+    ops: Value,
+) -> Result<ApiIntegration, Error> {
     let api: Api<ApiIntegration> =
         Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
     let ops: json_patch::Patch = serde_json::from_value(ops).expect("a well-formed JSON patch");
@@ -95,8 +111,8 @@ async fn patch(obj: &ApiIntegration, client: &kube::Client, ops: Value) -> Resul
         &PatchParams::default(),
         &Patch::Json::<()>(ops),
     )
-    .await?;
-    Ok(())
+    .await
+    .map_err(Error::from)
 }
 
 /// Makes sure `meta` (kept up to date by the caller's copy) has the finalizer and, if given, the
@@ -110,7 +126,8 @@ pub async fn ensure(
     let Some(ops) = ownership_patch(meta, marker) else {
         return Ok(());
     };
-    patch(obj, client, ops).await?;
+    let patched = patch(obj, client, ops).await?;
+    meta.resource_version = patched.metadata.resource_version;
     if !has_finalizer(meta) {
         meta.finalizers
             .get_or_insert_default()
@@ -132,7 +149,7 @@ pub async fn remove(obj: &ApiIntegration, client: &kube::Client) -> Result<(), E
     };
     match patch(obj, client, ops).await {
         Err(Error::Kube(kube::Error::Api(s))) if s.code == 404 => Ok(()),
-        other => other,
+        other => other.map(|_| ()),
     }
 }
 
@@ -147,6 +164,7 @@ mod tests {
         CreateStarted {
             api_id: api.into(),
             connection_id: None,
+            spec: None,
             at: Time(Timestamp::UNIX_EPOCH),
         }
     }

@@ -158,6 +158,7 @@ pub async fn report_synced(
         .clone();
     status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
     status.create_started_at = None;
+    status.create_spec = None;
     let api: (String, String) = (synced.region.clone(), synced.api_id.to_string());
     let previous = ready(&status.conditions);
     let still_recreated = synced.unchanged

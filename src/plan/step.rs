@@ -31,8 +31,11 @@ pub enum Holding {
         found: Option<Candidate>,
     },
     /// No ID recorded, but a create was in flight: the API's integrations, one of which that create may
-    /// have made.
-    InterruptedCreate { candidates: Vec<Candidate> },
+    /// have made, and the fields that create sent (None: not recorded; the current spec stands in).
+    InterruptedCreate {
+        candidates: Vec<Candidate>,
+        sent: Option<IntegrationFields>,
+    },
     /// No ID recorded, nothing to adopt, no create started.
     Nothing,
     /// §6: the recorded integration lives on an API the reference no longer resolves to (the API was
@@ -186,8 +189,11 @@ pub fn next_step(observed: &Observed) -> Step {
         }
         // Rule 2: after a crash between CreateIntegration and the status write, take the integration that
         // matches the spec and that no other ApiIntegration claims, instead of creating a second one.
-        Holding::InterruptedCreate { candidates } => {
-            match made_by_interrupted_create(desired, protocol, candidates) {
+        // The spec that create was sent with, which a later edit may have changed: matched against the new
+        // spec, the integration it made would be left behind and a second one made.
+        Holding::InterruptedCreate { candidates, sent } => {
+            match made_by_interrupted_create(sent.as_ref().unwrap_or(desired), protocol, candidates)
+            {
                 Some(found) => Step::RecoverInterrupted(found.integration.clone()),
                 None => Step::Create,
             }

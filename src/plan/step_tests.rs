@@ -68,7 +68,10 @@ fn rule6_missing_api_is_reported_and_nothing_created() {
     for holding in [
         Holding::Nothing,
         recorded(None),
-        Holding::InterruptedCreate { candidates: vec![] },
+        Holding::InterruptedCreate {
+            candidates: vec![],
+            sent: None,
+        },
     ] {
         let o = Observed {
             protocol: None,
@@ -207,7 +210,10 @@ fn adoption_of_an_integration_another_resource_claims_is_refused() {
 // ---- rule 2: create exactly once ----
 
 fn interrupted(candidates: Vec<Candidate>) -> Holding {
-    Holding::InterruptedCreate { candidates }
+    Holding::InterruptedCreate {
+        candidates,
+        sent: None,
+    }
 }
 
 #[test]
@@ -235,6 +241,22 @@ fn rule2_interrupted_create_skips_a_claimed_candidate() {
         next_step(&observed(interrupted(vec![claimed(theirs)]))),
         Step::Create
     );
+}
+
+#[test]
+fn rule2_interrupted_create_is_looked_for_by_the_spec_it_sent_not_a_newer_one() {
+    // The create was sent for a.example, its answer lost; the spec says b.example now.
+    let made = held("i1", proxy("https://a.example"));
+    let mut o = observed(Holding::InterruptedCreate {
+        candidates: vec![unclaimed(made.clone())],
+        sent: Some(proxy("https://a.example")),
+    });
+    o.desired = proxy("https://b.example");
+    // Taken (the sync that follows updates it to b.example), not left behind beside a second one.
+    assert_eq!(next_step(&o), Step::RecoverInterrupted(made.clone()));
+    // Without the record, the newer spec does not recognise it: that is the duplicate the record prevents.
+    o.holding = interrupted(vec![unclaimed(made)]);
+    assert_eq!(next_step(&o), Step::Create);
 }
 
 #[test]
@@ -460,7 +482,10 @@ proptest! {
             desired: desired.clone(),
             previously_applied: vec![],
             protocol: Some(Protocol::Http),
-            holding: Holding::InterruptedCreate { candidates: candidates.clone() },
+            holding: Holding::InterruptedCreate {
+                candidates: candidates.clone(),
+                sent: None,
+            },
             unresolved: None,
             deletion_policy: DeletionPolicy::Delete,
         };

@@ -888,6 +888,98 @@ struct Rules {
     /// Pages served, and how many of those were asked for with a nextToken.
     pages: AtomicUsize,
     follow_ups: AtomicUsize,
+    /// A seeded random storm over every request no rule above matched.
+    storm: Mutex<Option<StormState>>,
+    /// Requests of the storm, by what it did to them.
+    storm_counts: Mutex<std::collections::BTreeMap<StormFault, usize>>,
+    /// Requests between arrival and the end of their answer; and of those, writes (POST, PATCH, PUT, DELETE).
+    in_flight: AtomicUsize,
+    in_flight_writes: AtomicUsize,
+}
+
+/// What the storm does to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StormFault {
+    /// 429 TooManyRequestsException; moto never sees the request.
+    Throttled,
+    /// 500 InternalServerError; moto never sees the request.
+    Internal,
+    /// 503 ServiceUnavailable; moto never sees the request.
+    Unavailable,
+    /// The connection is closed without an answer; moto never sees the request.
+    Reset,
+    /// moto does the work and its answer is held back for the storm's `slow_by`.
+    Slow,
+    /// moto does the work and the connection is closed instead of answering: the result is lost.
+    Lost,
+    /// Passed through untouched (counted so the share of faults can be shown).
+    None,
+}
+
+impl StormFault {
+    /// The faults a storm picks from, each as likely as the others.
+    pub const FAULTS: [StormFault; 6] = [
+        StormFault::Throttled,
+        StormFault::Internal,
+        StormFault::Unavailable,
+        StormFault::Reset,
+        StormFault::Slow,
+        StormFault::Lost,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StormFault::Throttled => "429 throttled",
+            StormFault::Internal => "500 internal error",
+            StormFault::Unavailable => "503 unavailable",
+            StormFault::Reset => "connection reset (not applied)",
+            StormFault::Slow => "slow answer past the timeout (applied)",
+            StormFault::Lost => "answer lost (applied in moto)",
+            StormFault::None => "passed through",
+        }
+    }
+}
+
+/// A storm: a `share` (0..=1) of requests get one of [`StormFault::FAULTS`], chosen by a random generator
+/// seeded with `seed`; `slow_by` is how long a slow answer is held back.
+#[derive(Clone, Debug)]
+pub struct Storm {
+    pub seed: u64,
+    pub share: f64,
+    pub slow_by: Duration,
+}
+
+struct StormState {
+    rng: rand::rngs::StdRng,
+    share: f64,
+    slow_by: Duration,
+}
+
+impl StormState {
+    fn pick(&mut self) -> StormFault {
+        use rand::Rng;
+        if self.rng.random_bool(self.share) {
+            StormFault::FAULTS[self.rng.random_range(0..StormFault::FAULTS.len())]
+        } else {
+            StormFault::None
+        }
+    }
+}
+
+/// Lowers an in-flight counter when the request's future ends or is dropped (client gone).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A request that reached the proxy: "METHOD /path\nbody", and the access key ID it was signed with.
@@ -916,11 +1008,17 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
+    /// A proxy in front of the stack's moto.
     pub fn start() -> FaultProxy {
+        FaultProxy::start_to(&moto_endpoint())
+    }
+
+    /// A proxy in front of the moto at `upstream` (e.g. a private one a test restarts).
+    pub fn start_to(upstream: &str) -> FaultProxy {
         let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let rules: Arc<Rules> = Arc::default();
-        let upstream = moto_endpoint();
+        let upstream = upstream.to_string();
         let shared = rules.clone();
         rt().spawn(async move {
             use hyper_util::rt::TokioIo;
@@ -967,6 +1065,11 @@ impl FaultProxy {
         self.rules.replies.lock().unwrap().push(reply);
     }
 
+    /// Drops the fault rules only (replies and delays stay).
+    pub fn clear_faults(&self) {
+        self.rules.faults.lock().unwrap().clear();
+    }
+
     /// Drops every judge, fault, delay and reply rule.
     pub fn clear(&self) {
         self.rules.judges.lock().unwrap().clear();
@@ -1003,7 +1106,40 @@ impl FaultProxy {
     pub fn delayed(&self) -> usize {
         self.rules.delayed.load(Ordering::SeqCst)
     }
+
+    /// Starts (or reseeds) a random storm over every request that no fault, reply or delay rule matches.
+    pub fn storm(&self, storm: Storm) {
+        use rand::SeedableRng;
+        *self.rules.storm.lock().unwrap() = Some(StormState {
+            rng: rand::rngs::StdRng::seed_from_u64(storm.seed),
+            share: storm.share.clamp(0.0, 1.0),
+            slow_by: storm.slow_by,
+        });
+    }
+
+    /// Ends the storm; requests pass untouched again (the counts are kept).
+    pub fn calm(&self) {
+        *self.rules.storm.lock().unwrap() = None;
+    }
+
+    /// What the storm did so far, per kind (passed-through requests under [`StormFault::None`]).
+    pub fn storm_counts(&self) -> std::collections::BTreeMap<StormFault, usize> {
+        self.rules.storm_counts.lock().unwrap().clone()
+    }
+
+    /// (requests in flight now, of which writes): a request is in flight from its arrival until its
+    /// answer (or its dropped connection) is handed back.
+    pub fn in_flight(&self) -> (usize, usize) {
+        (
+            self.rules.in_flight.load(Ordering::SeqCst),
+            self.rules.in_flight_writes.load(Ordering::SeqCst),
+        )
+    }
 }
+
+/// What the proxy hands hyper: an answer, or an error that makes hyper close the connection unanswered.
+type ProxyResult = Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, ProxyError>;
+type ProxyError = Box<dyn std::error::Error + Send + Sync>;
 
 type ProxyClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
@@ -1015,8 +1151,11 @@ async fn proxy_one(
     client: ProxyClient,
     upstream: String,
     rules: Arc<Rules>,
-) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, hyper::Error> {
+) -> ProxyResult {
     use http_body_util::{BodyExt, Full};
+    let _in_flight = InFlight::enter(&rules.in_flight);
+    let _write_in_flight =
+        (req.method() != hyper::Method::GET).then(|| InFlight::enter(&rules.in_flight_writes));
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     // Faults match on "METHOD /path" followed by the body.
@@ -1089,6 +1228,45 @@ async fn proxy_one(
         .iter()
         .find(|d| text.contains(&d.marker))
         .map(|d| d.by);
+    // The storm only touches requests that no rule above claimed.
+    let storm = if reply.is_none() && delay.is_none() {
+        let picked = rules
+            .storm
+            .lock()
+            .unwrap()
+            .as_mut()
+            .map(|s| (s.pick(), s.slow_by));
+        if let Some((kind, _)) = picked {
+            *rules.storm_counts.lock().unwrap().entry(kind).or_default() += 1;
+        }
+        picked
+    } else {
+        None
+    };
+    let delay = match storm {
+        Some((StormFault::Slow, by)) => Some(by),
+        _ => delay,
+    };
+    if let Some((kind, _)) = storm {
+        let (status, error_type) = match kind {
+            StormFault::Throttled => (429, "TooManyRequestsException"),
+            StormFault::Internal => (500, "InternalServerError"),
+            StormFault::Unavailable => (503, "ServiceUnavailableException"),
+            StormFault::Reset => {
+                return Err("storm: connection reset before the request reached moto".into());
+            }
+            _ => (0, ""),
+        };
+        if status != 0 {
+            let payload = serde_json::json!({"message": format!("storm: {}", kind.label())});
+            return Ok(hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .header("x-amzn-errortype", error_type)
+                .body(Full::new(bytes::Bytes::from(payload.to_string())))
+                .unwrap());
+        }
+    }
     let page_size = rules
         .paginate
         .lock()
@@ -1157,6 +1335,9 @@ async fn proxy_one(
         // moto has done the work; only the answer is late, as when AWS acts but the reply is slow or lost.
         rules.delayed.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(by).await;
+    }
+    if matches!(storm, Some((StormFault::Lost, _))) {
+        return Err("storm: moto's answer lost on the way back".into());
     }
     Ok(hyper::Response::from_parts(parts, Full::new(body)))
 }

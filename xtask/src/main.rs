@@ -2,6 +2,7 @@
 //! `cargo xtask test`. Everything the project needs on a fresh machine is built or installed from here.
 
 mod bench;
+mod chaos;
 mod demo;
 mod paths;
 mod proc;
@@ -20,7 +21,8 @@ commands:
   tools          build (or find cached) the Go tools and the moto virtualenv, print versions
   demo           stack up, run the operator, apply every example, wait for Ready, show what AWS holds
   test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack
-";
+  chaos [--rounds N] [--resources M] [--seed S]
+                 the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table";
 
 fn main() {
     if let Err(e) = run() {
@@ -41,6 +43,7 @@ fn run() -> Result<()> {
         ["test"] => test::run_all(&[]),
         ["test", "--", rest @ ..] => test::run_all(rest),
         ["bench", rest @ ..] => bench::run_cmd(rest),
+        ["chaos", rest @ ..] => chaos::run(rest),
         _ => bail!("{USAGE}{}", bench::USAGE),
     }
 }
