@@ -9,9 +9,7 @@ use super::report::{
     Recreation, Synced, jittered, now, publish, report_failure, report_synced, write_status,
 };
 use super::tenancy;
-use crate::api::{
-    ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus, CreateStarted,
-};
+use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus};
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::{EventReason, READY, Reason, set_condition};
 use crate::credentials::Identity;
@@ -105,11 +103,9 @@ async fn sync(
         if step.owns_integration() {
             // Whatever the resource owns in AWS must not outlive it: the finalizer comes first. For a
             // first create, the marker travels in the same write.
-            let marker = (step == Step::Create).then(|| CreateStarted {
-                api_id: api.1.clone(),
-                connection_id: observed.desired.connection_id.clone(),
-                spec: Some(obj.spec.clone()),
-                at: now(),
+            let marker = (step == Step::Create).then(|| {
+                let connection_id = observed.desired.connection_id.clone();
+                finalizer::create_marker(&api.1, connection_id, &obj.spec, now())
             });
             finalizer::ensure(obj, &mut meta, &ctx.client, marker.as_ref())
                 .await

@@ -6,7 +6,7 @@
 //! finalizer is still where it was seen.
 
 use super::error::Error;
-use crate::api::{ApiIntegration, CREATE_STARTED_ANNOTATION, CreateStarted};
+use crate::api::{ApiIntegration, ApiIntegrationSpec, CREATE_STARTED_ANNOTATION, CreateStarted};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -19,6 +19,31 @@ pub fn has_finalizer(meta: &ObjectMeta) -> bool {
     meta.finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+}
+
+/// The largest marker that carries the spec. Annotations share 256 KiB per object with kubectl's
+/// last-applied copy of the manifest; a spec that would make the marker larger (huge mapping templates) is
+/// left out of it, and an interrupted create of that resource is then looked for by the current spec.
+pub const MARKER_WITH_SPEC_MAX_BYTES: usize = 32 * 1024;
+
+/// The first-create marker for a create on `api_id` (with `connection_id`) sent with `spec`.
+pub fn create_marker(
+    api_id: &str,
+    connection_id: Option<String>,
+    spec: &ApiIntegrationSpec,
+    at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+) -> CreateStarted {
+    let mut marker = CreateStarted {
+        api_id: api_id.to_string(),
+        connection_id,
+        spec: Some(spec.clone()),
+        at,
+    };
+    let size = serde_json::to_string(&marker).map_or(usize::MAX, |s| s.len());
+    if size > MARKER_WITH_SPEC_MAX_BYTES {
+        marker.spec = None;
+    }
+    marker
 }
 
 /// The JSON patch that adds our finalizer (if missing) and sets the first-create marker to `marker`
@@ -239,5 +264,24 @@ mod tests {
         assert_eq!(patch[1]["op"], "remove");
         assert_eq!(removal_patch(&meta(Some(vec!["other/one"]), &[])), None);
         assert_eq!(removal_patch(&meta(None, &[])), None);
+    }
+
+    #[test]
+    fn the_marker_carries_the_spec_unless_it_is_huge() {
+        let spec: ApiIntegrationSpec = serde_json::from_value(json!({
+            "apiId": "a1", "integrationType": "HTTP_PROXY", "integrationUri": "https://x"
+        }))
+        .unwrap();
+        let small = create_marker("a1", None, &spec, Time(Timestamp::UNIX_EPOCH));
+        assert_eq!(small.spec.as_ref(), Some(&spec));
+        let mut huge = spec.clone();
+        huge.request_templates = Some(
+            (0..8)
+                .map(|i| (format!("t{i}"), "x".repeat(8 * 1024)))
+                .collect(),
+        );
+        let marker = create_marker("a1", None, &huge, Time(Timestamp::UNIX_EPOCH));
+        assert_eq!(marker.spec, None, "a 64 KiB spec stays out of the marker");
+        assert_eq!(marker.api_id, "a1");
     }
 }
