@@ -37,7 +37,8 @@ struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
-    /// Seconds between drift checks of an in-sync resource (±10 % jitter).
+    /// Seconds between drift checks of an in-sync resource (an API's resources are checked together,
+    /// at a time of the period fixed per API, ±2 %).
     #[arg(long, env = "APIGW_RESYNC_SECONDS", default_value_t = 600)]
     resync_seconds: u64,
     /// Seconds between retries of conditions someone else must fix (missing API, access denied, routes).

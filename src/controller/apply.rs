@@ -6,7 +6,7 @@ use super::finalizer;
 use super::listing::{ApiKey, Written};
 use super::references::{Resolution, resolve_references};
 use super::report::{
-    Recreation, Synced, jittered, now, publish, report_failure, report_synced, write_status,
+    Recreation, Synced, now, publish, report_failure, report_synced, write_status,
 };
 use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus};
@@ -16,7 +16,6 @@ use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use std::collections::BTreeSet;
@@ -36,12 +35,13 @@ pub async fn apply(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error>
         obj.status.as_ref(),
         obj.metadata.generation,
         ctx.remembered(obj),
-        (Timestamp::now(), Instant::now()),
-        ctx.settings.resync,
+        Instant::now(),
     );
     match due {
         Due::WhenSpecChanges => return Ok(Action::await_change()),
-        Due::After(wait) => return Ok(Action::requeue(jittered(wait))),
+        // The API's check time, as remembered: no jitter of our own (it has its spread already), so that
+        // whatever woke this resource, its check stays with its API's other resources.
+        Due::After(wait) => return Ok(Action::requeue(wait)),
         Due::Now => {}
     }
     let mut status = obj.status.clone().unwrap_or_default();

@@ -25,7 +25,7 @@ pub const MANAGER: &str = "apigw-operator";
 pub struct Settings {
     /// Region for resources that do not name one.
     pub default_region: String,
-    /// How often an in-sync resource is re-checked against AWS (with ±10 % jitter).
+    /// How often an in-sync resource is re-checked against AWS (at its API's check time, ±2 %).
     pub resync: Duration,
     /// Retry period for conditions that need someone else to act (API missing, access denied, routes).
     pub slow_retry: Duration,
@@ -305,16 +305,16 @@ impl Context {
             .copied()
     }
 
-    /// Remembers that `obj`'s current generation was settled now (in sync, or refused by AWS), and
-    /// clears its failure count.
-    pub fn remember_settled(&self, obj: &ApiIntegration, refused: bool, at: Instant) {
+    /// Remembers that `obj`'s current generation was settled (in sync, next checked at `due_at`; or
+    /// refused by AWS), and clears its failure count.
+    pub fn remember_settled(&self, obj: &ApiIntegration, refused: bool, due_at: Instant) {
         let key = ObjectRef::from(obj);
         self.failures.lock().unwrap().remove(&key);
         self.settled.lock().unwrap().insert(
             key,
             Settled {
                 generation: obj.metadata.generation,
-                at,
+                due_at,
                 refused,
             },
         );

@@ -203,18 +203,13 @@ pub async fn report_synced(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let next = plan::next_check_in(&api.1, wall, synced.seen_at.elapsed(), resync);
-    // Remembered as if last checked one period before the next check is due.
-    let as_if_checked = (std::time::Instant::now() + next)
-        .checked_sub(resync)
-        .unwrap_or(synced.seen_at);
-    ctx.remember_settled(obj, false, as_if_checked);
-    ctx.remember_synced(obj, api, synced.integration);
     // A little spread (±2 % of the period) so the API's resources do not all wake in the same
     // millisecond; far less than the 25 % a listing stays fresh, so they still share one.
     let spread = resync.mul_f64(rand::rng().random_range(0.0..0.04));
-    Ok(Action::requeue(
-        (next + spread).saturating_sub(resync.mul_f64(0.02)),
-    ))
+    let wait = (next + spread).saturating_sub(resync.mul_f64(0.02));
+    ctx.remember_settled(obj, false, std::time::Instant::now() + wait);
+    ctx.remember_synced(obj, api, synced.integration);
+    Ok(Action::requeue(wait))
 }
 
 /// Ready False with the error's class as reason, a Warning Event when that is news, the whole error in

@@ -4,16 +4,17 @@
 
 use crate::api::ApiIntegrationStatus;
 use crate::conditions::{Reason, ready};
-use k8s_openapi::jiff::Timestamp;
 use std::time::{Duration, Instant};
 
-/// What this process last concluded about a resource, for which generation, and when. Kept in memory
-/// because the watch cache can lag behind our own status writes: a stale copy of the object must not
-/// cause a second round of AWS calls.
+/// What this process last concluded about a resource, for which generation, and when to look next. Kept
+/// in memory because the watch cache can lag behind our own status writes: a stale copy of the object
+/// must not cause a second round of AWS calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settled {
     pub generation: Option<i64>,
-    pub at: Instant,
+    /// When the next drift check is due: the resource's API's check time (see [`next_check_in`]), so that
+    /// every reconcile of the resource in between, whatever woke it, schedules that same instant.
+    pub due_at: Instant,
     /// AWS refused this generation (400): nothing to do until the spec changes.
     pub refused: bool,
 }
@@ -30,53 +31,36 @@ pub enum Due {
 }
 
 /// Decides whether to look at AWS now. `remembered` is this process's own memory of the resource, which
-/// wins over a possibly stale status; then the status itself (which survives restarts).
+/// wins over a possibly stale status, and alone says when the next drift check is. Without it (after a
+/// restart, or after a failure) only a generation AWS refused waits; anything else is looked at now: for
+/// a resource in sync that is one shared listing of its API (rule 8), after which it has its API's
+/// check time like the others.
 pub fn next_check(
     status: Option<&ApiIntegrationStatus>,
     generation: Option<i64>,
     remembered: Option<Settled>,
-    now: (Timestamp, Instant),
-    resync: Duration,
+    now: Instant,
 ) -> Due {
-    let (wall_now, mono_now) = now;
-    // A check is due once 90 % of the period has passed, so the ±10 % jitter of requeues cannot skip one.
-    let due_in = |since: Duration| {
-        if since < resync.mul_f64(0.9) {
-            Due::After(resync - since)
-        } else {
-            Due::Now
-        }
-    };
     if let Some(s) = remembered.filter(|s| s.generation == generation) {
         if s.refused {
             return Due::WhenSpecChanges;
         }
-        if let due @ Due::After(_) = due_in(mono_now.saturating_duration_since(s.at)) {
-            return due;
-        }
+        return match s.due_at.checked_duration_since(now) {
+            Some(wait) if !wait.is_zero() => Due::After(wait),
+            _ => Due::Now,
+        };
     }
-    let Some(status) = status else {
-        return Due::Now;
-    };
-    let Some(ready_condition) = ready(&status.conditions) else {
-        return Due::Now;
-    };
-    let judged_this_generation = status.observed_generation == generation
-        && ready_condition.observed_generation == generation;
-    if !judged_this_generation {
-        return Due::Now; // rule 3: a new spec is observed and acted on at once
+    let refused_this_generation = status.is_some_and(|status| {
+        status.observed_generation == generation
+            && ready(&status.conditions).is_some_and(|c| {
+                c.observed_generation == generation && c.reason == Reason::InvalidSpec.as_str()
+            })
+    });
+    if refused_this_generation {
+        Due::WhenSpecChanges
+    } else {
+        Due::Now
     }
-    if ready_condition.reason == Reason::InvalidSpec.as_str() {
-        return Due::WhenSpecChanges;
-    }
-    if status.integration_id.is_none() || ready_condition.status != "True" {
-        return Due::Now;
-    }
-    let Some(last) = status.last_sync_time.as_ref() else {
-        return Due::Now;
-    };
-    let since = Duration::try_from(wall_now.duration_since(last.0)).unwrap_or_default();
-    due_in(since)
 }
 
 /// A periodic drift check (nothing changed since the last successful sync) may read the integration from
@@ -119,6 +103,7 @@ mod tests {
     use super::*;
     use crate::conditions::{READY, set_condition};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
 
     const RESYNC: Duration = Duration::from_secs(600);
 
@@ -150,93 +135,120 @@ mod tests {
         k8s_openapi::jiff::SignedDuration::from_secs(s)
     }
 
-    fn now() -> (Timestamp, Instant) {
-        (Timestamp::now(), Instant::now())
-    }
-
     #[test]
     fn a_new_resource_is_due_now() {
-        assert_eq!(next_check(None, Some(1), None, now(), RESYNC), Due::Now);
+        assert_eq!(next_check(None, Some(1), None, Instant::now()), Due::Now);
     }
 
     #[test]
-    fn in_sync_and_recent_waits_for_the_rest_of_the_period() {
-        let n = now();
-        let s = status(Reason::Synced, 1, 60, n.0);
-        match next_check(Some(&s), Some(1), None, n, RESYNC) {
-            Due::After(d) => assert!(d <= Duration::from_secs(540) && d > Duration::from_secs(530)),
-            other => panic!("{other:?}"),
-        }
+    fn without_memory_a_resource_in_sync_is_looked_at_now() {
+        // After a restart: one shared listing of its API, after which it has the API's check time.
+        let s = status(Reason::Synced, 1, 60, Timestamp::now());
+        assert_eq!(
+            next_check(Some(&s), Some(1), None, Instant::now()),
+            Due::Now
+        );
     }
 
     #[test]
-    fn in_sync_but_old_is_due_for_a_drift_check() {
-        let n = now();
-        let s = status(Reason::Synced, 1, 550, n.0);
-        assert_eq!(next_check(Some(&s), Some(1), None, n, RESYNC), Due::Now);
+    fn remembered_in_sync_waits_until_its_check_time_and_no_longer() {
+        let now = Instant::now();
+        let s = status(Reason::Synced, 1, 60, Timestamp::now());
+        let settled = |due_at| Settled {
+            generation: Some(1),
+            due_at,
+            refused: false,
+        };
+        let later = now + Duration::from_secs(700);
+        // Further away than a whole period (a check time up to one and a half periods ahead): still the
+        // check time, not one period from now.
+        assert_eq!(
+            next_check(Some(&s), Some(1), Some(settled(later)), now),
+            Due::After(Duration::from_secs(700))
+        );
+        assert_eq!(
+            next_check(Some(&s), Some(1), Some(settled(now)), now),
+            Due::Now
+        );
+        assert_eq!(
+            next_check(Some(&s), Some(1), Some(settled(now)), later),
+            Due::Now
+        );
     }
 
     #[test]
     fn a_spec_change_is_due_now() {
-        let n = now();
-        let s = status(Reason::Synced, 1, 1, n.0);
-        assert_eq!(next_check(Some(&s), Some(2), None, n, RESYNC), Due::Now);
+        let now = Instant::now();
+        let s = status(Reason::Synced, 1, 1, Timestamp::now());
+        let remembered = Settled {
+            generation: Some(1),
+            due_at: now + RESYNC,
+            refused: false,
+        };
+        assert_eq!(next_check(Some(&s), Some(2), None, now), Due::Now);
+        assert_eq!(
+            next_check(Some(&s), Some(2), Some(remembered), now),
+            Due::Now
+        );
     }
 
     #[test]
     fn a_refused_generation_waits_for_a_spec_change() {
-        let n = now();
-        let s = status(Reason::InvalidSpec, 3, 1, n.0);
+        let s = status(Reason::InvalidSpec, 3, 1, Timestamp::now());
         assert_eq!(
-            next_check(Some(&s), Some(3), None, n, RESYNC),
+            next_check(Some(&s), Some(3), None, Instant::now()),
             Due::WhenSpecChanges
         );
-        assert_eq!(next_check(Some(&s), Some(4), None, n, RESYNC), Due::Now);
+        assert_eq!(
+            next_check(Some(&s), Some(4), None, Instant::now()),
+            Due::Now
+        );
     }
 
     #[test]
     fn a_failure_is_not_quiet() {
-        let n = now();
-        let s = status(Reason::AwsError, 1, 1, n.0);
-        assert_eq!(next_check(Some(&s), Some(1), None, n, RESYNC), Due::Now);
+        let s = status(Reason::AwsError, 1, 1, Timestamp::now());
+        assert_eq!(
+            next_check(Some(&s), Some(1), None, Instant::now()),
+            Due::Now
+        );
     }
 
     #[test]
     fn memory_wins_over_a_stale_status() {
         // The watch cache still shows the status from before our write (no ID yet): memory says synced.
-        let n = now();
+        let now = Instant::now();
         let stale = ApiIntegrationStatus::default();
         let remembered = Settled {
             generation: Some(1),
-            at: n.1,
+            due_at: now + RESYNC,
             refused: false,
         };
-        assert!(matches!(
-            next_check(Some(&stale), Some(1), Some(remembered), n, RESYNC),
-            Due::After(_)
-        ));
+        assert_eq!(
+            next_check(Some(&stale), Some(1), Some(remembered), now),
+            Due::After(RESYNC)
+        );
         let refused = Settled {
             refused: true,
             ..remembered
         };
         assert_eq!(
-            next_check(Some(&stale), Some(1), Some(refused), n, RESYNC),
+            next_check(Some(&stale), Some(1), Some(refused), now),
             Due::WhenSpecChanges
         );
         // Memory of another generation does not count.
         assert_eq!(
-            next_check(Some(&stale), Some(2), Some(remembered), n, RESYNC),
+            next_check(Some(&stale), Some(2), Some(remembered), now),
             Due::Now
         );
     }
 
     #[test]
     fn listing_only_for_periodic_checks() {
-        let n = now();
-        let s = status(Reason::Synced, 1, 1, n.0);
+        let s = status(Reason::Synced, 1, 1, Timestamp::now());
         assert!(may_use_listing(&s, Some(1)));
         assert!(!may_use_listing(&s, Some(2)));
-        let failed = status(Reason::AwsError, 1, 1, n.0);
+        let failed = status(Reason::AwsError, 1, 1, Timestamp::now());
         assert!(!may_use_listing(&failed, Some(1)));
     }
 
