@@ -15,6 +15,8 @@ pub struct Call {
     pub op: String,
     pub status: u16,
     pub integration: Option<String>,
+    /// The API the request names (/v2/apis/{apiId}/...), if any.
+    pub api: Option<String>,
 }
 
 impl Call {
@@ -144,11 +146,22 @@ async fn forward(
                 .unwrap(),
         ),
     };
+    let api = match parts
+        .uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()[..]
+    {
+        ["v2", "apis", api, ..] => Some(api.to_string()),
+        _ => None,
+    };
     calls.lock().unwrap().push(Call {
         at: Instant::now(),
         op,
         status,
         integration,
+        api,
     });
     Ok(response)
 }

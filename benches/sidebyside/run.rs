@@ -825,6 +825,19 @@ impl Bench<'_> {
             }
             m
         };
+        if name == "idle" {
+            // When each API was listed, so that a listing off its API's check time can be told apart.
+            let mut by_api: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for c in inside.iter().filter(|c| c.op == "GetIntegrations") {
+                by_api
+                    .entry(c.api.as_deref().unwrap_or("?"))
+                    .or_default()
+                    .push(format!("{:.1}", c.at.duration_since(mark.at).as_secs_f64()));
+            }
+            log(format!(
+                "  idle: listings (s after the phase began): {by_api:?}"
+            ));
+        }
         let w = self.watch.counts_between(mark.at, ended);
         let k8s_writes =
             (w.added + w.modified + w.deleted) as i64 - user_adds as i64 - user_changes as i64;
@@ -951,7 +964,11 @@ impl Bench<'_> {
         let mut checks = 0u32;
         loop {
             if self.watch.ready_among(wanted) == wanted.len() {
-                return Ok(Instant::now());
+                // The watch event's time, not this poll's.
+                return Ok(self
+                    .watch
+                    .all_ready_since(wanted)
+                    .unwrap_or_else(Instant::now));
             }
             if Instant::now() > deadline {
                 bail!(

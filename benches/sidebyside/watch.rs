@@ -42,6 +42,9 @@ pub struct Seen {
     pub resource_version: String,
     pub generation: i64,
     pub ready: bool,
+    /// When the watch first saw it ready at this generation (the event's arrival), so that a phase's
+    /// time does not depend on how often the bench polls.
+    pub ready_since: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +113,7 @@ impl Watch {
                         listed = Some(HashMap::new());
                     }
                     watcher::Event::InitApply(obj) => {
-                        let (name, seen) = seen_of(&obj, rule);
+                        let (name, seen) = seen_of(&obj, rule, Instant::now());
                         if let Some(l) = listed.as_mut() {
                             l.insert(name, seen);
                         }
@@ -144,7 +147,17 @@ impl Watch {
                         first_init = false;
                     }
                     watcher::Event::Apply(obj) => {
-                        let (name, seen) = seen_of(&obj, rule);
+                        // One instant for the change and for the readiness it brings, so that a
+                        // phase that ends with this event counts it inside.
+                        let at = Instant::now();
+                        let (name, mut seen) = seen_of(&obj, rule, at);
+                        if let Some(old) = st.objects.get(&name)
+                            && old.ready
+                            && seen.ready
+                            && old.generation == seen.generation
+                        {
+                            seen.ready_since = old.ready_since;
+                        }
                         let change = match st.objects.get(&name) {
                             None => Change::Added,
                             Some(old) if old.resource_version != seen.resource_version => {
@@ -152,7 +165,7 @@ impl Watch {
                             }
                             Some(_) => continue,
                         };
-                        st.record(change, Instant::now());
+                        st.record(change, at);
                         st.objects.insert(name, seen);
                     }
                     watcher::Event::Delete(obj) => {
@@ -220,6 +233,23 @@ impl Watch {
         }
     }
 
+    /// When the last of `wanted` became ready at (at least) its generation, if all are.
+    pub fn all_ready_since(&self, wanted: &HashMap<String, i64>) -> Option<Instant> {
+        let st = self.state.lock().unwrap();
+        wanted
+            .iter()
+            .map(|(name, generation)| {
+                st.objects
+                    .get(name)
+                    .filter(|s| s.ready && s.generation >= *generation)
+                    .and_then(|s| s.ready_since)
+            })
+            .try_fold(None, |latest: Option<Instant>, at| {
+                at.map(|at| Some(latest.map_or(at, |l| l.max(at))))
+            })
+            .flatten()
+    }
+
     /// Ready objects among `names` whose generation is at least the one given (the generation a spec
     /// change produced; 0 accepts any).
     pub fn ready_among(&self, wanted: &HashMap<String, i64>) -> usize {
@@ -241,14 +271,16 @@ impl Drop for Watch {
     }
 }
 
-fn seen_of(obj: &DynamicObject, rule: ReadyRule) -> (String, Seen) {
+fn seen_of(obj: &DynamicObject, rule: ReadyRule, at: Instant) -> (String, Seen) {
     let json = serde_json::to_value(obj).unwrap_or_default();
+    let ready = rule.is_ready(&json);
     (
         obj.metadata.name.clone().unwrap_or_default(),
         Seen {
             resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
             generation: obj.metadata.generation.unwrap_or(0),
-            ready: rule.is_ready(&json),
+            ready,
+            ready_since: ready.then_some(at),
         },
     )
 }
