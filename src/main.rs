@@ -50,9 +50,13 @@ struct RunArgs {
     /// Burst of API Gateway calls per region.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
     aws_burst: u32,
-    /// Resources reconciled at once.
-    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 4)]
+    /// Resources reconciled at once. More than --aws-concurrency, so that one reconcile's Kubernetes
+    /// reads and writes overlap another's AWS call.
+    #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// API Gateway calls in flight at once per AWS account and region.
+    #[arg(long, env = "APIGW_AWS_CONCURRENCY", default_value_t = 4)]
+    aws_concurrency: u16,
     /// Seconds to wait for one API Gateway answer before treating the call as failed (and retrying).
     #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 20)]
     aws_timeout_seconds: u64,
@@ -156,6 +160,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         failpoint,
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,
+        aws_concurrency: usize::from(args.aws_concurrency),
         aws_timeout: Duration::from_secs(args.aws_timeout_seconds.max(1)),
         tenancy: match args.tenancy {
             TenancyMode::Open => controller::Tenancy::Open,

@@ -215,11 +215,14 @@ round robin over ⌈(N+1)/300⌉ HTTP APIs (AWS allows 300 integrations per API)
 - `limit`: what any operator must at least do, done directly: the bench itself calls CreateIntegration,
   UpdateIntegration and DeleteIntegration with aws-sdk-apigatewayv2, 4 at a time, as soon as each object is
   applied or changed, and records each result with one status patch (ID, Ready) on the same ApiIntegration
-  objects on the same API server. It is the most this stack can do; it keeps no rule of one change at a time
-  per API (moto never answers 409; AWS does), which ours keeps.
+  objects on the same API server (each of the 4 does its AWS call, then its status patch). It keeps no rule
+  of one change at a time per API (moto never answers 409; AWS does), which ours keeps.
 - `ours-unlimited`: the optimised operator with `--aws-rate 1000000 --aws-burst 1000000` (limiter out of the
   way); `ours`: with its defaults (8 calls/s, burst 20: API Gateway's account quota, so N/8 s per AWS call
-  per resource).
+  per resource). Both with the default concurrency: up to 16 resources reconciled at once, of which at most 4
+  have an AWS call in flight (`--aws-concurrency 4`, as many AWS calls at once as `limit` and `ack-4`); the
+  others meanwhile make their Kubernetes reads and writes. So ours overlaps its Kubernetes writes with AWS
+  calls, which `limit` and ACK's workers do one after the other.
 - `ack-1`, `ack-4`: ACK's apigatewayv2-controller v1.4.1 (built from source with the machine's Go), its
   Integration CRD, flags `--aws-endpoint-url`, `--aws-identity-endpoint-url`,
   `--allow-unsafe-aws-endpoint-urls`, `--enable-carm=false`, `--enable-field-export-reconciler=false`,

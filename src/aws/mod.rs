@@ -1,5 +1,5 @@
-//! The AWS boundary: every API Gateway call goes through [`AwsApi`], which waits on its (account, region)
-//! token bucket, counts the call by operation and outcome ([`stats`]), and turns SDK errors into
+//! The AWS boundary: every API Gateway call goes through [`AwsApi`], which waits for one of its (account,
+//! region)'s call slots and then on its token bucket, counts the call by operation and outcome ([`stats`]), and turns SDK errors into
 //! [`AwsError`] classes ([`error`]). [`convert`] maps between [`IntegrationFields`] and the SDK's types.
 
 mod convert;
@@ -29,6 +29,7 @@ pub struct AwsApi {
     region: String,
     account: String,
     bucket: Arc<TokenBucket>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     stats: Arc<CallStats>,
 }
 
@@ -39,12 +40,15 @@ impl AwsApi {
     }
 
     /// A client acting in `account` (for the call log; "self" is the operator's own identity) and
-    /// `region`, waiting on `bucket` (API Gateway's quota of that account and region) for every call.
+    /// `region`, waiting on `bucket` (API Gateway's quota of that account and region) for every call, and
+    /// making at most as many calls at once as `in_flight` has permits (shared by that account and
+    /// region's clients).
     pub fn new(
         client: Client,
         account: String,
         region: String,
         bucket: Arc<TokenBucket>,
+        in_flight: Arc<tokio::sync::Semaphore>,
         stats: Arc<CallStats>,
     ) -> Self {
         AwsApi {
@@ -52,16 +56,23 @@ impl AwsApi {
             region,
             account,
             bucket,
+            in_flight,
             stats,
         }
     }
 
-    /// Waits for a token, runs the call, records it.
+    /// Waits for a call slot and a token, runs the call, records it. The slot is held until the answer:
+    /// reconciles may outnumber the calls in flight, so that their Kubernetes writes overlap AWS calls.
     async fn call<T, E, F>(&self, operation: &'static str, f: F) -> Result<T, AwsError>
     where
         F: std::future::Future<Output = Result<T, SdkError<E>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        let _slot = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the call-slot semaphore is never closed");
         self.bucket.acquire().await;
         let at = SystemTime::now();
         let result = f.await.map_err(classify);
@@ -240,5 +251,83 @@ impl AwsApi {
             Ok(_) | Err(AwsError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A local stand-in for API Gateway that answers every GetApi after `delay`, and records the most
+    /// requests it held at once.
+    async fn slow_endpoint(delay: std::time::Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let most_seen = most.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let (now, most) = (now.clone(), most.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        // One request (a GET: no body) at a time on this connection.
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        buf.drain(..end);
+                        let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(at_once, Ordering::SeqCst);
+                        tokio::time::sleep(delay).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        let body = r#"{"apiId":"a1","name":"n","protocolType":"HTTP"}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, most_seen)
+    }
+
+    #[tokio::test]
+    async fn calls_in_flight_never_exceed_the_slots() {
+        let (url, most) = slow_endpoint(std::time::Duration::from_millis(50)).await;
+        let conf = aws_sdk_apigatewayv2::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_apigatewayv2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            ))
+            .endpoint_url(url)
+            .build();
+        let aws = AwsApi::new(
+            Client::from_conf(conf),
+            "self".into(),
+            "us-east-1".into(),
+            Arc::new(TokenBucket::new(1_000_000.0, 1_000_000)),
+            Arc::new(tokio::sync::Semaphore::new(2)),
+            Arc::new(CallStats::default()),
+        );
+        let calls = (0..8).map(|_| aws.get_api("a1"));
+        for answer in futures::future::join_all(calls).await {
+            assert_eq!(answer.unwrap().name, "n");
+        }
+        // Eight callers, two slots: the endpoint held two at a time, never more (and, with 50 ms each,
+        // certainly two at some point).
+        assert_eq!(most.load(Ordering::SeqCst), 2);
     }
 }

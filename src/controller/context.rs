@@ -40,6 +40,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Resources reconciled at once.
     pub concurrency: u16,
+    /// API Gateway calls in flight at once per account and region (reconciles beyond that many spend the
+    /// wait on their Kubernetes reads and writes).
+    pub aws_concurrency: usize,
     /// Longest wait for one API Gateway answer. A call that hangs would otherwise hold its worker and
     /// the per-API lock for good; a create that times out is looked up before any second create.
     pub aws_timeout: Duration,
@@ -78,6 +81,7 @@ pub struct Context {
 /// what is known of each API.
 pub struct Scope {
     bucket: Arc<TokenBucket>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     pub listings: ListingCache,
     /// The region's APIs and VPC links, for apiRef and connectionRef.
     pub refs: ReferenceCache,
@@ -229,6 +233,9 @@ impl Context {
                         self.settings.aws_rate,
                         self.settings.aws_burst,
                     )),
+                    in_flight: Arc::new(tokio::sync::Semaphore::new(
+                        self.settings.aws_concurrency.max(1),
+                    )),
                     // A listing serves drift checks for a quarter of the period.
                     listings: ListingCache::new(resync.mul_f64(0.25)),
                     // Listed once per drift period; a reference that finds nothing may look again
@@ -274,6 +281,7 @@ impl Context {
             identity.account(),
             region.to_string(),
             scope.bucket.clone(),
+            scope.in_flight.clone(),
             self.stats.clone(),
         );
         clients.insert(key, aws.clone());
