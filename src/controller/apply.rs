@@ -1,6 +1,7 @@
 //! Making API Gateway hold the spec: observe → [`plan::next_step`] → carry the step out → report.
 
 use super::context::{Context, Target};
+use super::create::{create, sent_by_interrupted_create};
 use super::error::{Error, Phase};
 use super::finalizer;
 use super::listing::{ApiKey, Written};
@@ -9,9 +10,9 @@ use super::report::{
     Recreation, Synced, now, publish, report_failure, report_synced, write_status,
 };
 use super::tenancy;
-use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus};
+use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::{AwsError, refuse_unknown_values};
-use crate::conditions::{EventReason, READY, Reason, set_condition};
+use crate::conditions::EventReason;
 use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
@@ -435,158 +436,5 @@ fn absent_if_not_found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError>
         Ok(v) => Ok(Some(v)),
         Err(AwsError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// The status marker of a re-create is written only if the object is still the version this reconcile
-/// decided on (server-side apply with metadata.resourceVersion answers 409 otherwise). The controller's
-/// cache can lag behind the operator's own writes, e.g. while its watch is re-established after an API
-/// server restart; a create decided on such a stale copy does not see the marker (or the ID) an earlier
-/// attempt wrote, and would make a second integration. On 409 nothing is created; the retry reads a
-/// fresher copy. (The first-create marker has the same condition in its JSON patch, see `finalizer`.)
-async fn write_create_marker(
-    obj: &ApiIntegration,
-    resource_version: Option<&str>,
-    ctx: &Context,
-    status: &ApiIntegrationStatus,
-) -> Result<(), Error> {
-    let api: kube::Api<ApiIntegration> =
-        kube::Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = create_marker_patch(resource_version, status);
-    let pp = kube::api::PatchParams::apply(super::MANAGER).force();
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(15),
-        api.patch_status(&obj.name_any(), &pp, &kube::api::Patch::Apply(&patch)),
-    )
-    .await
-    {
-        Ok(result) => result.map(|_| ()).map_err(Error::from),
-        Err(_) => Err(Error::StatusTimeout),
-    }
-}
-
-/// The server-side apply body of [`write_create_marker`]: the status, conditional on the resourceVersion.
-fn create_marker_patch(
-    resource_version: Option<&str>,
-    status: &ApiIntegrationStatus,
-) -> serde_json::Value {
-    use kube::Resource;
-    serde_json::json!({
-        "apiVersion": ApiIntegration::api_version(&()),
-        "kind": ApiIntegration::kind(&()),
-        "metadata": {"resourceVersion": resource_version},
-        "status": status,
-    })
-}
-
-/// What the create in flight sent: from `status.createSpec` when a re-create set the status marker, else
-/// from the first-create annotation (None when neither says; the current spec stands in), with the VPC
-/// link it was made with.
-pub(super) fn sent_by_interrupted_create(obj: &ApiIntegration) -> Option<IntegrationFields> {
-    let status = obj.status.clone().unwrap_or_default();
-    let (spec, connection_id) = if status.create_started_at.is_some() {
-        let spec: ApiIntegrationSpec = serde_json::from_str(status.create_spec.as_deref()?).ok()?;
-        (spec, status.connection_id.clone())
-    } else {
-        let marker = obj.create_started()??;
-        (marker.spec?, marker.connection_id)
-    };
-    let mut sent = IntegrationFields::from_spec(&spec);
-    if spec.connection_ref.is_some() {
-        sent.connection_id = connection_id;
-    }
-    Some(sent)
-}
-
-/// Rule 2: "a create may have happened, on this API, with this spec" is recorded before
-/// CreateIntegration, the ID right after it. For a first create the marker is the annotation the caller
-/// wrote with the finalizer; when a recorded integration is replaced (lost, or its API re-made), the
-/// status says so before the create. The ID goes into `status` here and reaches the API server with the
-/// report that follows (Ready, or the failure of a later step; a later AWS write first writes it), so a
-/// create costs one status write, not two.
-// Each argument is a different thing the create needs; bundling them would only name a bag.
-#[allow(clippy::too_many_arguments)]
-async fn create(
-    obj: &ApiIntegration,
-    ctx: &Context,
-    t: &Target,
-    api: &ApiKey,
-    status: &mut ApiIntegrationStatus,
-    desired: &IntegrationFields,
-    recreated: Option<Recreation>,
-    resource_version: Option<&str>,
-) -> Result<ObservedIntegration, Error> {
-    if status.integration_id.is_some() {
-        // Replacing an integration the status records: the status must stop naming it first, so that a
-        // crash before the new ID is recorded leads to a search, not to the lost one.
-        status.api_id = Some(api.1.clone());
-        status.connection_id = desired.connection_id.clone();
-        status.integration_id = None;
-        status.create_started_at = Some(now());
-        status.create_spec = serde_json::to_string(&obj.spec).ok();
-        let message = "Creating the integration in API Gateway.";
-        set_condition(
-            &mut status.conditions,
-            READY,
-            false,
-            Reason::Creating,
-            message,
-            obj.metadata.generation,
-            now(),
-        );
-        write_create_marker(obj, resource_version, ctx, status).await?;
-    }
-
-    let result = t.aws.create_integration(&api.1, desired).await;
-    match &result {
-        Ok(c) => t
-            .scope
-            .listings
-            .after_write(api, &c.integration_id, Written::Now(c)),
-        Err(_) => t.scope.listings.after_write(api, "", Written::Unknown),
-    }
-    let created = match result {
-        Ok(c) => c,
-        // The API went away since its protocol was cached.
-        Err(AwsError::NotFound(_)) => {
-            t.scope.forget_api(api);
-            return Err(Error::ApiNotFound(api.1.clone()));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if ctx.settings.failpoint.as_deref() == Some("after-create") {
-        tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
-        std::future::pending::<()>().await;
-    }
-    status.api_id = Some(api.1.clone());
-    status.connection_id = desired.connection_id.clone();
-    status.integration_id = Some(created.integration_id.clone());
-    status.create_started_at = None;
-    status.create_spec = None;
-    let (reason, note) = match recreated {
-        Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),
-        None => {
-            let note = format!("Created integration {}.", created.integration_id);
-            (EventReason::Created, note)
-        }
-    };
-    publish(ctx, obj, reason, note).await;
-    Ok(created)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_create_marker_is_conditional_on_the_version_read() {
-        let status = ApiIntegrationStatus {
-            create_started_at: Some(now()),
-            ..Default::default()
-        };
-        let patch = create_marker_patch(Some("42"), &status);
-        assert_eq!(patch["metadata"]["resourceVersion"], "42");
-        assert!(patch["status"]["createStartedAt"].is_string(), "{patch}");
-        assert_eq!(patch["kind"], "ApiIntegration");
     }
 }

@@ -115,7 +115,7 @@ async fn observe(
             .or_else(|| obj.create_started().flatten().and_then(|m| m.connection_id));
     }
     // Rule 2: an interrupted create made what it was sent, whatever the spec says now.
-    let desired = super::apply::sent_by_interrupted_create(obj).unwrap_or(desired);
+    let desired = super::create::sent_by_interrupted_create(obj).unwrap_or(desired);
     let mut observed = CleanupObserved {
         policy: obj.spec.deletion_policy(),
         recorded_id: status.integration_id.clone(),

@@ -10,6 +10,7 @@
 //! | `references.rs` | the region's API and VPC link listings that apiRef and connectionRef resolve against |
 //! | `apply.rs` | observe → plan → act for a live resource |
 //! | `cleanup.rs` | the same for deletion |
+//! | `create.rs` | the create: the re-create's status marker, CreateIntegration, the ID into the status |
 //! | `finalizer.rs` | the finalizer and the first-create marker written with it |
 //! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `report.rs` | status writes and Events |
@@ -20,6 +21,7 @@
 mod apply;
 mod cleanup;
 mod context;
+mod create;
 mod error;
 mod events;
 mod finalizer;
