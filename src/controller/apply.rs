@@ -217,62 +217,45 @@ async fn sync(
                 publish(ctx, obj, EventReason::Recovered, note).await;
                 integration
             }
-            Step::Create => create(
-                obj,
-                ctx,
-                &t,
-                &api,
-                status,
-                &observed.desired,
-                None,
-                meta.resource_version.as_deref(),
-            )
-            .await
-            .map_err(applying)?,
-            Step::Recreate { lost_id } => {
-                let note = format!(
-                    "Integration {lost_id} was deleted outside the operator; creating it again."
-                );
-                publish(ctx, obj, EventReason::Recreating, note).await;
-                recreated = Some(Recreation::Lost);
-                create(
-                    obj,
-                    ctx,
-                    &t,
-                    &api,
-                    status,
-                    &observed.desired,
-                    recreated.clone(),
-                    meta.resource_version.as_deref(),
-                )
-                .await
-                .map_err(applying)?
-            }
-            Step::MoveToNewApi {
-                old_api,
-                old_id,
-                delete_old,
-            } => {
-                if delete_old {
-                    // Not under the old API's lock: taking a second lock while holding this one could
-                    // deadlock against a move the other way; a concurrent change there answers 409, and
-                    // that is retried. A gone API or integration counts as deleted.
-                    let old: ApiKey = (api.0.clone(), old_api.clone());
-                    let result = aws.delete_integration(&old_api, &old_id).await;
-                    let written = if result.is_ok() {
-                        Written::Gone
-                    } else {
-                        Written::Unknown
-                    };
-                    scope.listings.after_write(&old, &old_id, written);
-                    result.map_err(applying)?;
-                }
-                recreated = Some(Recreation::Moved {
-                    old_api,
-                    new_api: api.1.clone(),
-                    old_id,
-                    old_deleted: delete_old,
-                });
+            step @ (Step::Create | Step::Recreate { .. } | Step::MoveToNewApi { .. }) => {
+                // What replacing a recorded integration needs first; a first create needs nothing.
+                recreated = match step {
+                    Step::Recreate { lost_id } => {
+                        let note = format!(
+                            "Integration {lost_id} was deleted outside the operator; creating it again."
+                        );
+                        publish(ctx, obj, EventReason::Recreating, note).await;
+                        Some(Recreation::Lost)
+                    }
+                    Step::MoveToNewApi {
+                        old_api,
+                        old_id,
+                        delete_old,
+                    } => {
+                        if delete_old {
+                            // Not under the old API's lock: taking a second lock while holding this one
+                            // could deadlock against a move the other way; a concurrent change there
+                            // answers 409, and that is retried. A gone API or integration counts as
+                            // deleted.
+                            let old: ApiKey = (api.0.clone(), old_api.clone());
+                            let result = aws.delete_integration(&old_api, &old_id).await;
+                            let written = if result.is_ok() {
+                                Written::Gone
+                            } else {
+                                Written::Unknown
+                            };
+                            scope.listings.after_write(&old, &old_id, written);
+                            result.map_err(applying)?;
+                        }
+                        Some(Recreation::Moved {
+                            old_api,
+                            new_api: api.1.clone(),
+                            old_id,
+                            old_deleted: delete_old,
+                        })
+                    }
+                    _ => None,
+                };
                 create(
                     obj,
                     ctx,

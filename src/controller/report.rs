@@ -4,6 +4,7 @@
 use super::context::{Context, MANAGER};
 use super::error::{Error, Phase, Retry};
 use super::events::Severity;
+use super::listing::ApiKey;
 use crate::api::{ApiIntegration, ApiIntegrationStatus};
 use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
 use crate::plan::{self, IntegrationFields, ObservedIntegration};
@@ -159,7 +160,7 @@ pub async fn report_synced(
     status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
     status.create_started_at = None;
     status.create_spec = None;
-    let api: (String, String) = (synced.region.clone(), synced.api_id.to_string());
+    let api: ApiKey = (synced.region.clone(), synced.api_id.to_string());
     let previous = ready(&status.conditions);
     let still_recreated = synced.unchanged
         && previous.is_some_and(|c| {
