@@ -6,6 +6,8 @@ pub mod conditions;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod fence;
+pub mod lease;
 pub mod metrics;
 pub mod plan;
 pub mod ratelimit;

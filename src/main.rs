@@ -2,6 +2,8 @@ use anyhow::Context;
 use apigw_operator::api::ApiIntegration;
 use apigw_operator::aws::CallStats;
 use apigw_operator::controller::{self, Settings};
+use apigw_operator::fence::{Fence, FenceLayer, LeaseTimings};
+use apigw_operator::lease::{self, LeaseConfig};
 use apigw_operator::metrics::{self, Health, Metrics};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -58,7 +60,9 @@ struct RunArgs {
     #[arg(long, env = "APIGW_AWS_CONCURRENCY", default_value_t = 4)]
     aws_concurrency: u16,
     /// Seconds to wait for one API Gateway answer before treating the call as failed (and retrying).
-    #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 20)]
+    /// With leader election, writes stop this long (plus --lease-margin-seconds) before the Lease could
+    /// pass to a stand-by, so it must be well below --lease-duration-seconds.
+    #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 10)]
     aws_timeout_seconds: u64,
     /// Append every AWS call (time, operation, outcome) to this file as JSON lines.
     #[arg(long, env = "APIGW_AWS_CALL_LOG")]
@@ -85,6 +89,10 @@ struct RunArgs {
     /// Seconds a leader's Lease stays valid without renewal; a stand-by takes over after that.
     #[arg(long, env = "APIGW_LEASE_DURATION_SECONDS", default_value_t = 15)]
     lease_duration_seconds: u64,
+    /// Seconds between the end of a leader's writes and the earliest a stand-by may take the Lease,
+    /// beyond --aws-timeout-seconds (covers polling and clock-rate differences).
+    #[arg(long, env = "APIGW_LEASE_MARGIN_SECONDS", default_value_t = 1.0)]
+    lease_margin_seconds: f64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -183,8 +191,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
         resync = ?settings.resync, "starting apigw-operator");
     tokio::spawn(log_aws_identity(sdk_config.clone()));
-    let client = kube_client().await?;
+    // With leader election, every write goes through the fence: checked once here, refused at start
+    // when the timings cannot fence (design rule 10).
+    let timings = if args.leader_election {
+        Some(
+            LeaseTimings::new(
+                Duration::from_secs(args.lease_duration_seconds),
+                settings.aws_timeout,
+                Duration::try_from_secs_f64(args.lease_margin_seconds).map_err(|_| {
+                    anyhow::anyhow!("--lease-margin-seconds must be a positive number")
+                })?,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+        )
+    } else {
+        None
+    };
+    let fence = timings.map_or_else(Fence::open, Fence::leased);
+    let config = kube_config().await?;
+    let client = kube_client(config.clone(), None).await?;
     ensure_can_list(&client, settings.namespace.as_deref()).await?;
+    // The controller's own client: its writes pass the fence first. The plain one reads and keeps the
+    // Lease.
+    let fenced_client = kube_client(config, Some(fence.clone())).await?;
 
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
@@ -208,19 +237,23 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
     };
 
-    if !args.leader_election {
+    let Some(timings) = timings else {
         metrics.set_leader(true);
-        return controller::run(
-            client,
-            sdk_config,
-            settings,
+        let shared = controller::Shared {
             stats,
             metrics,
             health,
+            fence,
+        };
+        return controller::run(
+            fenced_client,
+            sdk_config,
+            settings,
+            shared,
             stopped(stop_rx),
         )
         .await;
-    }
+    };
 
     let lease_namespace = args
         .lease_namespace
@@ -233,21 +266,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             rand::random::<u32>()
         )
     });
-    let duration = args.lease_duration_seconds.max(2);
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&lease_namespace)
-        .with_identity(&identity)
-        .with_duration(duration)
-        .with_grace((duration / 3).max(1))
-        .build()
-        .await?;
-    let (mut leading, lease_task) = manager.watch().await;
+    let (mut leading, lease_task) = lease::spawn(
+        LeaseConfig {
+            api: kube::Api::namespaced(client.clone(), &lease_namespace),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            timings,
+        },
+        fence.clone(),
+    );
     // A stand-by is healthy and ready: it is doing its job, which is to wait.
     health
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
     metrics.set_leader(false);
-    tracing::info!(lease = %args.lease_name, namespace = %lease_namespace, %identity, "waiting to lead");
+    tracing::info!(lease = %args.lease_name, namespace = %lease_namespace, %identity,
+        write_window = ?timings.write_window(), renew_every = ?timings.renew_every(), "waiting to lead");
     let became_leader = tokio::select! {
         r = leading.wait_for(|l| *l) => r.is_ok(),
         _ = stopped(stop_rx.clone()) => false,
@@ -276,34 +310,30 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
     };
-    controller::run(
-        client,
-        sdk_config,
-        settings,
+    let shared = controller::Shared {
         stats,
-        metrics.clone(),
+        metrics: metrics.clone(),
         health,
-        shutdown,
-    )
-    .await?;
+        fence: fence.clone(),
+    };
+    controller::run(fenced_client, sdk_config, settings, shared, shutdown).await?;
     if lost_leadership.load(std::sync::atomic::Ordering::SeqCst) {
-        // Another replica leads now; restart clean rather than run a second controller.
-        anyhow::bail!("lost the leader lease");
+        // Another replica leads now (or may): restart clean rather than run a second controller.
+        metrics.set_leader(false);
+        anyhow::bail!(
+            "lost the leader lease ({} writes refused by the fence)",
+            fence.refused()
+        );
     }
     // Closing the channel makes the lease task release the Lease, so a stand-by takes over at once.
     drop(leading);
-    match lease_task.await {
-        Ok(Ok(_)) => tracing::info!("lease released"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease"),
-        Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    if let Err(e) = lease_task.await {
+        tracing::warn!(error = %e, "lease task failed");
     }
     metrics.set_leader(false);
     Ok(())
 }
 
-/// A client for the cluster from the environment (in-cluster service account, else KUBECONFIG or
-/// ~/.kube/config), checked by asking the API server for its version, so that an unreachable server or
-/// a rejected token is reported as such at startup.
 fn write_crds(dir: &std::path::Path) -> anyhow::Result<()> {
     for (file, yaml) in apigw_operator::crd::crds() {
         let path = dir.join(file);
@@ -312,14 +342,28 @@ fn write_crds(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn kube_client() -> anyhow::Result<kube::Client> {
-    let config = kube::Config::infer().await.context(
+async fn kube_config() -> anyhow::Result<kube::Config> {
+    kube::Config::infer().await.context(
         "no usable Kubernetes configuration: run in a pod with a service account, \
          or set KUBECONFIG (default ~/.kube/config) to a valid kubeconfig",
-    )?;
+    )
+}
+
+/// A client for the cluster from the environment (in-cluster service account, else KUBECONFIG or
+/// ~/.kube/config), checked by asking the API server for its version, so that an unreachable server or
+/// a rejected token is reported as such at startup.
+/// With `fence`, every write of this client is checked against it first (see [`apigw_operator::fence`]).
+async fn kube_client(
+    config: kube::Config,
+    fence: Option<Arc<Fence>>,
+) -> anyhow::Result<kube::Client> {
     let url = config.cluster_url.clone();
-    let client = kube::Client::try_from(config)
+    let builder = kube::client::ClientBuilder::try_from(config)
         .with_context(|| format!("cannot build a Kubernetes client for {url}"))?;
+    let client = match fence {
+        Some(fence) => builder.with_layer(&FenceLayer(fence)).build(),
+        None => builder.build(),
+    };
     match client.apiserver_version().await {
         Ok(_) => Ok(client),
         Err(kube::Error::Api(s)) if s.code == 401 => anyhow::bail!(

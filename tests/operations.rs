@@ -42,6 +42,9 @@ fn leader_election_hands_over_without_duplicates() {
                 n,
                 "--lease-duration-seconds",
                 &LEASE_SECONDS.to_string(),
+                // Writes stop this long (plus the 1 s margin) before the lease could pass.
+                "--aws-timeout-seconds",
+                "2",
                 "--http-addr",
                 &format!("127.0.0.1:{port}"),
             ],

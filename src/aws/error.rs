@@ -35,6 +35,9 @@ pub enum AwsError {
          EKS Pod Identity, the shared config files and instance metadata; see docs/install.md"
     )]
     CredentialsMissing(String),
+    /// Not sent: this replica cannot be sure it still holds the leader Lease (design rule 10).
+    #[error("{0}")]
+    Fenced(String),
 }
 
 impl AwsError {
@@ -49,6 +52,7 @@ impl AwsError {
             AwsError::Unavailable(_) => "unavailable",
             AwsError::Unreadable(_) => "unreadable",
             AwsError::CredentialsMissing(_) => "credentials_missing",
+            AwsError::Fenced(_) => "fenced",
         }
     }
 
@@ -63,6 +67,16 @@ pub(super) fn classify<E>(err: SdkError<E>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    // The fence's interceptor refused to send it: nothing reached AWS.
+    if crate::fence::is_fenced(&err) {
+        let text = std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .find(|e| e.downcast_ref::<crate::fence::Fenced>().is_some())
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        return AwsError::Fenced(text);
+    }
     let (status, code, message) = match &err {
         SdkError::ServiceError(se) => {
             let raw = se.raw();

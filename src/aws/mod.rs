@@ -76,6 +76,11 @@ impl AwsApi {
         self.bucket.acquire().await;
         let at = SystemTime::now();
         let result = f.await.map_err(classify);
+        if let Err(AwsError::Fenced(why)) = &result {
+            // Never sent, so not a call: not counted, not in the call log.
+            tracing::debug!(operation, region = %self.region, %why, "AWS call not sent");
+            return result;
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.outcome(),

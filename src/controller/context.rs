@@ -8,6 +8,7 @@ use super::tenancy::{Tenancy, TenancyView};
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError, CallStats};
 use crate::credentials::{AssumedRole, Identity};
+use crate::fence::{Fence, FenceInterceptor};
 use crate::metrics::Metrics;
 use crate::plan::{ApiSummary, ObservedIntegration, Protocol, Settled};
 use crate::ratelimit::TokenBucket;
@@ -61,6 +62,9 @@ pub struct Context {
     pub settings: Settings,
     pub stats: Arc<CallStats>,
     pub metrics: Arc<Metrics>,
+    /// Whether this process may write (design rule 10); the Kubernetes client checks it on every write,
+    /// the API Gateway clients on every call but a read.
+    pub fence: Arc<Fence>,
     sdk_config: aws_config::SdkConfig,
     /// API Gateway's quota, listings, locks and API facts per (account, region).
     scopes: Mutex<HashMap<(String, String), Arc<Scope>>>,
@@ -190,6 +194,7 @@ impl Context {
         settings: Settings,
         stats: Arc<CallStats>,
         metrics: Arc<Metrics>,
+        fence: Arc<Fence>,
     ) -> Self {
         let instance = std::env::var("POD_NAME")
             .ok()
@@ -201,6 +206,7 @@ impl Context {
             settings,
             stats,
             metrics,
+            fence,
             sdk_config,
             tenancy: None,
             scopes: Mutex::default(),
@@ -264,6 +270,7 @@ impl Context {
         let mut conf = Builder::from(&self.sdk_config)
             .region(Region::new(region.to_string()))
             .retry_config(RetryConfig::disabled())
+            .interceptor(FenceInterceptor(self.fence.clone()))
             .timeout_config(
                 timeout::TimeoutConfig::builder()
                     .connect_timeout(self.settings.aws_timeout.min(Duration::from_secs(5)))

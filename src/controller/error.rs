@@ -31,6 +31,9 @@ pub enum Error {
         "API Gateway will not delete integration {id} while routes use it ({detail}); remove those routes first"
     )]
     DeletionBlocked { id: String, detail: AwsError },
+    /// Nothing was done: this replica cannot be sure it still leads (design rule 10).
+    #[error(transparent)]
+    Fenced(#[from] crate::fence::Fenced),
     #[error("status write timed out")]
     StatusTimeout,
     /// A reconcile panicked (a bug in the operator); the panic was caught and the resource is retried.
@@ -92,8 +95,19 @@ impl Error {
             Phase::Update => Reason::Updating,
             Phase::Delete => Reason::Deleting,
         };
+        // What an unreported failure would say if it were shown: what was under way, never AwsError.
+        let unreported = match phase {
+            Phase::Apply => Reason::Creating,
+            Phase::Update => Reason::Updating,
+            Phase::Delete => Reason::Deleting,
+        };
         let (reason, label, retry) = match err {
-            Error::Kube(_) | Error::StatusTimeout | Error::Cleanup(_) => {
+            // Neither is the user's concern nor AWS's, and neither is written to the status: the
+            // object changed since it was read (a newer copy is on its way), or this replica may no
+            // longer lead (the lease task decides).
+            e if e.is_conflict() => (unreported, "kube_conflict", backoff(0.2, 5.0)),
+            e if e.is_fenced() => (unreported, "fenced", backoff(1.0, 5.0)),
+            Error::Kube(_) | Error::StatusTimeout | Error::Cleanup(_) | Error::Fenced(_) => {
                 (passing, "kube", backoff(1.0, 300.0))
             }
             Error::ApiNotFound(_) | Error::ApiRefNotFound { .. } => {
@@ -125,6 +139,7 @@ impl Error {
                     }
                     AwsError::BadRequest(_) => (Reason::InvalidSpec, label, Retry::WhenSpecChanges),
                     AwsError::AccessDenied(_) => (Reason::AccessDenied, label, Retry::Slow),
+                    AwsError::Fenced(_) => (unreported, label, backoff(1.0, 5.0)),
                     AwsError::CredentialsMissing(_) => {
                         (Reason::CredentialsMissing, label, Retry::Slow)
                     }
@@ -172,6 +187,35 @@ impl Error {
                 ids: ids.join(", "),
             },
         }
+    }
+
+    /// A Kubernetes write refused because the object is not the version it was decided on: 409 (a
+    /// resourceVersion precondition, an apply conflict), or 422 from a JSON patch whose `test` op failed
+    /// (the API server reports those as "Testing value ... failed").
+    pub fn is_conflict(&self) -> bool {
+        match self.innermost().0 {
+            Error::Kube(kube::Error::Api(s)) => {
+                s.code == 409
+                    || (s.code == 422 && s.message.to_ascii_lowercase().contains("testing value"))
+            }
+            _ => false,
+        }
+    }
+
+    /// A write this replica did not send because it cannot be sure it still leads (design rule 10).
+    pub fn is_fenced(&self) -> bool {
+        match self.innermost().0 {
+            Error::Aws(AwsError::Fenced(_)) | Error::Fenced(_) => true,
+            Error::Kube(kube::Error::Service(e)) => crate::fence::is_fenced(e.as_ref()),
+            _ => false,
+        }
+    }
+
+    /// Whether the failure is the user's to know: a conflict or a fenced write is neither written to
+    /// the status nor published as an Event (the first heals at the next read, and for the second this
+    /// replica may no longer write at all).
+    pub fn is_reported(&self) -> bool {
+        !(self.is_conflict() || self.is_fenced())
     }
 
     /// Label for the failures metric.
@@ -329,6 +373,60 @@ mod tests {
         let down = aws(AwsError::Unavailable("x".into()));
         assert_eq!(down.retry_after(30, SLOW).as_secs(), 300);
         assert_eq!(Error::ApiNotFound("a".into()).retry_after(5, SLOW), SLOW);
+    }
+
+    fn api_status(code: u16, message: &str) -> Error {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "message": message, "reason": "x",
+        }))
+        .unwrap();
+        Error::Kube(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn a_failed_conditional_patch_is_a_conflict_retried_soon_and_never_an_aws_error() {
+        for e in [
+            api_status(
+                422,
+                "Testing value /metadata/resourceVersion failed: test failed",
+            ),
+            api_status(
+                409,
+                "the object has been modified; please apply your changes",
+            ),
+            as_cleanup_failure(api_status(409, "Operation cannot be fulfilled")),
+        ] {
+            assert!(e.is_conflict(), "{e:?}");
+            assert!(!e.is_reported(), "{e:?}");
+            for phase in [Phase::Apply, Phase::Update, Phase::Delete] {
+                let class = e.class(phase);
+                assert_ne!(class.reason, Reason::AwsError, "{e:?}");
+                assert_eq!(class.label, "kube_conflict");
+            }
+            assert!(e.retry_after(0, SLOW) < Duration::from_secs(1));
+            assert!(e.retry_after(20, SLOW) <= Duration::from_secs(5));
+        }
+        // A 422 that is not a failed test (an invalid object) stays a Kubernetes error, and is reported.
+        let invalid = api_status(422, "spec.timeoutInMillis: Invalid value");
+        assert!(!invalid.is_conflict());
+        assert!(invalid.is_reported());
+        assert_eq!(invalid.class(Phase::Apply).label, "kube");
+    }
+
+    #[test]
+    fn a_fenced_write_is_never_reported() {
+        let aws_refused = aws(AwsError::Fenced("not sent".into()));
+        let fenced = crate::fence::Fenced {
+            age_ms: 51_000,
+            window_ms: 4_000,
+        };
+        let kube_refused = Error::Kube(kube::Error::Service(Box::new(fenced)));
+        for e in [aws_refused, kube_refused] {
+            assert!(e.is_fenced(), "{e:?}");
+            assert!(!e.is_reported());
+            assert_eq!(e.class(Phase::Apply).label, "fenced");
+        }
+        assert!(!aws(AwsError::Unavailable("x".into())).is_fenced());
     }
 
     #[test]

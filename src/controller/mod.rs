@@ -59,6 +59,9 @@ use std::sync::Arc;
 /// first apply; here [`apply`] adds it when the resource first comes to own something in AWS, in the same
 /// write as the first-create marker (see [`finalizer`]).
 pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // A replica that may no longer lead (woken from a pause, say) does not even read: its queue is
+    // stale, and every write it would make is refused anyway.
+    ctx.fence.check()?;
     if obj.metadata.deletion_timestamp.is_none() {
         return apply::apply(&obj, &ctx).await;
     }
@@ -153,6 +156,17 @@ fn trim_for_cache(obj: &mut ApiIntegration) {
     }
 }
 
+/// What the controller shares with the rest of the process.
+pub struct Shared {
+    /// The AWS call counts and log.
+    pub stats: Arc<CallStats>,
+    pub metrics: Arc<Metrics>,
+    /// /readyz.
+    pub health: Arc<Health>,
+    /// Whether this process may write (design rule 10).
+    pub fence: Arc<crate::fence::Fence>,
+}
+
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 ///
 /// Every watch event reaches reconcile, status-only ones (most of them our own writes) included:
@@ -166,11 +180,15 @@ pub async fn run(
     client: Client,
     sdk_config: aws_config::SdkConfig,
     settings: Settings,
-    stats: Arc<CallStats>,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+    shared: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let Shared {
+        stats,
+        metrics,
+        health,
+        fence,
+    } = shared;
     let namespace = settings.namespace.clone();
     let api: Api<ApiIntegration> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -210,7 +228,7 @@ pub async fn run(
     health
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut ctx = Context::new(client, store, sdk_config, settings, stats, metrics);
+    let mut ctx = Context::new(client, store, sdk_config, settings, stats, metrics, fence);
     ctx.tenancy = tenancy_view;
     let ctx = Arc::new(ctx);
     tracing::info!(

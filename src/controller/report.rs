@@ -224,6 +224,12 @@ pub async fn report_failure(
     phase: Phase,
 ) -> Result<Action, Error> {
     ctx.forget_settled(obj);
+    if !err.is_reported() {
+        // A conflict (the object changed since it was read) or a write the fence held back: nothing
+        // to tell the user, and for the second nothing this replica may write. Retried soon.
+        tracing::info!(error = %err, "reconcile stopped before a write; will retry");
+        return Err(err);
+    }
     let class = err.class(phase);
     let summary = err.summary();
     let message = match class.reason {

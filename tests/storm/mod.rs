@@ -265,7 +265,8 @@ pub fn run(cfg: &Config) -> Figures {
                 "--lease-namespace",
                 &n,
                 "--lease-duration-seconds",
-                "3",
+                // The shortest that fences a 2 s AWS timeout: 2 + 1 (margin) + 1.5 (renewals).
+                "5",
             ]);
         }
         Operator::start(
