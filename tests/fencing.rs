@@ -1,0 +1,207 @@
+//! Fencing (design rule 10), end to end: a leader frozen with SIGSTOP in the middle of a batch of creates,
+//! while a stand-by takes over, finishes the batch and applies the next change, writes nothing when it
+//! is resumed: no AWS call, no Kubernetes write. Against the real stack and moto; needs
+//! `cargo xtask stack up` (or `cargo xtask test`).
+
+mod common;
+mod e2e;
+
+use common::{Manifest, TempNamespace, eventually, kubectl_ok};
+use e2e::*;
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+const LEASE_SECONDS: u64 = 6;
+const N: usize = 20;
+
+fn is_leader(port: u16) -> Option<bool> {
+    let (_, text) = http_get(&format!("http://127.0.0.1:{port}/metrics"))?;
+    Some(metric(&text, "apigw_operator_leader")? == 1.0)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let sent = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(sent.success(), "kill {sig} {pid}");
+}
+
+fn writes(op: &Operator) -> usize {
+    [
+        "CreateIntegration",
+        "UpdateIntegration",
+        "DeleteIntegration",
+    ]
+    .iter()
+    .map(|o| op.count(o))
+    .sum()
+}
+
+/// name → (resourceVersion, status) of every ApiIntegration in `ns`.
+fn objects(ns: &str) -> BTreeMap<String, (String, serde_json::Value)> {
+    let list: serde_json::Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "apiintegrations",
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                (
+                    o["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    o["status"].clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn all_ready_at(ns: &str, generation: i64) -> Option<()> {
+    let objs = objects(ns);
+    (objs.len() == N
+        && objs.values().all(|(_, status)| {
+            status["observedGeneration"].as_i64() == Some(generation)
+                && status["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        }))
+    .then_some(())
+}
+
+#[test]
+fn a_leader_frozen_mid_batch_writes_nothing_when_it_wakes() {
+    let ns = TempNamespace::new("fence-freeze");
+    let n = &ns.name;
+    let moto = Moto::new();
+    let api = moto.create_api("HTTP");
+    let lease = format!("apigw-{n}");
+    let start = |port: u16, pod: &str| {
+        Operator::start(
+            n,
+            &[
+                "--leader-election",
+                "--lease-name",
+                &lease,
+                "--lease-namespace",
+                n,
+                "--lease-duration-seconds",
+                &LEASE_SECONDS.to_string(),
+                "--aws-timeout-seconds",
+                "2",
+                // Slow creates, so that the batch is still under way when the leader is frozen.
+                "--aws-rate",
+                "4",
+                "--aws-burst",
+                "1",
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &[("POD_NAME", pod)],
+        )
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start(port_a, "replica-a");
+    eventually("replica A to lead", Duration::from_secs(60), || {
+        is_leader(port_a).filter(|l| *l)
+    });
+    let b = start(port_b, "replica-b");
+    eventually("replica B to stand by", Duration::from_secs(60), || {
+        is_leader(port_b).filter(|l| !*l)
+    });
+
+    let manifest = |i: usize, timeout: u32| {
+        Manifest::http_proxy(&format!("it-{i:02}"), &api).spec_field("timeoutInMillis", timeout)
+    };
+    for i in 0..N {
+        manifest(i, 10_000).apply(n);
+    }
+    eventually(
+        "A to be part way through the creates",
+        Duration::from_secs(60),
+        || (a.count("CreateIntegration") >= 3).then_some(()),
+    );
+    let pid_a = a.pid().expect("A runs");
+    signal(pid_a, "-STOP");
+    let frozen_at_creates = a.count("CreateIntegration");
+    println!("froze A after {frozen_at_creates} creates");
+
+    eventually("replica B to lead", Duration::from_secs(60), || {
+        is_leader(port_b).filter(|l| *l)
+    });
+    eventually("B to bring all to Ready", Duration::from_secs(120), || {
+        all_ready_at(n, 1)
+    });
+    // The user's next change, applied by B.
+    for i in 0..N {
+        manifest(i, 15_000).apply(n);
+    }
+    eventually("B to apply the change", Duration::from_secs(120), || {
+        all_ready_at(n, 2)
+    });
+    let before = objects(n);
+    let writes_before = writes(&a);
+    let b_writes = writes(&b);
+
+    signal(pid_a, "-CONT");
+    eventually(
+        "A to notice it lost the Lease and exit",
+        Duration::from_secs(30),
+        || (!a.is_running()).then_some(()),
+    );
+    // Give any straggler of A's a moment to land (it has exited, so nothing can be pending).
+    std::thread::sleep(Duration::from_millis(500));
+
+    assert_eq!(
+        writes(&a),
+        writes_before,
+        "A sent AWS writes after it woke:\n{}",
+        a.log_text()
+    );
+    assert_eq!(
+        objects(n),
+        before,
+        "an object changed after A woke (a status write by A?)\n{}",
+        a.log_text()
+    );
+    assert_eq!(writes(&b), b_writes, "B kept writing with nothing to do");
+    assert!(
+        a.log_text().contains("lost the leader lease"),
+        "{}",
+        a.log_text()
+    );
+
+    // AWS holds exactly one integration per resource, each at the newest spec, each named by a status.
+    let held = moto.integrations(&api);
+    assert_eq!(held.len(), N, "duplicates or losses: {held:#?}");
+    let named: Vec<String> = before
+        .values()
+        .map(|(_, s)| s["integrationId"].as_str().unwrap().to_string())
+        .collect();
+    for integration in &held {
+        let id = integration["integrationId"].as_str().unwrap();
+        assert_eq!(
+            named.iter().filter(|n| *n == id).count(),
+            1,
+            "integration {id} is named by no status, or by two"
+        );
+        assert_eq!(
+            integration["timeoutInMillis"].as_i64(),
+            Some(15_000),
+            "{integration}"
+        );
+    }
+}
