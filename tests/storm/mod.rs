@@ -19,7 +19,7 @@
 //! order they arrive; the interleaving with the operator's own timing is not fixed, so a seed replays the
 //! same storm, not the same run.
 
-pub mod control;
+pub use testkit::control;
 
 use crate::common::{TempNamespace, kubectl, kubectl_stdin};
 use crate::e2e::{Call, FaultProxy, Moto, Operator, Storm, StormFault, apigw_client, mismatches};
