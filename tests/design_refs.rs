@@ -263,3 +263,44 @@ fn a_citation_design_md_lacks_is_reported() {
     assert_eq!(missing("rule 7"), vec!["rule 7 (no `### Rule 7.` heading)"]);
     assert_eq!(missing("§1 rule 2"), vec!["§1 rule 2 (rule 2 is in §2)"]);
 }
+
+/// The repository paths design.md and architecture.md name in backquotes (`src/...`, `tests/...`, and
+/// `path.rs::item`) exist, and a named item is defined there: a file moved or renamed shows up here
+/// rather than as a stale page.
+#[test]
+fn files_the_design_pages_name_exist() {
+    let root = root();
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for page in ["docs/design.md", "docs/architecture.md"] {
+        let text = std::fs::read_to_string(root.join(page)).expect("the page exists");
+        for quoted in text.split('`').skip(1).step_by(2) {
+            let top = quoted.split('/').next().unwrap_or_default();
+            let is_path = quoted.contains('/')
+                && !quoted.contains(' ')
+                && [
+                    "src", "tests", "xtask", "benches", "docs", "crds", "charts", "deploy",
+                ]
+                .contains(&top);
+            if !is_path {
+                continue;
+            }
+            named += 1;
+            let (path, item) = match quoted.split_once("::") {
+                Some((path, item)) => (path, Some(item)),
+                None => (quoted, None),
+            };
+            let full = root.join(path);
+            if !full.exists() {
+                missing.push(format!("{page}: {quoted} (no such file)"));
+            } else if let Some(item) = item {
+                let source = std::fs::read_to_string(&full).unwrap_or_default();
+                if !source.contains(&format!("fn {item}")) {
+                    missing.push(format!("{page}: {quoted} (no fn {item} in {path})"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    assert!(named >= 20, "only {named} paths found in the design pages");
+}
