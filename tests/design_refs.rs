@@ -4,7 +4,7 @@
 //! A citation is "§N" (a section), "§N rule M", "§N.M" (rule M of section N), or "rule M" / "rules M and K"
 //! (a rule wherever it is). Sections are `## N. ...` headings of docs/design.md, rules `### Rule M. ...`
 //! headings, and a rule belongs to the section above it. The scan covers src/, tests/, xtask/, benches/,
-//! charts/, docs/ and README.md; a failure names the file, the line and what is missing.
+//! charts/, docs/, testkit/ and README.md; a failure names the file, the line and what is missing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -168,7 +168,10 @@ fn files_to_scan() -> Vec<PathBuf> {
     }
     let root = root();
     let mut files = vec![root.join("README.md")];
-    for dir in ["src", "tests", "xtask", "benches", "charts", "docs"] {
+    // testkit/: the shared test crate, once it exists (issue 20 item 7).
+    for dir in [
+        "src", "tests", "xtask", "benches", "charts", "docs", "testkit",
+    ] {
         walk(&root.join(dir), &mut files);
     }
     files.sort();
@@ -280,6 +283,7 @@ fn files_the_design_pages_name_exist() {
                 && !quoted.contains(' ')
                 && [
                     "src", "tests", "xtask", "benches", "docs", "crds", "charts", "deploy",
+                    "testkit",
                 ]
                 .contains(&top);
             if !is_path {
