@@ -48,33 +48,60 @@ impl Protocol {
 /// leaves behind when maps are replaced rather than merged), and empty maps.
 pub fn normalize_observed(observed: &IntegrationFields) -> IntegrationFields {
     let mut o = observed.clone();
-    if let Some(m) = o.request_parameters.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    if let Some(m) = o.request_templates.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    if let Some(m) = o.response_parameters.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    o.request_parameters = o.request_parameters.filter(|m| !m.is_empty());
-    o.request_templates = o.request_templates.filter(|m| !m.is_empty());
-    o.response_parameters = o.response_parameters.filter(|m| !m.is_empty());
-    o.tls_config = o.tls_config.filter(|t| {
-        t.server_name_to_verify
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-    });
+    // Every field named (no `..`): a new one does not compile until it says how AWS reports it unset.
+    let IntegrationFields {
+        // Enums and numbers: AWS reports them as set or not at all.
+        integration_type: _,
+        integration_method: _,
+        integration_subtype: _,
+        connection_type: _,
+        payload_format_version: _,
+        timeout_in_millis: _,
+        content_handling_strategy: _,
+        passthrough_behavior: _,
+        // Strings: "" is how a removed one reads back.
+        integration_uri,
+        connection_id,
+        credentials_arn,
+        description,
+        template_selection_expression,
+        // Maps: tombstones and empty maps.
+        request_parameters,
+        request_templates,
+        response_parameters,
+        // An empty TLS object.
+        tls_config,
+    } = &mut o;
     for s in [
-        &mut o.integration_uri,
-        &mut o.connection_id,
-        &mut o.credentials_arn,
-        &mut o.description,
-        &mut o.template_selection_expression,
+        integration_uri,
+        connection_id,
+        credentials_arn,
+        description,
+        template_selection_expression,
     ] {
         if s.as_deref() == Some("") {
             *s = None;
         }
+    }
+    for m in [request_parameters, request_templates] {
+        if let Some(map) = m.as_mut() {
+            map.retain(|_, v| !v.is_empty());
+        }
+        if m.as_ref().is_some_and(BTreeMap::is_empty) {
+            *m = None;
+        }
+    }
+    if let Some(map) = response_parameters.as_mut() {
+        map.retain(|_, v| !v.is_empty());
+    }
+    if response_parameters.as_ref().is_some_and(BTreeMap::is_empty) {
+        *response_parameters = None;
+    }
+    if tls_config
+        .as_ref()
+        .is_some_and(|t| t.server_name_to_verify.as_deref().is_none_or(str::is_empty))
+    {
+        *tls_config = None;
     }
     o
 }
