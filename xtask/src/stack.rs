@@ -40,9 +40,15 @@ fn state_path() -> PathBuf {
     StackState::path()
 }
 
-/// The recorded state, if any; a file that cannot be read or parsed is an error naming it.
+/// The recorded state, if any. A file that cannot be read or parsed is an error naming it: guessing
+/// would either stop nothing or start a second stack beside processes nobody records any more.
 fn read_state() -> Result<Option<StackState>> {
-    StackState::load().with_context(|| format!("reading {}", state_path().display()))
+    StackState::load().with_context(|| {
+        format!(
+            "cannot read {}; stop the processes it names by hand, then remove it",
+            state_path().display()
+        )
+    })
 }
 
 fn write_state(state: &StackState) -> Result<()> {
