@@ -81,7 +81,13 @@ pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Ac
 /// When to try a failed reconcile again: the error's class, backed off by the failures in a row.
 pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.count_failure(&obj);
-    let wait = report::jittered(err.retry_after(attempt, ctx.settings.slow_retry));
+    let wait = err.retry_after(attempt, ctx.settings.slow_retry);
+    // Spread, so that resources failing together do not retry together; but a wait for a known moment
+    // (the region's APIs may be listed again) must not end before it.
+    let wait = match err.class(Phase::Apply).retry {
+        Retry::In(_) => wait,
+        _ => report::jittered(wait),
+    };
     tracing::info!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
