@@ -201,6 +201,8 @@ pub struct Figures {
     pub kills_mid_call: usize,
     pub kills_mid_write: usize,
     pub freezes: usize,
+    /// Freezes made while an AWS write was in flight (a batch under way).
+    pub freezes_mid_write: usize,
     /// AWS writes a frozen leader sent after it was resumed (must be none), one line per write.
     pub writes_after_wake: Vec<String>,
     /// The longest a resumed leader took to notice it lost the Lease and exit.
@@ -458,7 +460,7 @@ pub fn run(cfg: &Config) -> Figures {
         }
         let live: Vec<Resource> = resources.iter().filter(|r| !r.deleted).cloned().collect();
         fig.updates += live.len();
-        freeze_the_holder(&slots, &mut rng, &n, &lease, &mut fig, || {
+        freeze_the_holder(&slots, &proxy, &mut rng, &n, &lease, &mut fig, || {
             apply_all(&n, &live, &id_apis)
         });
     }
@@ -703,13 +705,14 @@ fn spawn_killer(
 }
 
 /// One freeze: waits for a holder, starts `batch` (the user's change), stops the holder with SIGSTOP
-/// 0.2–1.5 s later (part way through the batch), waits until the other replica holds the Lease and
+/// as soon as an AWS write is in flight (part way through the batch; at most 3 s later), waits until the other replica holds the Lease and
 /// 1–3 s more (it applies the change meanwhile), resumes the frozen one with SIGCONT, and waits for it to
 /// notice it lost the Lease and exit; it is then started again. Every AWS write the frozen one began
 /// after it was resumed is a finding (a write begun before the stop and answered after is not: the call
 /// log stamps a call when it is started).
 fn freeze_the_holder(
     slots: &Arc<Mutex<Vec<Slot>>>,
+    proxy: &FaultProxy,
     rng: &mut StdRng,
     ns: &str,
     lease: &str,
@@ -727,14 +730,20 @@ fn freeze_the_holder(
         batch();
         return;
     };
-    batch();
-    std::thread::sleep(Duration::from_millis(rng.random_range(200..1500)));
     let (frozen, pid) = {
         let s = slots.lock().unwrap();
         (s[idx].name, s[idx].op.pid().expect("the holder runs"))
     };
+    batch();
+    let started = Instant::now();
+    while proxy.in_flight().1 == 0 && started.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     signal(pid, "-STOP");
     fig.freezes += 1;
+    if proxy.in_flight().1 > 0 {
+        fig.freezes_mid_write += 1;
+    }
     let taken_over = wait_opt(Duration::from_secs(60), || {
         lease_holder(ns, lease).filter(|h| h != frozen)
     });
@@ -1122,10 +1131,11 @@ fn print_table(cfg: &Config, f: &Figures) {
         format!("{} / {}", f.kills_mid_call, f.kills_mid_write),
     );
     row(
-        "leaders frozen past the lease / AWS writes after waking / slowest exit",
+        "leaders frozen past the lease (mid-write) / AWS writes after waking / slowest exit",
         format!(
-            "{} / {} / {}",
+            "{} ({}) / {} / {}",
             f.freezes,
+            f.freezes_mid_write,
             f.writes_after_wake.len(),
             secs(f.slowest_exit_after_wake)
         ),
@@ -1317,6 +1327,10 @@ impl Figures {
         need(
             self.freezes >= cfg.freezes,
             "fewer leader freezes than asked",
+        );
+        need(
+            self.freezes_mid_write > 0,
+            "no freeze landed while an AWS write was in flight",
         );
         need(
             self.writes_after_wake.is_empty(),
