@@ -886,6 +886,8 @@ fn every_metric_the_alerts_and_dashboard_query_is_exported() {
         "apigw_operator_reconciles_total",
         "apigw_operator_reconcile_duration_seconds_bucket",
         "apigw_operator_aws_calls_total",
+        "apigw_operator_aws_throttled_total",
+        "apigw_operator_aws_allowed_rate",
         "apigw_operator_leader",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
