@@ -4,6 +4,7 @@
 mod bench;
 mod chaos;
 mod demo;
+mod deny;
 mod paths;
 mod proc;
 mod stack;
