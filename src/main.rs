@@ -153,19 +153,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .region()
         .map(|r| r.to_string())
         .ok_or_else(|| anyhow::anyhow!("no AWS region: pass --region or set AWS_REGION"))?;
-    let failpoint = std::env::var("APIGW_FAILPOINT")
-        .ok()
-        .filter(|f| !f.is_empty());
-    if let Some(f) = &failpoint {
-        tracing::warn!(failpoint = %f, "test failpoint armed");
-    }
     let settings = Settings {
         default_region,
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         slow_retry: Duration::from_secs(args.slow_retry_seconds.max(1)),
         aws_rate: args.aws_rate,
         aws_burst: args.aws_burst,
-        failpoint,
+        failpoints: apigw_operator::failpoints::Failpoints::from_env(),
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,
         aws_concurrency: usize::from(args.aws_concurrency),

@@ -3,7 +3,9 @@
 //! [`AwsError`] classes ([`error`]). [`convert`] maps between [`IntegrationFields`] and the SDK's types.
 
 mod convert;
+pub mod credentials;
 mod error;
+pub mod ratelimit;
 mod stats;
 
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
@@ -12,8 +14,8 @@ pub use stats::{CallRecord, CallStats};
 
 // `observed!` expands here and names these.
 use crate::api::TlsConfig;
+use crate::aws::ratelimit::TokenBucket;
 use crate::plan::{ApiSummary, IntegrationFields, ObservedIntegration, Protocol, VpcLinkSummary};
-use crate::ratelimit::TokenBucket;
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewayv2::types::ProtocolType;

@@ -11,15 +11,14 @@ use super::report::{
 };
 use super::tenancy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
+use crate::aws::credentials::Identity;
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::EventReason;
-use crate::credentials::Identity;
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// The finalizer's Apply: skip quickly when nothing is due, else sync and report.
@@ -76,7 +75,7 @@ async fn sync(
     let t = ctx.target(&identity, &region).await;
     let (aws, scope) = (&t.aws, &t.scope);
     let resolution = resolve_references(obj, &t).await.map_err(applying)?;
-    let api: ApiKey = (region, resolution.api_id.clone().unwrap_or_default());
+    let api = ApiKey::new(region, resolution.api_id.clone().unwrap_or_default());
     // Observing and writing happen under the API's lock, so what was observed stays true until we act.
     let lock = scope.api_lock(&api);
     // Held from observing until the last AWS write; released before the status is written, so that the
@@ -89,7 +88,7 @@ async fn sync(
         observe(obj, ctx, &t, &api, status, resolution)
             .await
             .map_err(applying)?;
-    panic_once_failpoint(obj, ctx);
+    ctx.settings.failpoints.panic_once(&obj.name_any());
     // The finalizer (and, before a first create, the marker) as far as this reconcile has written them.
     let mut meta = obj.metadata.clone();
     let mut recreated: Option<Recreation> = None;
@@ -106,7 +105,7 @@ async fn sync(
             // first create, the marker travels in the same write.
             let marker = (step == Step::Create).then(|| {
                 let connection_id = observed.desired.connection_id.clone();
-                finalizer::create_marker(&api.1, connection_id, &obj.spec, now())
+                finalizer::create_marker(&api.api_id, connection_id, &obj.spec, now())
             });
             finalizer::ensure(obj, &mut meta, &ctx.client, marker.as_ref())
                 .await
@@ -143,7 +142,7 @@ async fn sync(
                     write_status(obj, ctx, status).await.map_err(applying)?;
                     id_written = true;
                 }
-                let result = aws.update_integration(&api.1, &id, &body).await;
+                let result = aws.update_integration(&api.api_id, &id, &body).await;
                 let written = result.as_ref().map_or(Written::Unknown, Written::Now);
                 scope.listings.after_write(&api, &id, written);
                 let updated = match result {
@@ -191,7 +190,7 @@ async fn sync(
                     scope.forget_api(&api);
                     if obj.spec.api_ref.is_some() {
                         // The listing named an API that is gone: look again at the next try.
-                        scope.refs.api_gone(&api.0).await;
+                        scope.refs.api_gone(&api.region).await;
                     }
                 }
                 return Err(applying(Error::blocked(blocker, &api)));
@@ -206,7 +205,7 @@ async fn sync(
             }
             Step::RecoverInterrupted(integration) => {
                 // Recorded now; written before any AWS write that could change it (see Update).
-                status.api_id = Some(api.1.clone());
+                status.api_id = Some(api.api_id.clone());
                 status.integration_id = Some(integration.integration_id.clone());
                 status.create_started_at = None;
                 status.create_spec = None;
@@ -237,7 +236,7 @@ async fn sync(
                             // could deadlock against a move the other way; a concurrent change there
                             // answers 409, and that is retried. A gone API or integration counts as
                             // deleted.
-                            let old: ApiKey = (api.0.clone(), old_api.clone());
+                            let old = ApiKey::new(&api.region, &old_api);
                             let result = aws.delete_integration(&old_api, &old_id).await;
                             let written = if result.is_ok() {
                                 Written::Gone
@@ -249,7 +248,7 @@ async fn sync(
                         }
                         Some(Recreation::Moved {
                             old_api,
-                            new_api: api.1.clone(),
+                            new_api: api.api_id.clone(),
                             old_id,
                             old_deleted: delete_old,
                         })
@@ -281,19 +280,6 @@ async fn sync(
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
 }
 
-/// Failpoint `panic-once`: the first reconcile of each resource whose name contains "panic" panics here,
-/// while holding the API's lock, in the middle of the work (for the test that a panic is caught).
-fn panic_once_failpoint(obj: &ApiIntegration, ctx: &Context) {
-    static FIRED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
-    let name = obj.name_any();
-    if ctx.settings.failpoint.as_deref() == Some("panic-once")
-        && name.contains("panic")
-        && FIRED.lock().unwrap().insert(name.clone())
-    {
-        panic!("failpoint panic-once reached for {name}");
-    }
-}
-
 fn synced<'a>(
     integration: &'a ObservedIntegration,
     desired: &'a IntegrationFields,
@@ -306,8 +292,8 @@ fn synced<'a>(
     Synced {
         integration,
         desired,
-        api_id: &api.1,
-        region: api.0.clone(),
+        api_id: &api.api_id,
+        region: api.region.clone(),
         // The account only a policy's role puts it in; the operator's own account needs no saying.
         account_id: identity.role_arn.as_ref().map(|_| identity.account()),
         unchanged,
@@ -350,12 +336,12 @@ async fn observe(
     }
     let mut from_memory = false;
     let candidate = |integration: ObservedIntegration| Candidate {
-        claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
+        claimed_by: ctx.claimed_by_other(obj, &api.api_id, &integration.integration_id),
         integration,
     };
     let recorded_api = status.api_id.as_deref();
     let holding = if let (Some(old_api), Some(old_id)) = (recorded_api, &status.integration_id)
-        && old_api != api.1
+        && old_api != api.api_id
     {
         Holding::OnReplacedApi {
             old_api: old_api.to_string(),
@@ -374,7 +360,7 @@ async fn observe(
             from_memory = true;
             Ok(Some(last))
         } else {
-            absent_if_not_found(aws.get_integration(&api.1, &id).await)
+            absent_if_not_found(aws.get_integration(&api.api_id, &id).await)
         };
         match found {
             Ok(found) => {
@@ -386,14 +372,14 @@ async fn observe(
             Err(e) => return Err(e),
         }
     } else if let Some(id) = obj.annotations().get(ADOPT_ANNOTATION) {
-        let found = absent_if_not_found(aws.get_integration(&api.1, id).await)?;
+        let found = absent_if_not_found(aws.get_integration(&api.api_id, id).await)?;
         found.iter().try_for_each(refuse_unknown_values)?;
         Holding::AdoptionTarget {
             id: id.clone(),
             found: found.map(candidate),
         }
     } else if status.create_started_at.is_some() || obj.create_started().is_some() {
-        match aws.list_integrations(&api.1).await {
+        match aws.list_integrations(&api.api_id).await {
             Ok(list) => Holding::InterruptedCreate {
                 candidates: list.into_iter().map(candidate).collect(),
                 sent: sent_by_interrupted_create(obj),

@@ -36,7 +36,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
         // A reference never resolved: nothing was created anywhere.
         return Ok(Action::await_change());
     };
-    let api: ApiKey = (region.clone(), api_id);
+    let api = ApiKey::new(&region, api_id);
     if obj.spec.deletion_policy() == crate::api::DeletionPolicy::Retain {
         // Nothing in AWS is touched: no permission needed.
         let step = plan::next_cleanup_step(&CleanupObserved {
@@ -57,7 +57,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
             "the ApiGatewayAccess policies are not loaded yet".into(),
         ));
     }
-    let identity = tenancy::identity_for(obj, ctx, &region, Some(&api.1)).await?;
+    let identity = tenancy::identity_for(obj, ctx, &region, Some(&api.api_id)).await?;
     let t = ctx.target(&identity, &region).await;
     let observed = observe(obj, &t, ctx, &api).await?;
     match plan::next_cleanup_step(&observed) {
@@ -74,7 +74,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
             let (aws, scope) = (&t.aws, &t.scope);
             let lock = scope.api_lock(&api);
             let _one_change_per_api = lock.lock().await;
-            let result = aws.delete_integration(&api.1, &id).await;
+            let result = aws.delete_integration(&api.api_id, &id).await;
             let written = if result.is_ok() {
                 Written::Gone
             } else {
@@ -133,11 +133,11 @@ async fn observe(
         observed.interrupted_create = Some((None, vec![]));
         return Ok(observed);
     };
-    let candidates = match aws.list_integrations(&api.1).await {
+    let candidates = match aws.list_integrations(&api.api_id).await {
         Ok(list) => list
             .into_iter()
             .map(|integration| Candidate {
-                claimed_by: ctx.claimed_by_other(obj, &api.1, &integration.integration_id),
+                claimed_by: ctx.claimed_by_other(obj, &api.api_id, &integration.integration_id),
                 integration,
             })
             .collect(),

@@ -6,12 +6,12 @@ use super::listing::{ApiKey, Cached, ListingCache};
 use super::references::ReferenceCache;
 use super::tenancy::{Tenancy, TenancyView};
 use crate::api::ApiIntegration;
+use crate::aws::credentials::{AssumedRole, Identity};
+use crate::aws::ratelimit::TokenBucket;
 use crate::aws::{AwsApi, AwsError, CallStats};
-use crate::credentials::{AssumedRole, Identity};
 use crate::fence::{Fence, FenceInterceptor};
 use crate::metrics::Metrics;
 use crate::plan::{ApiSummary, ObservedIntegration, Protocol, Settled};
-use crate::ratelimit::TokenBucket;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use std::collections::HashMap;
@@ -35,8 +35,8 @@ pub struct Settings {
     pub aws_burst: u32,
     /// Who may manage what: open (one identity, any API) or by ApiGatewayAccess policies.
     pub tenancy: Tenancy,
-    /// Test hook: `after-create` stops the reconciler between CreateIntegration and the status write.
-    pub failpoint: Option<String>,
+    /// Test hooks (only with the cargo feature `failpoints`).
+    pub failpoints: crate::failpoints::Failpoints,
     /// Watch only this namespace (None: all).
     pub namespace: Option<String>,
     /// Resources reconciled at once.
@@ -124,7 +124,7 @@ impl Scope {
         {
             return Ok(Some(known.clone()));
         }
-        match aws.get_api(&api.1).await {
+        match aws.get_api(&api.api_id).await {
             Ok(found) => {
                 self.remember_api(api, found.clone());
                 Ok(Some(found))
@@ -166,7 +166,7 @@ impl Scope {
         let (listed, fetched) = match self.listings.lookup(api, id, Instant::now()) {
             Cached::Listed(found, fetched) => (found, fetched),
             Cached::Stale => {
-                let items = aws.list_integrations(&api.1).await?;
+                let items = aws.list_integrations(&api.api_id).await?;
                 // When AWS answered, not when the call was queued: under a backlog of writes the call can
                 // wait for the rate limit longer than a listing stays fresh.
                 let fetched = Instant::now();
@@ -178,7 +178,7 @@ impl Scope {
         if listed.is_some() {
             return Ok((listed, fetched));
         }
-        match aws.get_integration(&api.1, id).await {
+        match aws.get_integration(&api.api_id, id).await {
             Ok(o) => Ok((Some(o), Instant::now())),
             Err(AwsError::NotFound(_)) => Ok((None, Instant::now())),
             Err(e) => Err(e),

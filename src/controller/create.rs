@@ -92,7 +92,7 @@ pub(super) async fn create(
     if status.integration_id.is_some() {
         // Replacing an integration the status records: the status must stop naming it first, so that a
         // crash before the new ID is recorded leads to a search, not to the lost one.
-        status.api_id = Some(api.1.clone());
+        status.api_id = Some(api.api_id.clone());
         status.connection_id = desired.connection_id.clone();
         status.integration_id = None;
         status.create_started_at = Some(now());
@@ -110,7 +110,7 @@ pub(super) async fn create(
         write_create_marker(obj, resource_version, ctx, status).await?;
     }
 
-    let result = t.aws.create_integration(&api.1, desired).await;
+    let result = t.aws.create_integration(&api.api_id, desired).await;
     match &result {
         Ok(c) => t
             .scope
@@ -123,15 +123,15 @@ pub(super) async fn create(
         // The API went away since its protocol was cached.
         Err(AwsError::NotFound(_)) => {
             t.scope.forget_api(api);
-            return Err(Error::ApiNotFound(api.1.clone()));
+            return Err(Error::ApiNotFound(api.api_id.clone()));
         }
         Err(e) => return Err(e.into()),
     };
-    if ctx.settings.failpoint.as_deref() == Some("after-create") {
-        tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
-        std::future::pending::<()>().await;
-    }
-    status.api_id = Some(api.1.clone());
+    ctx.settings
+        .failpoints
+        .after_create(&created.integration_id)
+        .await;
+    status.api_id = Some(api.api_id.clone());
     status.connection_id = desired.connection_id.clone();
     status.integration_id = Some(created.integration_id.clone());
     status.create_started_at = None;

@@ -162,7 +162,7 @@ impl Error {
 
     /// The error a blocker is reported as.
     pub fn blocked(blocker: Blocker, api: &ApiKey) -> Error {
-        let api_id = &api.1;
+        let api_id = &api.api_id;
         match blocker {
             Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
             Blocker::AdoptionTargetMissing { id } => {
@@ -176,11 +176,11 @@ impl Error {
             )),
             Blocker::ApiRefNotFound { what } => Error::ApiRefNotFound {
                 what,
-                region: api.0.clone(),
+                region: api.region.clone(),
             },
             Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
                 what,
-                region: api.0.clone(),
+                region: api.region.clone(),
             },
             Blocker::AmbiguousReference { what, ids } => Error::AmbiguousReference {
                 what,

@@ -7,8 +7,21 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// (region, apiId).
-pub type ApiKey = (String, String);
+/// One API Gateway API: its region and ID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ApiKey {
+    pub region: String,
+    pub api_id: String,
+}
+
+impl ApiKey {
+    pub fn new(region: impl Into<String>, api_id: impl Into<String>) -> Self {
+        ApiKey {
+            region: region.into(),
+            api_id: api_id.into(),
+        }
+    }
+}
 
 /// What a write of ours left in AWS for one integration.
 pub enum Written<'a> {
@@ -100,7 +113,7 @@ mod tests {
     use crate::plan::IntegrationFields;
 
     fn key() -> ApiKey {
-        ("us-east-1".into(), "api1".into())
+        ApiKey::new("us-east-1", "api1")
     }
 
     fn integration(id: &str, uri: &str) -> ObservedIntegration {
@@ -131,7 +144,7 @@ mod tests {
         );
         assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None, t0));
         // Another API has no listing.
-        let other = ("us-east-1".to_string(), "api2".to_string());
+        let other = ApiKey::new("us-east-1", "api2");
         assert_eq!(cache.lookup(&other, "a", t0), Cached::Stale);
     }
 

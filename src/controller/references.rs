@@ -5,6 +5,7 @@
 //! references into IDs (or the reason they do not resolve).
 
 use super::context::Target;
+use super::listing::ApiKey;
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError};
 use crate::plan::refs::{self, Resolved};
@@ -162,7 +163,7 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
             Resolved::One(id) => {
                 if let Some(a) = apis.iter().find(|a| a.id == id) {
                     t.scope
-                        .remember_api(&(aws.region().to_string(), id.clone()), a.clone());
+                        .remember_api(&ApiKey::new(aws.region(), &id), a.clone());
                 }
                 resolution.api_id = Some(id);
             }

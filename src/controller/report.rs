@@ -160,7 +160,7 @@ pub async fn report_synced(
     status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
     status.create_started_at = None;
     status.create_spec = None;
-    let api: ApiKey = (synced.region.clone(), synced.api_id.to_string());
+    let api = ApiKey::new(&synced.region, synced.api_id);
     let previous = ready(&status.conditions);
     let still_recreated = synced.unchanged
         && previous.is_some_and(|c| {
@@ -203,7 +203,7 @@ pub async fn report_synced(
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let next = plan::next_check_in(&api.1, wall, synced.seen_at.elapsed(), resync);
+    let next = plan::next_check_in(&api.api_id, wall, synced.seen_at.elapsed(), resync);
     // A little spread (±2 % of the period) so the API's resources do not all wake in the same
     // millisecond; far less than the 25 % a listing stays fresh, so they still share one.
     let spread = resync.mul_f64(rand::rng().random_range(0.0..0.04));

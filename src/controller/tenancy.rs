@@ -6,7 +6,7 @@
 use super::context::Context;
 use super::error::Error;
 use crate::api::{ApiGatewayAccess, ApiIntegration};
-use crate::credentials::Identity;
+use crate::aws::credentials::Identity;
 use crate::plan::access::{self, ApiFacts, Policy};
 use crate::plan::refs::{Resolved, resolve_api};
 use k8s_openapi::api::core::v1::Namespace;
@@ -137,7 +137,7 @@ async fn api_facts(
         }
         (None, None, None) => return Ok(None),
     };
-    let key = (region.to_string(), id);
+    let key = super::listing::ApiKey::new(region, id);
     let found = t.scope.api(&t.aws, &key, ctx.settings.resync).await?;
     Ok(found.map(|a| ApiFacts {
         id: a.id,

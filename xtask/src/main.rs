@@ -6,6 +6,7 @@ mod chaos;
 mod demo;
 mod paths;
 mod proc;
+mod release_check;
 mod stack;
 mod test;
 mod tools;
@@ -20,7 +21,9 @@ commands:
   stack status   say what runs
   tools          build (or find cached) the Go tools and the moto virtualenv, print versions
   demo           stack up, run the operator, apply every example, wait for Ready, show what AWS holds
-  test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack
+  test           fmt check, clippy -D warnings, unit, integration and end-to-end tests on the real stack,
+                 and release-check
+  release-check  build with --release and check that the binary carries no test hook (failpoints)
   chaos [--rounds N] [--resources M] [--seed S]
                  the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table";
 
@@ -41,6 +44,7 @@ fn run() -> Result<()> {
         ["tools"] => tools::ensure_all().map(|t| t.print_versions()),
         ["demo"] => demo::run(),
         ["test"] => test::run_all(&[]),
+        ["release-check"] => release_check::run_check(),
         ["test", "--", rest @ ..] => test::run_all(rest),
         ["bench", rest @ ..] => bench::run_cmd(rest),
         ["chaos", rest @ ..] => chaos::run(rest),
