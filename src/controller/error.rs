@@ -1,7 +1,7 @@
 //! The reconciler's errors, and the one place that decides what each means: the condition reason a user
 //! sees, the metrics label, and when to try again (design §2 rule 6).
 
-use super::listing::ApiKey;
+use super::scope::ApiKey;
 use crate::aws::AwsError;
 use crate::conditions::Reason;
 use crate::plan::Blocker;

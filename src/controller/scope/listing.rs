@@ -2,26 +2,11 @@
 //! one API share one listing instead of one GetIntegration each. Our own writes keep the cached listing
 //! true (writes and listings of one API are serialised by its lock, so nothing else of ours changed it).
 
+use super::ApiKey;
 use crate::plan::ObservedIntegration;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// One API Gateway API: its region and ID.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ApiKey {
-    pub region: String,
-    pub api_id: String,
-}
-
-impl ApiKey {
-    pub fn new(region: impl Into<String>, api_id: impl Into<String>) -> Self {
-        ApiKey {
-            region: region.into(),
-            api_id: api_id.into(),
-        }
-    }
-}
 
 /// What a write of ours left in AWS for one integration.
 pub enum Written<'a> {
