@@ -7,6 +7,8 @@ pub mod controller;
 pub mod crd;
 pub mod failpoints;
 pub mod fence;
+#[cfg(test)]
+pub mod fixtures;
 pub mod lease;
 pub mod metrics;
 pub mod plan;

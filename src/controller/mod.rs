@@ -32,6 +32,9 @@ pub use tenancy::{Tenancy, TenancyView};
 
 use steps::{apply, cleanup, finalizer};
 
+#[cfg(test)]
+mod in_process;
+
 use crate::api::ApiIntegration;
 use crate::aws::SdkConnector;
 use futures::{FutureExt, StreamExt};
