@@ -1,6 +1,6 @@
-//! Fencing (design rule 10), end to end: a leader frozen with SIGSTOP in the middle of a batch of creates,
-//! while a stand-by takes over, finishes the batch and applies the next change, writes nothing when it
-//! is resumed: no AWS call, no Kubernetes write. Against the real stack and moto; needs
+//! Fencing (design rule 10), end to end: a leader frozen with SIGSTOP in the middle of a batch of creates
+//! or of updates, while a stand-by takes over, finishes the batch and applies the next change, writes
+//! nothing when it is resumed: no AWS call, no Kubernetes write. Against the real stack and moto; needs
 //! `cargo xtask stack up` (or `cargo xtask test`).
 
 mod common;
@@ -82,9 +82,21 @@ fn all_ready_at(ns: &str, generation: i64) -> Option<()> {
     .then_some(())
 }
 
-#[test]
-fn a_leader_frozen_mid_batch_writes_nothing_when_it_wakes() {
-    let ns = TempNamespace::new("fence-freeze");
+/// What the old leader is doing when it is frozen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Batch {
+    /// N new resources: A is part way through their CreateIntegration calls.
+    Creates,
+    /// N resources in sync, then a change to all: A is part way through their UpdateIntegration calls.
+    Updates,
+}
+
+/// Two replicas (A leads); a batch begins; A is frozen with SIGSTOP part way through it; B takes over,
+/// finishes the batch and applies the user's next change; A is resumed. A must exit having sent no AWS
+/// write and changed no object, and AWS must hold exactly N integrations, each at the newest spec and
+/// each named by one status.
+fn freeze_the_leader_mid_batch(prefix: &str, batch: Batch) {
+    let ns = TempNamespace::new(prefix);
     let n = &ns.name;
     let moto = Moto::new();
     let api = moto.create_api("HTTP");
@@ -102,7 +114,7 @@ fn a_leader_frozen_mid_batch_writes_nothing_when_it_wakes() {
                 &LEASE_SECONDS.to_string(),
                 "--aws-timeout-seconds",
                 "2",
-                // Slow creates, so that the batch is still under way when the leader is frozen.
+                // Slow writes, so that the batch is still under way when the leader is frozen.
                 "--aws-rate",
                 "4",
                 "--aws-burst",
@@ -126,31 +138,52 @@ fn a_leader_frozen_mid_batch_writes_nothing_when_it_wakes() {
     let manifest = |i: usize, timeout: u32| {
         Manifest::http_proxy(&format!("it-{i:02}"), &api).spec_field("timeoutInMillis", timeout)
     };
+    // The generation B must reach after the batch, and after the user's next change.
+    let (batch_generation, op) = match batch {
+        Batch::Creates => (1, "CreateIntegration"),
+        Batch::Updates => {
+            for i in 0..N {
+                manifest(i, 10_000).apply(n);
+            }
+            eventually("A to create all", Duration::from_secs(120), || {
+                all_ready_at(n, 1)
+            });
+            (2, "UpdateIntegration")
+        }
+    };
+    let done_before = a.count(op);
+    let batch_timeout = if batch == Batch::Creates {
+        10_000
+    } else {
+        12_000
+    };
     for i in 0..N {
-        manifest(i, 10_000).apply(n);
+        manifest(i, batch_timeout).apply(n);
     }
     eventually(
-        "A to be part way through the creates",
+        "A to be part way through the batch",
         Duration::from_secs(60),
-        || (a.count("CreateIntegration") >= 3).then_some(()),
+        || (a.count(op) >= done_before + 3).then_some(()),
     );
     let pid_a = a.pid().expect("A runs");
     signal(pid_a, "-STOP");
-    let frozen_at_creates = a.count("CreateIntegration");
-    println!("froze A after {frozen_at_creates} creates");
+    println!(
+        "froze A after {} of {N} {op} calls",
+        a.count(op) - done_before
+    );
 
     eventually("replica B to lead", Duration::from_secs(60), || {
         is_leader(port_b).filter(|l| *l)
     });
-    eventually("B to bring all to Ready", Duration::from_secs(120), || {
-        all_ready_at(n, 1)
+    eventually("B to finish the batch", Duration::from_secs(120), || {
+        all_ready_at(n, batch_generation)
     });
     // The user's next change, applied by B.
     for i in 0..N {
         manifest(i, 15_000).apply(n);
     }
     eventually("B to apply the change", Duration::from_secs(120), || {
-        all_ready_at(n, 2)
+        all_ready_at(n, batch_generation + 1)
     });
     let before = objects(n);
     let writes_before = writes(&a);
@@ -204,4 +237,16 @@ fn a_leader_frozen_mid_batch_writes_nothing_when_it_wakes() {
             "{integration}"
         );
     }
+}
+
+#[test]
+fn a_leader_frozen_mid_batch_of_creates_writes_nothing_when_it_wakes() {
+    freeze_the_leader_mid_batch("fence-creates", Batch::Creates);
+}
+
+/// The first report: a leader woken mid-batch of updates sent its stale updates and left
+/// integrations at the older spec under statuses that said in sync.
+#[test]
+fn a_leader_frozen_mid_batch_of_updates_writes_nothing_when_it_wakes() {
+    freeze_the_leader_mid_batch("fence-updates", Batch::Updates);
 }

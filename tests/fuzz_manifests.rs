@@ -23,7 +23,8 @@
 mod common;
 mod e2e;
 
-use apigw_operator::api::ApiIntegration;
+use apigw_operator::api::{ApiIntegration, IntegrationSubtype};
+use apigw_operator::plan::Field;
 use common::{TempNamespace, stack_env};
 use e2e::*;
 use proptest::collection::vec;
@@ -182,43 +183,19 @@ const RUN_TAG: &str = "@run";
 const LINK_ID: &str = "@link-id";
 const LINK_NAME: &str = "@link-name";
 
-const SPEC_FIELDS: &[&str] = &[
-    "apiId",
-    "apiRef",
-    "integrationType",
-    "integrationUri",
-    "integrationMethod",
-    "integrationSubtype",
-    "connectionType",
-    "connectionId",
-    "connectionRef",
-    "credentialsArn",
-    "description",
-    "payloadFormatVersion",
-    "timeoutInMillis",
-    "requestParameters",
-    "requestTemplates",
-    "responseParameters",
-    "templateSelectionExpression",
-    "contentHandlingStrategy",
-    "passthroughBehavior",
-    "tlsConfig",
-    "region",
-    "deletionPolicy",
-];
-
-const SUBTYPES: &[&str] = &[
-    "EventBridge-PutEvents",
-    "SQS-SendMessage",
-    "SQS-ReceiveMessage",
-    "SQS-DeleteMessage",
-    "SQS-PurgeQueue",
-    "AppConfig-GetConfiguration",
-    "Kinesis-PutRecord",
-    "StepFunctions-StartExecution",
-    "StepFunctions-StartSyncExecution",
-    "StepFunctions-StopExecution",
-];
+/// Every spec field, in the spec's order: the operator's own (where the integration lives, what deleting
+/// it does, the references) around the integration fields of the operator's field table.
+fn spec_fields() -> Vec<&'static str> {
+    let mut all = vec!["apiId", "apiRef"];
+    for &f in Field::ALL {
+        all.push(f.name());
+        if f == Field::ConnectionId {
+            all.push("connectionRef");
+        }
+    }
+    all.extend(["region", "deletionPolicy"]);
+    all
+}
 
 /// Enum values, right and wrong: every field's own, other fields' values, case and spacing slips.
 const ENUMISH: &[&str] = &[
@@ -484,7 +461,7 @@ fn valid_spec() -> BoxedStrategy<Value> {
         });
     let subtype = (
         target(Some(Proto::Http)),
-        proptest::sample::select(SUBTYPES),
+        proptest::sample::select(IntegrationSubtype::ALL).prop_map(IntegrationSubtype::as_str),
         maybe(credentials()),
         maybe(Just(json!("1.0"))),
         maybe((50..=30000i64).prop_map(Value::from)),
@@ -586,7 +563,7 @@ enum Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    let field = proptest::sample::select(SPEC_FIELDS);
+    let field = proptest::sample::select(spec_fields());
     let unknown = proptest::sample::select(vec!["integrationURI", "foo", "status", "apiID"]);
     let borrowed = prop_oneof![
         Just(("requestTemplates", json!({"application/json": "{}"}))),
@@ -896,8 +873,8 @@ fn fields_named(status: &kube::core::Status) -> Vec<String> {
         fields.retain(|f| f != "spec");
         return fields;
     }
-    let named: Vec<String> = SPEC_FIELDS
-        .iter()
+    let named: Vec<String> = spec_fields()
+        .into_iter()
         .filter(|f| message.contains(*f))
         .map(|f| format!("spec.{f}"))
         .collect();
@@ -932,6 +909,26 @@ struct Tally {
     by_kind: BTreeMap<(&'static str, &'static str), usize>,
     refused: BTreeMap<(String, String), usize>,
     admitted: Vec<(String, Value)>,
+}
+
+/// The fields the mutations pick from are the CRD's spec fields.
+#[test]
+fn spec_fields_are_the_crds() {
+    let crd = apigw_operator::crd::crds()
+        .into_iter()
+        .find(|(file, _)| file.starts_with("apiintegrations."))
+        .unwrap()
+        .1;
+    let crd: Value = serde_yaml::from_str(&crd).unwrap();
+    let properties = crd
+        .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties")
+        .and_then(Value::as_object)
+        .unwrap();
+    let mut in_crd: Vec<&str> = properties.keys().map(String::as_str).collect();
+    let mut ours = spec_fields();
+    in_crd.sort();
+    ours.sort();
+    assert_eq!(ours, in_crd);
 }
 
 #[test]

@@ -2,13 +2,14 @@
 //! that an answer holds nothing this operator cannot understand.
 
 use super::error::AwsError;
-use crate::api::TlsConfig;
-use crate::plan::{IntegrationFields, ObservedIntegration};
+use crate::api::{
+    ConnectionType, ContentHandlingStrategy, IntegrationMethod, IntegrationSubtype,
+    IntegrationType, PassthroughBehavior, PayloadFormatVersion, TlsConfig,
+};
+use crate::plan::{Field, IntegrationFields, ObservedIntegration, UnknownValue};
 use aws_sdk_apigatewayv2::operation::create_integration::builders::CreateIntegrationInputBuilder;
 use aws_sdk_apigatewayv2::operation::update_integration::builders::UpdateIntegrationInputBuilder;
-use aws_sdk_apigatewayv2::types::{
-    ConnectionType, ContentHandlingStrategy, IntegrationType, PassthroughBehavior, TlsConfigInput,
-};
+use aws_sdk_apigatewayv2::types as sdk;
 use std::collections::{BTreeMap, HashMap};
 
 /// Refuses an integration holding a value this operator does not know: it cannot be compared with the
@@ -16,43 +17,128 @@ use std::collections::{BTreeMap, HashMap};
 pub fn refuse_unknown_values(i: &ObservedIntegration) -> Result<(), AwsError> {
     match unknown_value(i) {
         None => Ok(()),
-        Some((field, value)) => Err(AwsError::Unreadable(format!(
+        Some(UnknownValue { field, value }) => Err(AwsError::Unreadable(format!(
             "integration {} has {field} {value:?}, which this operator does not know; it is left unchanged",
             i.integration_id
         ))),
     }
 }
 
-/// A value in an integration that this operator's SDK does not know (API Gateway added it since): the
-/// field and the value. The operator neither compares nor overwrites such an integration.
-pub fn unknown_value(i: &ObservedIntegration) -> Option<(&'static str, String)> {
-    let f = &i.fields;
-    let checks: [(&'static str, &Option<String>, &[&str]); 4] = [
-        (
-            "integrationType",
-            &f.integration_type,
-            IntegrationType::values(),
-        ),
-        (
-            "connectionType",
-            &f.connection_type,
-            ConnectionType::values(),
-        ),
-        (
-            "contentHandlingStrategy",
-            &f.content_handling_strategy,
-            ContentHandlingStrategy::values(),
-        ),
-        (
-            "passthroughBehavior",
-            &f.passthrough_behavior,
-            PassthroughBehavior::values(),
-        ),
-    ];
-    checks.into_iter().find_map(|(name, value, known)| {
-        let v = value.as_deref()?;
-        (!known.contains(&v)).then(|| (name, v.to_string()))
-    })
+/// The first value in an integration that this operator does not know (API Gateway added it since).
+/// The operator neither compares nor overwrites such an integration.
+pub fn unknown_value(i: &ObservedIntegration) -> Option<&UnknownValue> {
+    i.unknown_values.first()
+}
+
+// ---- the closed sets: the operator's enums to the SDK's and back ----
+// To the SDK: exhaustive over the operator's variants. From the SDK: a value the operator has no variant
+// for (the SDK's `Unknown`, or one it knows and the operator does not) comes back as AWS spelt it.
+
+fn integration_type_to_sdk(t: IntegrationType) -> sdk::IntegrationType {
+    match t {
+        IntegrationType::Aws => sdk::IntegrationType::Aws,
+        IntegrationType::AwsProxy => sdk::IntegrationType::AwsProxy,
+        IntegrationType::Http => sdk::IntegrationType::Http,
+        IntegrationType::HttpProxy => sdk::IntegrationType::HttpProxy,
+        IntegrationType::Mock => sdk::IntegrationType::Mock,
+    }
+}
+
+pub(super) fn integration_type_from_sdk(t: &sdk::IntegrationType) -> Result<IntegrationType, &str> {
+    match t {
+        sdk::IntegrationType::Aws => Ok(IntegrationType::Aws),
+        sdk::IntegrationType::AwsProxy => Ok(IntegrationType::AwsProxy),
+        sdk::IntegrationType::Http => Ok(IntegrationType::Http),
+        sdk::IntegrationType::HttpProxy => Ok(IntegrationType::HttpProxy),
+        sdk::IntegrationType::Mock => Ok(IntegrationType::Mock),
+        other => Err(other.as_str()),
+    }
+}
+
+fn connection_type_to_sdk(c: ConnectionType) -> sdk::ConnectionType {
+    match c {
+        ConnectionType::Internet => sdk::ConnectionType::Internet,
+        ConnectionType::VpcLink => sdk::ConnectionType::VpcLink,
+    }
+}
+
+pub(super) fn connection_type_from_sdk(c: &sdk::ConnectionType) -> Result<ConnectionType, &str> {
+    match c {
+        sdk::ConnectionType::Internet => Ok(ConnectionType::Internet),
+        sdk::ConnectionType::VpcLink => Ok(ConnectionType::VpcLink),
+        other => Err(other.as_str()),
+    }
+}
+
+fn content_handling_to_sdk(c: ContentHandlingStrategy) -> sdk::ContentHandlingStrategy {
+    match c {
+        ContentHandlingStrategy::ConvertToBinary => sdk::ContentHandlingStrategy::ConvertToBinary,
+        ContentHandlingStrategy::ConvertToText => sdk::ContentHandlingStrategy::ConvertToText,
+    }
+}
+
+pub(super) fn content_handling_from_sdk(
+    c: &sdk::ContentHandlingStrategy,
+) -> Result<ContentHandlingStrategy, &str> {
+    match c {
+        sdk::ContentHandlingStrategy::ConvertToBinary => {
+            Ok(ContentHandlingStrategy::ConvertToBinary)
+        }
+        sdk::ContentHandlingStrategy::ConvertToText => Ok(ContentHandlingStrategy::ConvertToText),
+        other => Err(other.as_str()),
+    }
+}
+
+fn passthrough_to_sdk(p: PassthroughBehavior) -> sdk::PassthroughBehavior {
+    match p {
+        PassthroughBehavior::WhenNoMatch => sdk::PassthroughBehavior::WhenNoMatch,
+        PassthroughBehavior::Never => sdk::PassthroughBehavior::Never,
+        PassthroughBehavior::WhenNoTemplates => sdk::PassthroughBehavior::WhenNoTemplates,
+    }
+}
+
+pub(super) fn passthrough_from_sdk(
+    p: &sdk::PassthroughBehavior,
+) -> Result<PassthroughBehavior, &str> {
+    match p {
+        sdk::PassthroughBehavior::WhenNoMatch => Ok(PassthroughBehavior::WhenNoMatch),
+        sdk::PassthroughBehavior::Never => Ok(PassthroughBehavior::Never),
+        sdk::PassthroughBehavior::WhenNoTemplates => Ok(PassthroughBehavior::WhenNoTemplates),
+        other => Err(other.as_str()),
+    }
+}
+
+// The SDK has plain strings for these three; API Gateway answers the method in any case.
+
+pub(super) fn method_from_sdk(m: &str) -> Result<IntegrationMethod, &str> {
+    m.to_ascii_uppercase().parse().map_err(|_| m)
+}
+
+pub(super) fn subtype_from_sdk(s: &str) -> Result<IntegrationSubtype, &str> {
+    s.parse().map_err(|_| s)
+}
+
+pub(super) fn payload_format_from_sdk(v: &str) -> Result<PayloadFormatVersion, &str> {
+    v.parse().map_err(|_| v)
+}
+
+/// The value of `field` as read by `from_sdk`: unset when AWS sent none, and also when the operator does
+/// not know it, which is then recorded in `unknown` as AWS spelt it.
+pub(super) fn known<T>(
+    field: Field,
+    read: Option<Result<T, &str>>,
+    unknown: &mut Vec<UnknownValue>,
+) -> Option<T> {
+    match read? {
+        Ok(v) => Some(v),
+        Err(value) => {
+            unknown.push(UnknownValue {
+                field,
+                value: value.to_string(),
+            });
+            None
+        }
+    }
 }
 
 /// Reads an integration out of any SDK type that has the integration getters (GetIntegration,
@@ -70,39 +156,70 @@ macro_rules! observed {
                 )));
             }
         };
+        use $crate::aws::convert as c;
+        use $crate::plan::Field;
+        let mut unknown_values = Vec::new();
+        let u = &mut unknown_values;
+        let fields = IntegrationFields {
+            integration_type: c::known(
+                Field::IntegrationType,
+                o.integration_type().map(c::integration_type_from_sdk),
+                u,
+            ),
+            integration_uri: o.integration_uri().map(str::to_string),
+            integration_method: c::known(
+                Field::IntegrationMethod,
+                o.integration_method().map(c::method_from_sdk),
+                u,
+            ),
+            integration_subtype: c::known(
+                Field::IntegrationSubtype,
+                o.integration_subtype().map(c::subtype_from_sdk),
+                u,
+            ),
+            connection_type: c::known(
+                Field::ConnectionType,
+                o.connection_type().map(c::connection_type_from_sdk),
+                u,
+            ),
+            connection_id: o.connection_id().map(str::to_string),
+            credentials_arn: o.credentials_arn().map(str::to_string),
+            description: o.description().map(str::to_string),
+            payload_format_version: c::known(
+                Field::PayloadFormatVersion,
+                o.payload_format_version().map(c::payload_format_from_sdk),
+                u,
+            ),
+            timeout_in_millis: o.timeout_in_millis(),
+            request_parameters: o.request_parameters().map(to_btree),
+            request_templates: o.request_templates().map(to_btree),
+            response_parameters: o
+                .response_parameters()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), to_btree(v))).collect()),
+            template_selection_expression: o.template_selection_expression().map(str::to_string),
+            content_handling_strategy: c::known(
+                Field::ContentHandlingStrategy,
+                o.content_handling_strategy()
+                    .map(c::content_handling_from_sdk),
+                u,
+            ),
+            passthrough_behavior: c::known(
+                Field::PassthroughBehavior,
+                o.passthrough_behavior().map(c::passthrough_from_sdk),
+                u,
+            ),
+            tls_config: o.tls_config().map(|t| TlsConfig {
+                server_name_to_verify: t.server_name_to_verify().map(str::to_string),
+            }),
+        };
         ObservedIntegration {
             integration_id,
             api_gateway_managed: o.api_gateway_managed().unwrap_or(false),
             integration_response_selection_expression: o
                 .integration_response_selection_expression()
                 .map(str::to_string),
-            fields: IntegrationFields {
-                integration_type: o.integration_type().map(|v| v.as_str().to_string()),
-                integration_uri: o.integration_uri().map(str::to_string),
-                integration_method: o.integration_method().map(str::to_string),
-                integration_subtype: o.integration_subtype().map(str::to_string),
-                connection_type: o.connection_type().map(|v| v.as_str().to_string()),
-                connection_id: o.connection_id().map(str::to_string),
-                credentials_arn: o.credentials_arn().map(str::to_string),
-                description: o.description().map(str::to_string),
-                payload_format_version: o.payload_format_version().map(str::to_string),
-                timeout_in_millis: o.timeout_in_millis(),
-                request_parameters: o.request_parameters().map(to_btree),
-                request_templates: o.request_templates().map(to_btree),
-                response_parameters: o
-                    .response_parameters()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), to_btree(v))).collect()),
-                template_selection_expression: o
-                    .template_selection_expression()
-                    .map(str::to_string),
-                content_handling_strategy: o
-                    .content_handling_strategy()
-                    .map(|v| v.as_str().to_string()),
-                passthrough_behavior: o.passthrough_behavior().map(|v| v.as_str().to_string()),
-                tls_config: o.tls_config().map(|t| TlsConfig {
-                    server_name_to_verify: t.server_name_to_verify().map(str::to_string),
-                }),
-            },
+            fields,
+            unknown_values,
         }
     }};
 }
@@ -114,46 +231,57 @@ pub(super) fn to_btree(m: &HashMap<String, String>) -> BTreeMap<String, String> 
 fn to_hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
-fn tls_input(t: &TlsConfig) -> TlsConfigInput {
-    TlsConfigInput::builder()
+fn tls_input(t: &TlsConfig) -> sdk::TlsConfigInput {
+    sdk::TlsConfigInput::builder()
         .set_server_name_to_verify(t.server_name_to_verify.clone())
         .build()
 }
 
-/// Sets every field of `$fields` on a Create- or UpdateIntegrationInputBuilder.
+/// Sets every field of `$fields` on a Create- or UpdateIntegrationInputBuilder. The fields are taken
+/// apart without `..`, so a new field does not compile until it is sent.
 macro_rules! with_fields {
     ($builder:expr, $f:expr) => {{
-        let f: &IntegrationFields = $f;
+        let IntegrationFields {
+            integration_type,
+            integration_uri,
+            integration_method,
+            integration_subtype,
+            connection_type,
+            connection_id,
+            credentials_arn,
+            description,
+            payload_format_version,
+            timeout_in_millis,
+            request_parameters,
+            request_templates,
+            response_parameters,
+            template_selection_expression,
+            content_handling_strategy,
+            passthrough_behavior,
+            tls_config,
+        }: &IntegrationFields = $f;
         $builder
-            .set_integration_type(f.integration_type.as_deref().map(IntegrationType::from))
-            .set_integration_uri(f.integration_uri.clone())
-            .set_integration_method(f.integration_method.clone())
-            .set_integration_subtype(f.integration_subtype.clone())
-            .set_connection_type(f.connection_type.as_deref().map(ConnectionType::from))
-            .set_connection_id(f.connection_id.clone())
-            .set_credentials_arn(f.credentials_arn.clone())
-            .set_description(f.description.clone())
-            .set_payload_format_version(f.payload_format_version.clone())
-            .set_timeout_in_millis(f.timeout_in_millis)
-            .set_request_parameters(f.request_parameters.as_ref().map(to_hash))
-            .set_request_templates(f.request_templates.as_ref().map(to_hash))
+            .set_integration_type(integration_type.map(integration_type_to_sdk))
+            .set_integration_uri(integration_uri.clone())
+            .set_integration_method(integration_method.map(|m| m.as_str().to_string()))
+            .set_integration_subtype(integration_subtype.map(|s| s.as_str().to_string()))
+            .set_connection_type(connection_type.map(connection_type_to_sdk))
+            .set_connection_id(connection_id.clone())
+            .set_credentials_arn(credentials_arn.clone())
+            .set_description(description.clone())
+            .set_payload_format_version(payload_format_version.map(|v| v.as_str().to_string()))
+            .set_timeout_in_millis(*timeout_in_millis)
+            .set_request_parameters(request_parameters.as_ref().map(to_hash))
+            .set_request_templates(request_templates.as_ref().map(to_hash))
             .set_response_parameters(
-                f.response_parameters
+                response_parameters
                     .as_ref()
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), to_hash(v))).collect()),
             )
-            .set_template_selection_expression(f.template_selection_expression.clone())
-            .set_content_handling_strategy(
-                f.content_handling_strategy
-                    .as_deref()
-                    .map(ContentHandlingStrategy::from),
-            )
-            .set_passthrough_behavior(
-                f.passthrough_behavior
-                    .as_deref()
-                    .map(PassthroughBehavior::from),
-            )
-            .set_tls_config(f.tls_config.as_ref().map(tls_input))
+            .set_template_selection_expression(template_selection_expression.clone())
+            .set_content_handling_strategy(content_handling_strategy.map(content_handling_to_sdk))
+            .set_passthrough_behavior(passthrough_behavior.map(passthrough_to_sdk))
+            .set_tls_config(tls_config.as_ref().map(tls_input))
     }};
 }
 
@@ -180,42 +308,5 @@ pub fn update_input(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn integration(integration_type: &str, passthrough: Option<&str>) -> ObservedIntegration {
-        ObservedIntegration {
-            integration_id: "abc123".into(),
-            fields: IntegrationFields {
-                integration_type: Some(integration_type.into()),
-                passthrough_behavior: passthrough.map(str::to_string),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn values_the_sdk_does_not_know_are_named_and_refused() {
-        assert_eq!(unknown_value(&integration("HTTP_PROXY", None)), None);
-        assert_eq!(
-            unknown_value(&integration("AWS_PROXY", Some("WHEN_NO_MATCH"))),
-            None
-        );
-        assert_eq!(
-            unknown_value(&integration("SOMETHING_NEW", None)),
-            Some(("integrationType", "SOMETHING_NEW".to_string()))
-        );
-        assert_eq!(
-            unknown_value(&integration("HTTP", Some("SOMETIMES"))),
-            Some(("passthroughBehavior", "SOMETIMES".to_string()))
-        );
-        let refused = refuse_unknown_values(&integration("SOMETHING_NEW", None)).unwrap_err();
-        assert_eq!(refused.outcome(), "unreadable");
-        let text = refused.to_string();
-        assert!(
-            text.contains("abc123") && text.contains("\"SOMETHING_NEW\""),
-            "{text}"
-        );
-    }
-}
+#[path = "convert_tests.rs"]
+mod tests;

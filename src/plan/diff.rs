@@ -2,31 +2,10 @@
 //! UpdateIntegration. Each AWS rule we rely on but AWS does not document (map
 //! removal tombstones, full maps for subtypes, field resets) is one small named function here.
 
-use crate::api::{ApiIntegrationSpec, TlsConfig};
+pub use super::fields::{Field, IntegrationFields};
+use super::fields::{Removal, ResponseMap, StringMap};
+use crate::api::ConnectionType;
 use std::collections::BTreeMap;
-
-/// The integration's settable fields in API Gateway's own spelling (enums as their wire strings). Used for
-/// the desired state (from the spec), the observed state (from AWS) and the body of an update.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IntegrationFields {
-    pub integration_type: Option<String>,
-    pub integration_uri: Option<String>,
-    pub integration_method: Option<String>,
-    pub integration_subtype: Option<String>,
-    pub connection_type: Option<String>,
-    pub connection_id: Option<String>,
-    pub credentials_arn: Option<String>,
-    pub description: Option<String>,
-    pub payload_format_version: Option<String>,
-    pub timeout_in_millis: Option<i32>,
-    pub request_parameters: Option<BTreeMap<String, String>>,
-    pub request_templates: Option<BTreeMap<String, String>>,
-    pub response_parameters: Option<BTreeMap<String, BTreeMap<String, String>>>,
-    pub template_selection_expression: Option<String>,
-    pub content_handling_strategy: Option<String>,
-    pub passthrough_behavior: Option<String>,
-    pub tls_config: Option<TlsConfig>,
-}
 
 /// An integration as API Gateway reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,6 +14,16 @@ pub struct ObservedIntegration {
     pub fields: IntegrationFields,
     pub api_gateway_managed: bool,
     pub integration_response_selection_expression: Option<String>,
+    /// Values AWS holds that the operator's types have no variant for (API Gateway added them since).
+    /// Their fields are unset in `fields`: such a value is never read as something it is not.
+    pub unknown_values: Vec<UnknownValue>,
+}
+
+/// A value of `field` that AWS reported and this operator does not know, exactly as AWS spelt it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub field: Field,
+    pub value: String,
 }
 
 /// The kind of API an integration belongs to (from GetApi; it never changes for an API).
@@ -54,195 +43,139 @@ impl Protocol {
     }
 }
 
-/// Spec field names (camelCase, as in the CRD) of the fields the operator manages in AWS.
-pub const FIELD_NAMES: &[&str] = &[
-    "integrationType",
-    "integrationUri",
-    "integrationMethod",
-    "integrationSubtype",
-    "connectionType",
-    "connectionId",
-    "credentialsArn",
-    "description",
-    "payloadFormatVersion",
-    "timeoutInMillis",
-    "requestParameters",
-    "requestTemplates",
-    "responseParameters",
-    "templateSelectionExpression",
-    "contentHandlingStrategy",
-    "passthroughBehavior",
-    "tlsConfig",
-];
-
-impl IntegrationFields {
-    /// What the spec asks for; unset spec fields stay unset.
-    pub fn from_spec(spec: &ApiIntegrationSpec) -> Self {
-        IntegrationFields {
-            integration_type: Some(spec.integration_type.as_str().to_string()),
-            integration_uri: spec.integration_uri.clone(),
-            integration_method: spec.integration_method.map(|m| m.as_str().to_string()),
-            integration_subtype: spec.integration_subtype.map(|s| s.as_str().to_string()),
-            connection_type: spec.connection_type.map(|c| c.as_str().to_string()),
-            connection_id: spec.connection_id.clone(),
-            credentials_arn: spec.credentials_arn.clone(),
-            description: spec.description.clone(),
-            payload_format_version: spec.payload_format_version.map(|p| p.as_str().to_string()),
-            timeout_in_millis: spec.timeout_in_millis,
-            request_parameters: spec.request_parameters.clone(),
-            request_templates: spec.request_templates.clone(),
-            response_parameters: spec.response_parameters.clone(),
-            template_selection_expression: spec.template_selection_expression.clone(),
-            content_handling_strategy: spec
-                .content_handling_strategy
-                .map(|c| c.as_str().to_string()),
-            passthrough_behavior: spec.passthrough_behavior.map(|p| p.as_str().to_string()),
-            tls_config: spec.tls_config.clone(),
-        }
-    }
-
-    /// Names of the fields that are set, for status.appliedFields.
-    pub fn set_field_names(&self) -> Vec<String> {
-        FIELD_NAMES
-            .iter()
-            .filter(|f| self.is_set(f))
-            .map(|f| f.to_string())
-            .collect()
-    }
-
-    fn is_set(&self, field: &str) -> bool {
-        match field {
-            "integrationType" => self.integration_type.is_some(),
-            "integrationUri" => self.integration_uri.is_some(),
-            "integrationMethod" => self.integration_method.is_some(),
-            "integrationSubtype" => self.integration_subtype.is_some(),
-            "connectionType" => self.connection_type.is_some(),
-            "connectionId" => self.connection_id.is_some(),
-            "credentialsArn" => self.credentials_arn.is_some(),
-            "description" => self.description.is_some(),
-            "payloadFormatVersion" => self.payload_format_version.is_some(),
-            "timeoutInMillis" => self.timeout_in_millis.is_some(),
-            "requestParameters" => self.request_parameters.is_some(),
-            "requestTemplates" => self.request_templates.is_some(),
-            "responseParameters" => self.response_parameters.is_some(),
-            "templateSelectionExpression" => self.template_selection_expression.is_some(),
-            "contentHandlingStrategy" => self.content_handling_strategy.is_some(),
-            "passthroughBehavior" => self.passthrough_behavior.is_some(),
-            "tlsConfig" => self.tls_config.is_some(),
-            _ => false,
-        }
-    }
-}
-
 /// AWS's answer with its defaults and no-op leftovers folded away, so that an unset spec field and
 /// AWS's default compare equal. Dropped: `""` request values and `{}` response entries (what a removal
 /// leaves behind when maps are replaced rather than merged), and empty maps.
 pub fn normalize_observed(observed: &IntegrationFields) -> IntegrationFields {
     let mut o = observed.clone();
-    if let Some(m) = o.request_parameters.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    if let Some(m) = o.request_templates.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    if let Some(m) = o.response_parameters.as_mut() {
-        m.retain(|_, v| !v.is_empty());
-    }
-    o.request_parameters = o.request_parameters.filter(|m| !m.is_empty());
-    o.request_templates = o.request_templates.filter(|m| !m.is_empty());
-    o.response_parameters = o.response_parameters.filter(|m| !m.is_empty());
-    o.tls_config = o.tls_config.filter(|t| {
-        t.server_name_to_verify
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-    });
+    // Every field named (no `..`): a new one does not compile until it says how AWS reports it unset.
+    let IntegrationFields {
+        // Enums and numbers: AWS reports them as set or not at all.
+        integration_type: _,
+        integration_method: _,
+        integration_subtype: _,
+        connection_type: _,
+        payload_format_version: _,
+        timeout_in_millis: _,
+        content_handling_strategy: _,
+        passthrough_behavior: _,
+        // Strings: "" is how a removed one reads back.
+        integration_uri,
+        connection_id,
+        credentials_arn,
+        description,
+        template_selection_expression,
+        // Maps: tombstones and empty maps.
+        request_parameters,
+        request_templates,
+        response_parameters,
+        // An empty TLS object.
+        tls_config,
+    } = &mut o;
     for s in [
-        &mut o.integration_uri,
-        &mut o.connection_id,
-        &mut o.credentials_arn,
-        &mut o.description,
-        &mut o.template_selection_expression,
+        integration_uri,
+        connection_id,
+        credentials_arn,
+        description,
+        template_selection_expression,
     ] {
         if s.as_deref() == Some("") {
             *s = None;
         }
     }
-    o.integration_method = o.integration_method.map(|m| m.to_ascii_uppercase());
+    for m in [request_parameters, request_templates] {
+        if let Some(map) = m.as_mut() {
+            map.retain(|_, v| !v.is_empty());
+        }
+        if m.as_ref().is_some_and(BTreeMap::is_empty) {
+            *m = None;
+        }
+    }
+    if let Some(map) = response_parameters.as_mut() {
+        map.retain(|_, v| !v.is_empty());
+    }
+    if response_parameters.as_ref().is_some_and(BTreeMap::is_empty) {
+        *response_parameters = None;
+    }
+    if tls_config
+        .as_ref()
+        .is_some_and(|t| t.server_name_to_verify.as_deref().is_none_or(str::is_empty))
+    {
+        *tls_config = None;
+    }
     o
 }
 
 /// Is the observed (normalized) value of a field the one API Gateway has when the field is unset?
-fn at_default(field: &str, o: &IntegrationFields, protocol: Protocol) -> bool {
-    match field {
-        "connectionType" => o.connection_type.as_deref().is_none_or(|c| c == "INTERNET"),
-        "timeoutInMillis" => o
-            .timeout_in_millis
-            .is_none_or(|t| t == protocol.default_timeout()),
-        "passthroughBehavior" => o
-            .passthrough_behavior
-            .as_deref()
-            .is_none_or(|p| p == "WHEN_NO_MATCH"),
-        // Fields AWS has no way to clear once set: leaving them is the only possible outcome.
-        "integrationMethod"
-        | "integrationSubtype"
-        | "payloadFormatVersion"
-        | "contentHandlingStrategy"
-        | "integrationType" => true,
-        other => !o.is_set(other),
+fn at_default(field: Field, o: &IntegrationFields, protocol: Protocol) -> bool {
+    match field.rule().removal {
+        // AWS has no way to clear it once set: leaving it is the only possible outcome.
+        Removal::Kept => true,
+        Removal::Reset => o.get(field).is_none_or(|held| {
+            IntegrationFields::unset(protocol.default_timeout()).get(field) == Some(held)
+        }),
+        Removal::Tombstones => !o.is_set(field),
     }
 }
 
 /// Is the observed value what the desired value asks for? (Only called for fields the spec sets.)
 fn field_matches(
-    field: &str,
+    field: Field,
     d: &IntegrationFields,
     o: &IntegrationFields,
     protocol: Protocol,
 ) -> bool {
     match field {
-        "integrationType" => d.integration_type == o.integration_type,
-        "integrationUri" => d.integration_uri == o.integration_uri,
-        "integrationMethod" => {
-            d.integration_method.as_deref().map(str::to_ascii_uppercase) == o.integration_method
+        Field::IntegrationType => d.integration_type == o.integration_type,
+        Field::IntegrationUri => d.integration_uri == o.integration_uri,
+        Field::IntegrationMethod => d.integration_method == o.integration_method,
+        Field::IntegrationSubtype => d.integration_subtype == o.integration_subtype,
+        Field::ConnectionType => {
+            d.connection_type == Some(o.connection_type.unwrap_or(ConnectionType::Internet))
         }
-        "integrationSubtype" => d.integration_subtype == o.integration_subtype,
-        "connectionType" => {
-            d.connection_type.as_deref() == Some(o.connection_type.as_deref().unwrap_or("INTERNET"))
-        }
-        "connectionId" => d.connection_id == o.connection_id,
-        "credentialsArn" => d.credentials_arn == o.credentials_arn,
-        "description" => {
+        Field::ConnectionId => d.connection_id == o.connection_id,
+        Field::CredentialsArn => d.credentials_arn == o.credentials_arn,
+        Field::Description => {
             d.description.as_deref().unwrap_or("") == o.description.as_deref().unwrap_or("")
         }
-        "payloadFormatVersion" => d.payload_format_version == o.payload_format_version,
-        "timeoutInMillis" => {
+        Field::PayloadFormatVersion => d.payload_format_version == o.payload_format_version,
+        Field::TimeoutInMillis => {
             d.timeout_in_millis == Some(o.timeout_in_millis.unwrap_or(protocol.default_timeout()))
         }
-        "requestParameters" => non_empty(&d.request_parameters) == o.request_parameters,
-        "requestTemplates" => non_empty(&d.request_templates) == o.request_templates,
-        "responseParameters" => {
+        Field::RequestParameters => non_empty(&d.request_parameters) == o.request_parameters,
+        Field::RequestTemplates => non_empty(&d.request_templates) == o.request_templates,
+        Field::ResponseParameters => {
             let d = d.response_parameters.as_ref().map(|m| {
                 m.iter()
                     .filter(|(_, v)| !v.is_empty())
                     .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<BTreeMap<_, _>>()
+                    .collect::<ResponseMap>()
             });
             d.filter(|m| !m.is_empty()) == o.response_parameters
         }
-        "templateSelectionExpression" => {
+        Field::TemplateSelectionExpression => {
             d.template_selection_expression == o.template_selection_expression
         }
-        "contentHandlingStrategy" => d.content_handling_strategy == o.content_handling_strategy,
-        "passthroughBehavior" => d.passthrough_behavior == o.passthrough_behavior,
-        "tlsConfig" => {
+        Field::ContentHandlingStrategy => {
+            d.content_handling_strategy == o.content_handling_strategy
+        }
+        Field::PassthroughBehavior => d.passthrough_behavior == o.passthrough_behavior,
+        Field::TlsConfig => {
             let d = d
                 .tls_config
                 .clone()
                 .filter(|t| t.server_name_to_verify.is_some());
             d == o.tls_config
         }
-        _ => true,
     }
+}
+
+/// The fields named in status.appliedFields (a name this version does not know is not one of ours).
+fn applied(previously_applied: &[String]) -> Vec<Field> {
+    previously_applied
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 fn non_empty<V: Clone>(m: &Option<BTreeMap<String, V>>) -> Option<BTreeMap<String, V>> {
@@ -258,16 +191,18 @@ pub fn drifted_fields(
     protocol: Protocol,
 ) -> Vec<&'static str> {
     let o = normalize_observed(observed);
-    FIELD_NAMES
+    let applied = applied(previously_applied);
+    Field::ALL
         .iter()
         .copied()
-        .filter(|f| {
+        .filter(|&f| {
             if desired.is_set(f) {
                 !field_matches(f, desired, &o, protocol)
             } else {
-                previously_applied.iter().any(|p| p == f) && !at_default(f, &o, protocol)
+                applied.contains(&f) && !at_default(f, &o, protocol)
             }
         })
+        .map(Field::name)
         .collect()
 }
 
@@ -287,10 +222,15 @@ pub fn update_request(
         string_map_with_removals(&desired.request_templates, &o.request_templates);
     u.response_parameters =
         response_parameters_with_removals(&desired.response_parameters, &o.response_parameters);
-    for field in FIELD_NAMES.iter().copied() {
-        let removed = !desired.is_set(field) && previously_applied.iter().any(|p| p == field);
-        if removed && !at_default(field, &o, protocol) {
-            reset_removed_field(&mut u, field, protocol);
+    let cleared = IntegrationFields::unset(protocol.default_timeout());
+    for field in applied(previously_applied) {
+        let removed = !desired.is_set(field);
+        if removed && field.rule().removal == Removal::Reset && !at_default(field, &o, protocol) {
+            // A field the user removed goes back to what AWS has when it was never set (maps were
+            // handled by the removal tombstones above; Kept fields cannot be cleared).
+            if let Some(value) = cleared.get(field) {
+                u.set(value);
+            }
         }
     }
     u
@@ -301,7 +241,7 @@ pub fn update_request(
 fn request_parameters_update(
     desired: &IntegrationFields,
     o: &IntegrationFields,
-) -> Option<BTreeMap<String, String>> {
+) -> Option<StringMap> {
     if desired.integration_subtype.is_some() {
         return desired.request_parameters.clone();
     }
@@ -310,9 +250,9 @@ fn request_parameters_update(
 
 /// The desired map plus `""` for every key only AWS still has (AWS merges maps on update).
 fn string_map_with_removals(
-    desired: &Option<BTreeMap<String, String>>,
-    observed: &Option<BTreeMap<String, String>>,
-) -> Option<BTreeMap<String, String>> {
+    desired: &Option<StringMap>,
+    observed: &Option<StringMap>,
+) -> Option<StringMap> {
     let mut out = desired.clone().unwrap_or_default();
     for k in observed.iter().flat_map(|m| m.keys()) {
         out.entry(k.clone()).or_default();
@@ -322,31 +262,14 @@ fn string_map_with_removals(
 
 /// The desired map plus `{}` for every status code only AWS still has.
 fn response_parameters_with_removals(
-    desired: &Option<BTreeMap<String, BTreeMap<String, String>>>,
-    observed: &Option<BTreeMap<String, BTreeMap<String, String>>>,
-) -> Option<BTreeMap<String, BTreeMap<String, String>>> {
+    desired: &Option<ResponseMap>,
+    observed: &Option<ResponseMap>,
+) -> Option<ResponseMap> {
     let mut out = desired.clone().unwrap_or_default();
     for k in observed.iter().flat_map(|m| m.keys()) {
         out.entry(k.clone()).or_default();
     }
     (desired.is_some() || !out.is_empty()).then_some(out)
-}
-
-/// A field the user removed goes back to what AWS has when it was never set: its default where there is
-/// one, `""` for strings, an empty TLS config. Maps were handled by the removal tombstones above.
-fn reset_removed_field(u: &mut IntegrationFields, field: &str, protocol: Protocol) {
-    match field {
-        "timeoutInMillis" => u.timeout_in_millis = Some(protocol.default_timeout()),
-        "connectionType" => u.connection_type = Some("INTERNET".into()),
-        "passthroughBehavior" => u.passthrough_behavior = Some("WHEN_NO_MATCH".into()),
-        "integrationUri" => u.integration_uri = Some(String::new()),
-        "connectionId" => u.connection_id = Some(String::new()),
-        "credentialsArn" => u.credentials_arn = Some(String::new()),
-        "description" => u.description = Some(String::new()),
-        "templateSelectionExpression" => u.template_selection_expression = Some(String::new()),
-        "tlsConfig" => u.tls_config = Some(TlsConfig::default()),
-        _ => {}
-    }
 }
 
 /// For crash recovery: could `observed` be the integration an interrupted create made for `desired`?
@@ -355,7 +278,13 @@ pub fn is_same_integration(
     observed: &ObservedIntegration,
     protocol: Protocol,
 ) -> bool {
+    // A value AWS holds that the operator does not know is never what a spec asked for.
+    let unknown_where_set = observed
+        .unknown_values
+        .iter()
+        .any(|u| desired.is_set(u.field));
     !observed.api_gateway_managed
+        && !unknown_where_set
         && drifted_fields(desired, &observed.fields, &[], protocol).is_empty()
 }
 

@@ -1,6 +1,9 @@
 //! Unit tests of the field diff and the UpdateIntegration builder.
 
 use super::*;
+use crate::api::{
+    ConnectionType, IntegrationMethod, IntegrationSubtype, IntegrationType, PayloadFormatVersion,
+};
 
 fn m(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
     Some(
@@ -12,9 +15,9 @@ fn m(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
 }
 fn proxy() -> IntegrationFields {
     IntegrationFields {
-        integration_type: Some("HTTP_PROXY".into()),
+        integration_type: Some(IntegrationType::HttpProxy),
         integration_uri: Some("https://example.com".into()),
-        integration_method: Some("ANY".into()),
+        integration_method: Some(IntegrationMethod::Any),
         ..Default::default()
     }
 }
@@ -23,16 +26,15 @@ fn proxy() -> IntegrationFields {
 fn unset_fields_and_aws_defaults_are_not_drift() {
     let desired = proxy();
     let observed = IntegrationFields {
-        connection_type: Some("INTERNET".into()),
+        connection_type: Some(ConnectionType::Internet),
         timeout_in_millis: Some(30000),
-        payload_format_version: Some("1.0".into()),
-        integration_method: Some("any".into()),
+        payload_format_version: Some(PayloadFormatVersion::V1),
         ..proxy()
     };
     assert!(drifted_fields(&desired, &observed, &[], Protocol::Http).is_empty());
     // connectionType INTERNET set in the spec matches AWS leaving it unset (as moto does).
     let desired = IntegrationFields {
-        connection_type: Some("INTERNET".into()),
+        connection_type: Some(ConnectionType::Internet),
         ..proxy()
     };
     assert!(drifted_fields(&desired, &proxy(), &[], Protocol::Http).is_empty());
@@ -69,7 +71,7 @@ fn extra_map_key_in_aws_is_drift_and_is_tombstoned() {
         u.request_parameters,
         m(&[("append:header.a", "1"), ("append:header.b", "")])
     );
-    assert_eq!(u.integration_type.as_deref(), Some("HTTP_PROXY"));
+    assert_eq!(u.integration_type, Some(IntegrationType::HttpProxy));
 }
 
 #[test]
@@ -118,8 +120,8 @@ fn removed_status_code_is_sent_as_empty_map() {
 #[test]
 fn subtype_update_sends_the_full_map_without_tombstones() {
     let desired = IntegrationFields {
-        integration_type: Some("AWS_PROXY".into()),
-        integration_subtype: Some("SQS-SendMessage".into()),
+        integration_type: Some(IntegrationType::AwsProxy),
+        integration_subtype: Some(IntegrationSubtype::SqsSendMessage),
         request_parameters: m(&[("QueueUrl", "q2"), ("MessageBody", "b")]),
         ..Default::default()
     };
@@ -133,7 +135,10 @@ fn subtype_update_sends_the_full_map_without_tombstones() {
     };
     let u = update_request(&desired, &observed, &[], Protocol::Http);
     assert_eq!(u.request_parameters, desired.request_parameters);
-    assert_eq!(u.integration_subtype.as_deref(), Some("SQS-SendMessage"));
+    assert_eq!(
+        u.integration_subtype,
+        Some(IntegrationSubtype::SqsSendMessage)
+    );
 }
 
 #[test]
@@ -149,7 +154,7 @@ fn removed_scalars_go_back_to_defaults() {
     .map(String::from)
     .to_vec();
     let desired = IntegrationFields {
-        integration_type: Some("HTTP".into()),
+        integration_type: Some(IntegrationType::Http),
         integration_uri: Some("https://x".into()),
         ..Default::default()
     };

@@ -3,6 +3,7 @@
 //!
 //! - [`diff`]: what the spec asks API Gateway to hold, whether what it holds differs, and exactly what to
 //!   send in an UpdateIntegration.
+//! - [`fields`]: the table of the integration's fields: their names, types and how AWS treats each.
 //! - [`step`]: the next step for a resource from what was observed: adopt, recover an interrupted create,
 //!   create, re-create, update, nothing, or report why nothing may be done; and the same for deletion.
 //! - [`refs`]: which API (VPC link) an apiRef (connectionRef) names, from the region's listings.
@@ -14,15 +15,17 @@
 pub mod access;
 pub mod diff;
 pub mod due;
+pub mod fields;
 pub mod progress;
 pub mod refs;
 pub mod step;
 
 pub use diff::{
-    FIELD_NAMES, IntegrationFields, ObservedIntegration, Protocol, drifted_fields,
-    is_same_integration, normalize_observed, update_request,
+    ObservedIntegration, Protocol, UnknownValue, drifted_fields, is_same_integration,
+    normalize_observed, update_request,
 };
 pub use due::{Due, Settled, may_use_listing, next_check, next_check_in};
+pub use fields::{Field, FieldRule, FieldValue, IntegrationFields, Removal, Support};
 pub use progress::{Do, Finish, Outcome, Progress, Recreation};
 pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
 pub use step::{

@@ -2,13 +2,14 @@
 //! property test of rule 2 (never a second create while the first one's integration is there to take).
 
 use super::*;
+use crate::api::{ConnectionType, IntegrationMethod, IntegrationType};
 use proptest::prelude::*;
 
 fn proxy(uri: &str) -> IntegrationFields {
     IntegrationFields {
-        integration_type: Some("HTTP_PROXY".into()),
+        integration_type: Some(IntegrationType::HttpProxy),
         integration_uri: Some(uri.into()),
-        integration_method: Some("ANY".into()),
+        integration_method: Some(IntegrationMethod::Any),
         ..Default::default()
     }
 }
@@ -19,6 +20,7 @@ fn held(id: &str, fields: IntegrationFields) -> ObservedIntegration {
         fields,
         api_gateway_managed: false,
         integration_response_selection_expression: None,
+        unknown_values: vec![],
     }
 }
 
@@ -96,7 +98,7 @@ fn rule3_recorded_and_matching_is_in_sync() {
 fn rule3_aws_defaults_are_not_drift() {
     let mut fields = proxy("https://a.example");
     fields.timeout_in_millis = Some(30000);
-    fields.connection_type = Some("INTERNET".into());
+    fields.connection_type = Some(ConnectionType::Internet);
     let i = held("int1", fields);
     assert_eq!(
         next_step(&observed(recorded(Some(i.clone())))),
@@ -116,7 +118,7 @@ fn rule4_a_changed_field_is_updated_with_type_always_sent() {
             assert_eq!(integration, i);
             assert_eq!(drift, vec!["integrationUri"]);
             assert_eq!(body.integration_uri.as_deref(), Some("https://a.example"));
-            assert_eq!(body.integration_type.as_deref(), Some("HTTP_PROXY"));
+            assert_eq!(body.integration_type, Some(IntegrationType::HttpProxy));
         }
         other => panic!("expected an update, got {other:?}"),
     }
@@ -472,17 +474,17 @@ fn rule5_nothing_to_delete() {
 fn fields_strategy() -> impl Strategy<Value = IntegrationFields> {
     (
         prop::sample::select(vec!["https://a.example", "https://b.example"]),
-        prop::sample::select(vec!["ANY", "GET", "any"]),
+        prop::sample::select(vec![IntegrationMethod::Any, IntegrationMethod::Get]),
         prop::option::of(prop::sample::select(vec!["d1", "d2", ""])),
         prop::option::of(prop::sample::select(vec![30000, 5000])),
-        prop::option::of(prop::sample::select(vec!["INTERNET"])),
+        prop::option::of(prop::sample::select(vec![ConnectionType::Internet])),
     )
         .prop_map(|(uri, method, description, timeout, connection)| {
             let mut f = proxy(uri);
-            f.integration_method = Some(method.into());
+            f.integration_method = Some(method);
             f.description = description.map(String::from);
             f.timeout_in_millis = timeout;
-            f.connection_type = connection.map(String::from);
+            f.connection_type = connection;
             f
         })
 }
@@ -495,6 +497,7 @@ fn candidate_strategy() -> impl Strategy<Value = Candidate> {
                 fields,
                 api_gateway_managed: is_managed,
                 integration_response_selection_expression: None,
+                unknown_values: vec![],
             },
             claimed_by: is_claimed.then(|| "ns/other".to_string()),
         },

@@ -10,6 +10,9 @@
 //!   restarted. The operator must live through all three (same pid), and the AWS storm goes on.
 //! - C, hand-overs: two replicas with leader election; the lease holder (mostly) is SIGKILLed at random
 //!   and restarted at once, while every resource is updated again.
+//! - Freezes: the lease holder is stopped (SIGSTOP) part way through a batch of updates, for longer than
+//!   the lease; the stand-by takes over and applies the change; the frozen one is resumed (SIGCONT) and
+//!   must send no AWS write before it notices it lost the Lease and exits; it is then started again.
 //! - Calm: the storm ends; the time until everything is Ready and equal to moto is measured; check 1.
 //! - D, moto restarted: every API and integration gone. Resources by apiRef heal once the APIs are made
 //!   again under the same names; resources by plain apiId say ApiNotFound with bounded calls, and their
@@ -53,6 +56,8 @@ pub struct Config {
     /// SIGKILLs of the single operator in phase A, and of replicas in phase C (at least these many).
     pub kills_single: usize,
     pub kills_handover: usize,
+    /// Leaders frozen (SIGSTOP) for longer than the lease, then resumed, after phase C's kills.
+    pub freezes: usize,
     /// Share of AWS calls the proxy spoils.
     pub share: f64,
     /// Longest wait for convergence after the last fault.
@@ -67,6 +72,7 @@ impl Config {
             resources: 12,
             kills_single: 6,
             kills_handover: 4,
+            freezes: 2,
             share: 0.3,
             converge_within: Duration::from_secs(180),
         }
@@ -88,6 +94,7 @@ impl Config {
             resources,
             kills_single: 22,
             kills_handover: 10,
+            freezes: 4,
             share: 0.3,
             converge_within: Duration::from_secs(600),
         }
@@ -193,6 +200,13 @@ pub struct Figures {
     pub kills_handover: usize,
     pub kills_mid_call: usize,
     pub kills_mid_write: usize,
+    pub freezes: usize,
+    /// Freezes made while an AWS write was in flight (a batch under way).
+    pub freezes_mid_write: usize,
+    /// AWS writes a frozen leader sent after it was resumed (must be none), one line per write.
+    pub writes_after_wake: Vec<String>,
+    /// The longest a resumed leader took to notice it lost the Lease and exit.
+    pub slowest_exit_after_wake: Option<Duration>,
     pub leaderships: usize,
     pub unexpected_exits: Vec<String>,
     pub faults: BTreeMap<StormFault, usize>,
@@ -432,6 +446,25 @@ pub fn run(cfg: &Config) -> Figures {
     fig.kills_mid_write =
         figures_a.mid_write.load(Ordering::SeqCst) + figures_c.mid_write.load(Ordering::SeqCst);
 
+    // Freezes: the holder stopped mid-batch for longer than the lease, the stand-by applying the change.
+    for _ in 0..cfg.freezes {
+        let next = resources
+            .iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        for r in resources.iter_mut().filter(|r| !r.deleted) {
+            r.version = next;
+        }
+        let live: Vec<Resource> = resources.iter().filter(|r| !r.deleted).cloned().collect();
+        fig.updates += live.len();
+        freeze_the_holder(&slots, &proxy, &mut rng, &n, &lease, &mut fig, || {
+            apply_all(&n, &live, &id_apis)
+        });
+    }
+
     // Calm: the last fault is now.
     proxy.calm();
     let last_fault = Instant::now();
@@ -669,6 +702,97 @@ fn spawn_killer(
         }
     });
     (figures, stop, handle)
+}
+
+/// One freeze: waits for a holder, starts `batch` (the user's change), stops the holder with SIGSTOP
+/// as soon as an AWS write is in flight (part way through the batch; at most 3 s later), waits until the other replica holds the Lease and
+/// 1–3 s more (it applies the change meanwhile), resumes the frozen one with SIGCONT, and waits for it to
+/// notice it lost the Lease and exit; it is then started again. Every AWS write the frozen one began
+/// after it was resumed is a finding (a write begun before the stop and answered after is not: the call
+/// log stamps a call when it is started).
+fn freeze_the_holder(
+    slots: &Arc<Mutex<Vec<Slot>>>,
+    proxy: &FaultProxy,
+    rng: &mut StdRng,
+    ns: &str,
+    lease: &str,
+    fig: &mut Figures,
+    batch: impl FnOnce(),
+) {
+    let holder = wait_opt(Duration::from_secs(60), || {
+        let h = lease_holder(ns, lease)?;
+        let s = slots.lock().unwrap();
+        s.iter().position(|slot| slot.name == h)
+    });
+    let Some(idx) = holder else {
+        fig.unexpected_exits
+            .push("no replica held the Lease before a freeze".into());
+        batch();
+        return;
+    };
+    let (frozen, pid) = {
+        let s = slots.lock().unwrap();
+        (s[idx].name, s[idx].op.pid().expect("the holder runs"))
+    };
+    batch();
+    let started = Instant::now();
+    while proxy.in_flight().1 == 0 && started.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(pid, "-STOP");
+    fig.freezes += 1;
+    if proxy.in_flight().1 > 0 {
+        fig.freezes_mid_write += 1;
+    }
+    let taken_over = wait_opt(Duration::from_secs(60), || {
+        lease_holder(ns, lease).filter(|h| h != frozen)
+    });
+    if taken_over.is_none() {
+        fig.unexpected_exits.push(format!(
+            "the stand-by did not take the Lease while {frozen} was frozen"
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(rng.random_range(1000..3000)));
+    let woken_at = now_ms();
+    signal(pid, "-CONT");
+    let exited = wait_opt(Duration::from_secs(30), || {
+        let mut s = slots.lock().unwrap();
+        (!s[idx].op.is_running()).then_some(())
+    });
+    let mut s = slots.lock().unwrap();
+    let slot = &mut s[idx];
+    match exited {
+        Some(()) => {
+            let took = Duration::from_millis(now_ms() - woken_at);
+            fig.slowest_exit_after_wake = fig.slowest_exit_after_wake.max(Some(took));
+        }
+        None => fig.unexpected_exits.push(format!(
+            "{frozen} did not exit within 30 s of being resumed without the Lease:\n{}",
+            tail(&slot.op.log_text(), 20)
+        )),
+    }
+    for call in slot.op.calls().iter().filter(|c| c.ms >= woken_at) {
+        if matches!(
+            call.op.as_str(),
+            "CreateIntegration" | "UpdateIntegration" | "DeleteIntegration"
+        ) {
+            fig.writes_after_wake.push(format!(
+                "{frozen}: {} at {} ({})",
+                call.op, call.ms, call.outcome
+            ));
+        }
+    }
+    // A new life: the call log's rate windows restart here.
+    slot.kills.push(now_ms());
+    slot.op.restart();
+}
+
+fn signal(pid: u32, sig: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(sent.success(), "kill {sig} {pid}");
 }
 
 fn lease_holder(ns: &str, lease: &str) -> Option<String> {
@@ -1006,6 +1130,16 @@ fn print_table(cfg: &Config, f: &Figures) {
         "SIGKILLs with an AWS call / an AWS write in flight",
         format!("{} / {}", f.kills_mid_call, f.kills_mid_write),
     );
+    row(
+        "leaders frozen past the lease (mid-write) / AWS writes after waking / slowest exit",
+        format!(
+            "{} ({}) / {} / {}",
+            f.freezes,
+            f.freezes_mid_write,
+            f.writes_after_wake.len(),
+            secs(f.slowest_exit_after_wake)
+        ),
+    );
     row("times a replica became leader", f.leaderships.to_string());
     let total: usize = f.faults.values().sum();
     let faulted: usize = f
@@ -1147,6 +1281,7 @@ fn print_table(cfg: &Config, f: &Figures) {
         ("check 2 leaks", &f.check2.leaks),
         ("rate violations", &f.rate_violations),
         ("unexpected exits", &f.unexpected_exits),
+        ("writes after waking", &f.writes_after_wake),
     ] {
         for item in list.iter().take(10) {
             println!("  {what}: {item}");
@@ -1188,6 +1323,18 @@ impl Figures {
         need(
             self.pid_kept_through_control_plane,
             "the operator did not live through the control-plane faults",
+        );
+        need(
+            self.freezes >= cfg.freezes,
+            "fewer leader freezes than asked",
+        );
+        need(
+            self.freezes_mid_write > 0,
+            "no freeze landed while an AWS write was in flight",
+        );
+        need(
+            self.writes_after_wake.is_empty(),
+            "a frozen leader sent AWS writes after it was resumed",
         );
         need(
             self.unexpected_exits.is_empty(),

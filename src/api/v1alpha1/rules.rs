@@ -258,3 +258,28 @@ pub(super) fn add_spec_rules(schema: &mut schemars::Schema) {
         .collect();
     schema.insert("x-kubernetes-validations".into(), rules.into());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{HTTP_ONLY, WEBSOCKET_ONLY};
+    use crate::plan::{Field, Support};
+    use std::collections::BTreeSet;
+
+    /// The CEL rules name the fields API Gateway accepts on one kind of API only; the field table says
+    /// the same (in the rules' own order, which the CRD's text keeps).
+    #[test]
+    fn protocol_only_fields_agree_with_the_field_table() {
+        let only = |s: Support| -> BTreeSet<&str> {
+            Field::ALL
+                .iter()
+                .filter(|f| f.rule().support == s)
+                .map(|f| f.name())
+                .collect()
+        };
+        let set = |l: &[&'static str]| l.iter().copied().collect::<BTreeSet<_>>();
+        assert_eq!(set(WEBSOCKET_ONLY), only(Support::WebSocketOnly));
+        assert_eq!(set(HTTP_ONLY), only(Support::HttpOnly));
+        assert_eq!(set(WEBSOCKET_ONLY).len(), WEBSOCKET_ONLY.len());
+        assert_eq!(set(HTTP_ONLY).len(), HTTP_ONLY.len());
+    }
+}
