@@ -75,15 +75,20 @@ impl ReferenceCache {
             .clone()
     }
 
-    /// The region's APIs.
+    /// The region's APIs, and when they were listed.
     pub async fn apis(
         &self,
         aws: &dyn Gateway,
         want: Want,
-    ) -> Result<Arc<Vec<ApiSummary>>, AwsError> {
+    ) -> Result<(Arc<Vec<ApiSummary>>, Instant), AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
         self.cached(&mut r.apis, want, || aws.list_apis()).await
+    }
+
+    /// The least time between two listings of a region that a reference asks for.
+    pub fn recheck_after(&self) -> Duration {
+        self.recheck_after
     }
 
     /// The region's VPC links.
@@ -94,17 +99,20 @@ impl ReferenceCache {
     ) -> Result<Arc<Vec<VpcLinkSummary>>, AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
-        self.cached(&mut r.links, want, || aws.list_vpc_links())
-            .await
+        let (links, _) = self
+            .cached(&mut r.links, want, || aws.list_vpc_links())
+            .await?;
+        Ok(links)
     }
 
-    /// The listing in `slot` if it is good enough for `want`, else a new one from `fetch`.
+    /// The listing in `slot` if it is good enough for `want`, else a new one from `fetch`; and when it
+    /// was fetched.
     async fn cached<T, F>(
         &self,
         slot: &mut Option<Listing<T>>,
         want: Want,
         fetch: impl FnOnce() -> F,
-    ) -> Result<Arc<Vec<T>>, AwsError>
+    ) -> Result<(Arc<Vec<T>>, Instant), AwsError>
     where
         F: std::future::Future<Output = Result<Vec<T>, AwsError>>,
     {
@@ -112,15 +120,16 @@ impl ReferenceCache {
         if let Some(l) = slot.as_ref()
             && usable(l.fetched, l.stale, want, Instant::now(), period, recheck)
         {
-            return Ok(l.items.clone());
+            return Ok((l.items.clone(), l.fetched));
         }
         let items = Arc::new(fetch().await?);
+        let fetched = Instant::now();
         *slot = Some(Listing {
-            fetched: Instant::now(),
+            fetched,
             stale: false,
             items: items.clone(),
         });
-        Ok(items)
+        Ok((items, fetched))
     }
 
     /// An API the listing named is gone: refresh at the next lookup (still at most once per recheck).

@@ -11,10 +11,11 @@ use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::EventReason;
 use crate::controller::context::Context;
 use crate::controller::error::{Error, Phase};
-use crate::controller::scope::{ApiKey, Target, Written};
+use crate::controller::scope::{ApiKey, Scope, Target, Written};
 use crate::controller::status::{
     Synced, now, publish, report_failure, report_synced, write_status,
 };
+use crate::plan::refs::{self, GoneApi};
 use crate::plan::{
     self, Blocker, Candidate, Do, Due, Finish, Holding, IntegrationFields, Observed,
     ObservedIntegration, Outcome, Progress, Step,
@@ -80,19 +81,8 @@ async fn sync(
         .await
         .map_err(applying)?;
     let t = ctx.target(&identity, &region).await;
-    let resolution = resolve_references(obj, &t).await.map_err(applying)?;
-    let api = ApiKey::new(region, resolution.api_id.clone().unwrap_or_default());
-    // Observing and writing happen under the API's lock, so what was observed stays true until we act.
-    // Held until the last AWS write; released before the status is written, so that the API's other
-    // resources need not wait on the API server.
-    let lock = t.scope.api_lock(&api);
-    let mut one_change_per_api = match resolution.unresolved {
-        None => Some(lock.lock().await),
-        Some(_) => None,
-    };
-    let mut progress = observe(obj, ctx, &t, &api, status, resolution)
-        .await
-        .map_err(applying)?;
+    let (api, mut one_change_per_api, mut progress) =
+        resolve_and_observe(obj, ctx, &t, &region, status).await?;
     ctx.settings.failpoints.panic_once(&obj.name_any());
     let mut run = Run {
         obj,
@@ -118,6 +108,64 @@ async fn sync(
         progress.record(&next, outcome, Instant::now());
     }
     unreachable!("a reconcile ends within {MAX_STEPS} steps")
+}
+
+/// The API's lock: observing and writing happen under it, so what was observed stays true until we act.
+/// Held until the last AWS write; released before the status is written, so that the API's other
+/// resources need not wait on the API server.
+type OneChangePerApi = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// Resolves the references, takes the API's lock and observes. §6: when the API apiRef resolved to
+/// answers 404, the region's APIs are listed again (at most once per recheck) and one re-made under the
+/// same name is followed now, not after a slow retry.
+async fn resolve_and_observe(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    t: &Target,
+    region: &str,
+    status: &ApiIntegrationStatus,
+) -> Result<(ApiKey, OneChangePerApi, Progress), Failed> {
+    // The API apiRef resolved to, when it answered 404 in this reconcile.
+    let mut gone: Option<GoneApi> = None;
+    loop {
+        let resolution = resolve_references(obj, t, gone.as_ref())
+            .await
+            .map_err(applying)?;
+        let api = ApiKey::new(region, resolution.api_id.clone().unwrap_or_default());
+        let one_change_per_api = match resolution.unresolved {
+            None => Some(t.scope.api_lock(&api).lock_owned().await),
+            Some(_) => None,
+        };
+        let progress = observe(obj, ctx, t, &api, status, resolution)
+            .await
+            .map_err(applying)?;
+        let observed = &progress.observed;
+        let api_gone = observed.unresolved.is_none() && observed.protocol.is_none();
+        if api_gone && obj.spec.api_ref.is_some() && gone.is_none() {
+            t.scope.forget_api(&api);
+            t.scope.refs.api_gone(&api.region).await;
+            gone = Some(GoneApi {
+                id: api.api_id.clone(),
+                at: Instant::now(),
+            });
+            continue;
+        }
+        return Ok((api, one_change_per_api, progress));
+    }
+}
+
+/// §6: the API that apiRef resolved to answered 404 after this reconcile's listing had been looked at
+/// again (or while acting on it). The error names the reference, not an ID it no longer resolves to,
+/// and the next try, once the region's APIs may be listed again, looks for one re-made under the name.
+/// None without an apiRef.
+async fn api_ref_lost(obj: &ApiIntegration, scope: &Scope, api: &ApiKey) -> Option<Error> {
+    let r = obj.spec.api_ref.as_ref()?;
+    scope.refs.api_gone(&api.region).await;
+    let blocker = Blocker::ApiRefGone {
+        what: refs::describe(&r.name, &r.tags),
+        relist_in: scope.refs.recheck_after(),
+    };
+    Some(Error::blocked(blocker, api))
 }
 
 /// What carrying out one reconcile's steps works on.
@@ -156,14 +204,14 @@ impl Run<'_> {
 
     /// [`Do::Refuse`]: forget what the blocker shows to be wrong, and fail with it.
     async fn refuse(&self, blocker: Blocker) -> Failed {
+        let mut err = Error::blocked(blocker.clone(), self.api);
         if blocker == Blocker::ApiNotFound {
             self.t.scope.forget_api(self.api);
-            if self.obj.spec.api_ref.is_some() {
-                // The listing named an API that is gone: look again at the next try.
-                self.t.scope.refs.api_gone(&self.api.region).await;
+            if let Some(lost) = api_ref_lost(self.obj, &self.t.scope, self.api).await {
+                err = lost;
             }
         }
-        applying(Error::blocked(blocker, self.api))
+        applying(err)
     }
 
     /// [`Do::Finish`]: Ready, and the requeue for the next drift check.
@@ -282,9 +330,16 @@ impl Run<'_> {
             progress.recreation(step),
             self.meta.resource_version.as_deref(),
         )
-        .await
-        .map_err(applying)?;
-        Ok(Outcome::Made(made))
+        .await;
+        match made {
+            Ok(made) => Ok(Outcome::Made(made)),
+            // The API went away since it was observed; behind apiRef, that is said of the reference.
+            Err(Error::ApiNotFound(id)) => {
+                let lost = api_ref_lost(obj, &self.t.scope, self.api).await;
+                Err(applying(lost.unwrap_or(Error::ApiNotFound(id))))
+            }
+            Err(e) => Err(applying(e)),
+        }
     }
 }
 

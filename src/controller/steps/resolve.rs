@@ -4,8 +4,9 @@
 use crate::api::ApiIntegration;
 use crate::aws::AwsError;
 use crate::controller::scope::{ApiKey, Target, Want};
-use crate::plan::refs::{self, Resolved};
+use crate::plan::refs::{self, GoneApi, Resolved};
 use crate::plan::{self, Blocker};
+use std::time::Instant;
 
 /// What the spec's references resolved to.
 pub struct Resolution {
@@ -16,8 +17,15 @@ pub struct Resolution {
 }
 
 /// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
-/// that finds nothing looks at a fresh listing once before it is reported.
-pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Resolution, AwsError> {
+/// that finds nothing looks at a fresh listing once before it is reported. `gone` is the API apiRef
+/// resolved to earlier in this reconcile, which then answered 404: it is left out, and unless the
+/// listing is newer than that 404, not finding another says when to look again (see
+/// [`refs::unresolved_api_ref`]).
+pub async fn resolve_references(
+    obj: &ApiIntegration,
+    t: &Target,
+    gone: Option<&GoneApi>,
+) -> Result<Resolution, AwsError> {
     let aws = t.aws.as_ref();
     let spec = &obj.spec;
     let mut resolution = Resolution {
@@ -27,11 +35,11 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
     };
     if let Some(r) = &spec.api_ref {
         let what = refs::describe(&r.name, &r.tags);
-        let mut apis = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
-        let mut found = plan::resolve_api(r, &apis);
+        let (mut apis, mut listed_at) = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
+        let mut found = refs::resolve_api_without(r, &apis, gone);
         if found == Resolved::NoMatch {
-            apis = t.scope.refs.apis(aws, Want::Fresh).await?;
-            found = plan::resolve_api(r, &apis);
+            (apis, listed_at) = t.scope.refs.apis(aws, Want::Fresh).await?;
+            found = refs::resolve_api_without(r, &apis, gone);
         }
         match found {
             Resolved::One(id) => {
@@ -42,7 +50,10 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
                 resolution.api_id = Some(id);
             }
             Resolved::NoMatch => {
-                resolution.unresolved = Some(Blocker::ApiRefNotFound { what });
+                let recheck = t.scope.refs.recheck_after();
+                let blocker =
+                    refs::unresolved_api_ref(what, gone, listed_at, Instant::now(), recheck);
+                resolution.unresolved = Some(blocker);
                 return Ok(resolution);
             }
             Resolved::Ambiguous(ids) => {
