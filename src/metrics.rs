@@ -187,8 +187,10 @@ impl Metrics {
         self.aws_allowed_rate
             .get_or_create(&labels)
             .set(allowed_rate);
+        // The counter exists (at 0) from the first call, so the alert's ratio has a series to divide.
+        let throttled_total = self.aws_throttled.get_or_create(&labels);
         if throttled {
-            self.aws_throttled.get_or_create(&labels).inc();
+            throttled_total.inc();
         }
     }
 

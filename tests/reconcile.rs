@@ -119,7 +119,7 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
                 .unwrap()
                 .replace("a1b2c3d4e5", &http)
                 .replace("w1x2y3z4v5", &ws);
-            let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
             names.push(doc["metadata"]["name"].as_str().unwrap().to_string());
             apply_yaml(n, &text);
         }
