@@ -41,6 +41,11 @@ pub struct StackState {
     /// The kube-apiserver's URL, once it is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_server: Option<String>,
+    /// The stack directory this state was written for. A checkout whose target/ was copied from another
+    /// one carries that one's state.json: its processes are the other checkout's, never to be stopped
+    /// or used from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
 }
 
 impl StackState {
@@ -49,9 +54,35 @@ impl StackState {
         stack_dir().join("state.json")
     }
 
-    /// The recorded state: None when there is no file; an error when it cannot be read or parsed.
+    /// A new, empty state for this checkout's stack.
+    pub fn for_this_checkout() -> StackState {
+        StackState {
+            dir: Some(stack_dir()),
+            ..StackState::default()
+        }
+    }
+
+    /// The recorded state of this checkout's stack: None when there is no file, or when the file was
+    /// written for another checkout's stack (target/ copied); an error when it cannot be read or parsed.
     pub fn load() -> io::Result<Option<StackState>> {
-        StackState::load_from(&StackState::path())
+        StackState::load_owned(&StackState::path(), &stack_dir())
+    }
+
+    /// The state at `path` if it belongs to the stack in `dir` (or says nothing about where it belongs,
+    /// as files written before the field existed do).
+    pub fn load_owned(path: &Path, dir: &Path) -> io::Result<Option<StackState>> {
+        match StackState::load_from(path)? {
+            Some(state) if state.dir.as_deref().is_some_and(|d| d != dir) => {
+                eprintln!(
+                    "stack: {} was written for the stack in {} (this target/ was copied from another \
+                     checkout): ignored; its processes are left alone",
+                    path.display(),
+                    state.dir.as_deref().unwrap_or(dir).display()
+                );
+                Ok(None)
+            }
+            other => Ok(other),
+        }
     }
 
     pub fn load_from(path: &Path) -> io::Result<Option<StackState>> {
@@ -220,6 +251,31 @@ mod tests {
         state.replace_pid("etcd", 21, 30);
         assert_eq!(state.process("etcd").unwrap().pid, 30);
         assert_eq!(state.process("operator").unwrap().pid, 22);
+    }
+
+    /// A target/ copied from another checkout brings that checkout's state.json: it must not make this
+    /// checkout use, or stop, the other one's processes.
+    #[test]
+    fn a_state_written_for_another_checkouts_stack_is_ignored() {
+        let dir = std::env::temp_dir().join(format!("testkit-owned-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        let mut state = StackState {
+            dir: Some(PathBuf::from("/elsewhere/target/stack")),
+            ..StackState::default()
+        };
+        state.record("moto", 4242, Path::new("/bin/moto"));
+        state.save_to(&path).unwrap();
+        assert_eq!(StackState::load_owned(&path, &dir).unwrap(), None);
+        assert_eq!(
+            StackState::load_owned(&path, Path::new("/elsewhere/target/stack")).unwrap(),
+            Some(state.clone())
+        );
+        // A file from before the field existed is taken as this checkout's, as it always was.
+        state.dir = None;
+        state.save_to(&path).unwrap();
+        assert_eq!(StackState::load_owned(&path, &dir).unwrap(), Some(state));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

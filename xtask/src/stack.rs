@@ -120,7 +120,7 @@ fn start(tools: &Tools) -> Result<Stack> {
     }
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut state = StackState::default();
+    let mut state = StackState::for_this_checkout();
     write_state(&state)?;
     // Every process is recorded the moment it starts, so a failure half-way leaves nothing unstoppable.
     let record = |state: &mut StackState, name: &str, pid: u32, bin: &Path| -> Result<()> {
