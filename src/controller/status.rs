@@ -319,6 +319,16 @@ pub async fn report_observed(
         ctx.settings.resync,
         spread,
     );
+    // What was seen is what a switch to Manage updates from (its update then names exactly the fields
+    // status.drift listed, and AWS's answer is checked); with nothing seen, no older sync may stand in.
+    ctx.memory.forget_settled(obj);
+    match seen.observation {
+        Observation::InSync(held)
+        | Observation::Drifted {
+            integration: held, ..
+        } => ctx.memory.remember_synced(obj, seen.api.clone(), held),
+        Observation::Missing { .. } | Observation::Blocked(_) => {}
+    }
     ctx.memory.remember_settled(obj, false, now + wait);
     Ok(Action::requeue(wait))
 }

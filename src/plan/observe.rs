@@ -61,7 +61,13 @@ pub fn observation(observed: &Observed) -> Observation {
                 id: Some(id.clone()),
             };
         }
-        Holding::InterruptedCreate { .. } | Holding::Nothing | Holding::OnReplacedApi { .. } => {
+        // §6: the recorded integration is on an API the reference no longer names: not on this one.
+        Holding::OnReplacedApi { old_id, .. } => {
+            return Observation::Missing {
+                id: Some(old_id.clone()),
+            };
+        }
+        Holding::InterruptedCreate { .. } | Holding::Nothing => {
             return Observation::Missing { id: None };
         }
     };

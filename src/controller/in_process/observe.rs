@@ -288,4 +288,30 @@ async fn switching_to_observe_stops_writes_at_once() {
         drift_of(&h),
         uri_drift("https://third", "https://elsewhere")
     );
+
+    // The spec back as Manage last synced it, and then Manage again: the one update repairs what Observe
+    // listed; this process's memory of its last sync in Manage (which matches this spec) is not
+    // mistaken for what AWS holds.
+    edit(&h, |o| {
+        o.spec.integration_uri = Some("https://a.example".into())
+    });
+    h.reconcile("team", "web").await.unwrap();
+    assert_eq!(
+        drift_of(&h),
+        uri_drift("https://a.example", "https://elsewhere")
+    );
+    edit(&h, |o| {
+        o.spec.management_policy = Some(ManagementPolicy::Manage)
+    });
+    fake.forget_calls();
+    h.reconcile("team", "web").await.unwrap();
+    let writes: Vec<_> = fake.writes().iter().map(|c| c.op).collect();
+    assert_eq!(writes, ["UpdateIntegration"], "{:?}", fake.ops());
+    let held = fake.integration("a1", &id).unwrap();
+    assert_eq!(
+        held.fields.integration_uri.as_deref(),
+        Some("https://a.example")
+    );
+    assert!(drift_of(&h).is_empty());
+    assert_eq!(ready_of(&h, "web").reason, "Synced");
 }
