@@ -4,10 +4,11 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# The workspace manifest names xtask/ as a member, so it is copied too (it is not built).
+# The workspace manifest names xtask/ and testkit/ as members, so they are copied too (neither is built).
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo ./.cargo
 COPY src ./src
+COPY testkit ./testkit
 COPY xtask ./xtask
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \

@@ -7,46 +7,22 @@
 //!
 //! It prints its figures; it asserts only that the work was done (every resource Ready, one create each).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/e2e/mod.rs"]
-mod e2e;
-
-use common::{TempNamespace, eventually, kubectl_ok, kubectl_stdin};
-use e2e::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use testkit::eventually;
+use testkit::kubectl::{TempNamespace, kubectl_ok, kubectl_stdin, wait_ready};
+use testkit::moto::Moto;
+use testkit::operator::Operator;
+use testkit::process;
 
-/// (resident KiB, peak resident KiB) from /proc/<pid>/status.
+/// (resident KiB, peak resident KiB) of the running operator.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    process::memory_kib(pid).expect("/proc/<pid>/status of the operator")
 }
 
-/// User + system CPU seconds the process has used (/proc/<pid>/stat, clock ticks of 1/100 s).
+/// User + system CPU seconds the operator has used.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 overall.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-        .unwrap_or(100.0)
+    process::cpu_seconds(pid).expect("/proc/<pid>/stat of the operator")
 }
 
 fn mib(kib: u64) -> f64 {

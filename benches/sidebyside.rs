@@ -11,13 +11,8 @@
 //! APIGW_BENCH_OUT (default docs/). With APIGW_BENCH_RENDER_ONLY=1 it measures nothing and writes the
 //! Markdown and charts again from benchmarks.json.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "sidebyside/mod.rs"]
-mod sidebyside;
-
-use sidebyside::{AckSetup, Kind, report};
 use std::path::PathBuf;
+use testkit::sidebyside::{self, AckSetup, Kind, report};
 
 fn main() {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());

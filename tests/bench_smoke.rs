@@ -3,12 +3,7 @@
 //! It asserts that every phase completes and that the counts agree with what moto holds; it asserts no
 //! timing.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "../benches/sidebyside/mod.rs"]
-mod sidebyside;
-
-use sidebyside::{Kind, report};
+use testkit::sidebyside::{self, Kind, report};
 
 const N: usize = 20;
 
@@ -106,46 +101,6 @@ fn the_bench_runs_small_and_its_counts_agree_with_moto() {
         "{svg}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn the_proxy_names_each_operation() {
-    use sidebyside::proxy::classify;
-    let op = |m, p| classify(m, p, b"", None);
-    assert_eq!(
-        op("POST", "/v2/apis/a1/integrations").0,
-        "CreateIntegration"
-    );
-    assert_eq!(
-        op("PATCH", "/v2/apis/a1/integrations/i9"),
-        ("UpdateIntegration".to_string(), Some("i9".to_string()))
-    );
-    assert_eq!(op("GET", "/v2/apis/a1/integrations").0, "GetIntegrations");
-    assert_eq!(op("GET", "/v2/apis/a1/integrations/i9").0, "GetIntegration");
-    assert_eq!(
-        op("DELETE", "/v2/apis/a1/integrations/i9").0,
-        "DeleteIntegration"
-    );
-    assert_eq!(
-        classify(
-            "POST",
-            "/",
-            b"Action=GetCallerIdentity&Version=2011-06-15",
-            None
-        )
-        .0,
-        "sts:GetCallerIdentity"
-    );
-    assert_eq!(
-        classify(
-            "POST",
-            "/",
-            b"{}",
-            Some("AWSSecurityTokenServiceV20110615.GetCallerIdentity")
-        )
-        .0,
-        "sts:GetCallerIdentity"
-    );
 }
 
 #[test]

@@ -9,8 +9,8 @@ mod e2e;
 use common::{Manifest, TempNamespace, eventually, kubectl_ok};
 use e2e::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
+use testkit::process::{Signal, signal};
 
 const LEASE_SECONDS: u64 = 6;
 const N: usize = 20;
@@ -18,14 +18,6 @@ const N: usize = 20;
 fn is_leader(port: u16) -> Option<bool> {
     let (_, text) = http_get(&format!("http://127.0.0.1:{port}/metrics"))?;
     Some(metric(&text, "apigw_operator_leader")? == 1.0)
-}
-
-fn signal(pid: u32, sig: &str) {
-    let sent = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("kill(1) runs");
-    assert!(sent.success(), "kill {sig} {pid}");
 }
 
 fn is_write(op: &str) -> bool {
@@ -177,7 +169,7 @@ fn freeze_the_leader_mid_batch(prefix: &str, batch: Batch) {
         || (a.count(op) >= done_before + 3).then_some(()),
     );
     let pid_a = a.pid().expect("A runs");
-    signal(pid_a, "-STOP");
+    assert!(signal(pid_a, Signal::Stop), "kill -STOP {pid_a}");
     println!(
         "froze A after {} of {N} {op} calls",
         a.count(op) - done_before
@@ -203,7 +195,7 @@ fn freeze_the_leader_mid_batch(prefix: &str, batch: Batch) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    signal(pid_a, "-CONT");
+    assert!(signal(pid_a, Signal::Cont), "kill -CONT {pid_a}");
     eventually(
         "A to notice it lost the Lease and exit",
         Duration::from_secs(30),

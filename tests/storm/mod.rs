@@ -22,7 +22,8 @@
 //! order they arrive; the interleaving with the operator's own timing is not fixed, so a seed replays the
 //! same storm, not the same run.
 
-pub mod control;
+pub use testkit::control;
+use testkit::process::{Signal, last_lines, signal};
 
 use crate::common::{TempNamespace, kubectl, kubectl_stdin};
 use crate::e2e::{Call, FaultProxy, Moto, Operator, Storm, StormFault, apigw_client, mismatches};
@@ -391,7 +392,7 @@ pub fn run(cfg: &Config) -> Figures {
         if !alive {
             fig.unexpected_exits.push(format!(
                 "single operator exited during control-plane faults:\n{}",
-                tail(&s[0].op.log_text(), 20)
+                last_lines(&s[0].op.log_text(), 20)
             ));
         }
         fig.watch_410s = count_410(&s[0].op.log_text());
@@ -495,7 +496,7 @@ pub fn run(cfg: &Config) -> Figures {
                 fig.unexpected_exits.push(format!(
                     "{} was not running after phase C:\n{}",
                     slot.name,
-                    tail(&slot.op.log_text(), 20)
+                    last_lines(&slot.op.log_text(), 20)
                 ));
             }
         }
@@ -571,7 +572,7 @@ pub fn run(cfg: &Config) -> Figures {
                 fig.unexpected_exits.push(format!(
                     "{} was not running after moto's restart:\n{}",
                     slot.name,
-                    tail(&slot.op.log_text(), 20)
+                    last_lines(&slot.op.log_text(), 20)
                 ));
             }
         }
@@ -687,7 +688,7 @@ fn spawn_killer(
                 panic!(
                     "{} exited by itself:\n{}",
                     slot.name,
-                    tail(&slot.op.log_text(), 30)
+                    last_lines(&slot.op.log_text(), 30)
                 );
             }
             slot.kills.push(now_ms());
@@ -739,7 +740,7 @@ fn freeze_the_holder(
     while proxy.in_flight().1 == 0 && started.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(2));
     }
-    signal(pid, "-STOP");
+    assert!(signal(pid, Signal::Stop), "kill -STOP {pid}");
     fig.freezes += 1;
     if proxy.in_flight().1 > 0 {
         fig.freezes_mid_write += 1;
@@ -754,7 +755,7 @@ fn freeze_the_holder(
     }
     std::thread::sleep(Duration::from_millis(rng.random_range(1000..3000)));
     let woken_at = now_ms();
-    signal(pid, "-CONT");
+    assert!(signal(pid, Signal::Cont), "kill -CONT {pid}");
     let exited = wait_opt(Duration::from_secs(30), || {
         let mut s = slots.lock().unwrap();
         (!s[idx].op.is_running()).then_some(())
@@ -768,7 +769,7 @@ fn freeze_the_holder(
         }
         None => fig.unexpected_exits.push(format!(
             "{frozen} did not exit within 30 s of being resumed without the Lease:\n{}",
-            tail(&slot.op.log_text(), 20)
+            last_lines(&slot.op.log_text(), 20)
         )),
     }
     for call in slot.op.calls().iter().filter(|c| c.ms >= woken_at) {
@@ -785,14 +786,6 @@ fn freeze_the_holder(
     // A new life: the call log's rate windows restart here.
     slot.kills.push(now_ms());
     slot.op.restart();
-}
-
-fn signal(pid: u32, sig: &str) {
-    let sent = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("kill(1) runs");
-    assert!(sent.success(), "kill {sig} {pid}");
 }
 
 fn lease_holder(ns: &str, lease: &str) -> Option<String> {
@@ -1099,11 +1092,6 @@ fn rate_check(lives: &[Vec<u64>], fig: &mut Figures) {
         }
     }
     fig.busiest_second = max_in_window(&all, 1000);
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn secs(d: Option<Duration>) -> String {

@@ -1,13 +1,15 @@
-//! Small process helpers: run a command and fail loudly, start a detached server, probe readiness, stop by pid.
+//! Small process helpers: run a command and fail loudly, start a detached server, probe readiness. Whether
+//! a recorded pid runs, and stopping it, come from the shared test kit (the tests restart stack processes
+//! the same way).
 
 use anyhow::{Context, Result, bail};
-use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+pub use testkit::process::{pid_runs, stop_pid, tail};
 
 /// The program and its arguments, for messages. Not `{cmd:?}`: that also prints the environment the
 /// command was given, which holds the stack's AWS secret key.
@@ -50,64 +52,13 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 /// Starts a long-running server in its own process group (so a Ctrl-C in the terminal that ran
 /// `stack up` does not take it down), with output appended to `log`.
 pub fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<Child> {
-    let out = File::options().create(true).append(true).open(log)?;
-    let err = out.try_clone()?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    Ok(child)
+    testkit::process::spawn_logged(cmd.process_group(0), log)
+        .with_context(|| format!("cannot start {}", describe(cmd)))
 }
 
 /// A free TCP port on 127.0.0.1 (the kernel picks it; there is a small race until the server binds it).
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The pid is alive and its command line contains `needle` (guards against a recycled pid).
-pub fn pid_runs(pid: u32, needle: &str) -> bool {
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => {
-            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
-            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(false);
-            !zombie && cmdline.contains(needle)
-        }
-        Err(_) => false,
-    }
-}
-
-/// SIGTERM, then SIGKILL after `grace`; returns once the process is gone.
-pub fn stop_pid(pid: u32, needle: &str, grace: Duration) {
-    if !pid_runs(pid, needle) {
-        return;
-    }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if !pid_runs(pid, needle) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status();
-    while pid_runs(pid, needle) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Ok(testkit::process::free_port()?)
 }
 
 /// A plain-HTTP GET on 127.0.0.1:`port`; returns the status code.
@@ -150,10 +101,4 @@ pub fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-pub fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

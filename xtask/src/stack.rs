@@ -1,29 +1,19 @@
 //! The local stack: etcd, kube-apiserver (RBAC, token users, service-account keys), kube-controller-manager
-//! and moto's server, each on a free loopback port. State (pids, ports) lives in target/stack/state.json
-//! so that `down` stops exactly what `up` started.
+//! and moto's server, each on a free loopback port. State (pids, endpoints) lives in target/stack/state.json
+//! ([`StackState`], shared with the tests that restart stack processes) so that `down` stops exactly what
+//! `up` started.
 
 use crate::paths::{repo_root, stack_dir};
-use crate::proc::{
-    free_port, http_get_status, output, pid_runs, run, spawn_detached, stop_pid, wait_ready,
-};
+use crate::proc::{free_port, http_get_status, output, run, spawn_detached, stop_pid, wait_ready};
 use crate::tools::{self, Tools};
-use anyhow::{Result, bail};
-use serde_json::{Value, json};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::stack::{StackState, read_env_file};
 
 /// The region the stack's env file names; moto accepts any.
 pub const REGION: &str = "us-east-1";
-
-/// A process the stack started: a name for people, its pid, and a string its command line must contain
-/// (the binary path) so a recycled pid is never signalled.
-#[derive(Clone, Debug)]
-pub struct Managed {
-    pub name: String,
-    pub pid: u32,
-    pub needle: String,
-}
 
 /// What a running stack offers to the demo and the tests.
 pub struct Stack {
@@ -47,45 +37,33 @@ impl Stack {
 }
 
 fn state_path() -> PathBuf {
-    stack_dir().join("state.json")
+    StackState::path()
 }
 
-fn read_state() -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(state_path()).ok()?).ok()
+/// The recorded state, if any. A file that cannot be read or parsed is an error naming it: guessing
+/// would either stop nothing or start a second stack beside processes nobody records any more.
+fn read_state() -> Result<Option<StackState>> {
+    StackState::load().with_context(|| {
+        format!(
+            "cannot read {}; stop the processes it names by hand, then remove it",
+            state_path().display()
+        )
+    })
 }
 
-fn managed(state: &Value) -> Vec<Managed> {
-    state["processes"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| {
-                    Some(Managed {
-                        name: p["name"].as_str()?.to_string(),
-                        pid: p["pid"].as_u64()? as u32,
-                        needle: p["needle"].as_str()?.to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn write_state(state: &Value) -> Result<()> {
-    std::fs::write(state_path(), serde_json::to_string_pretty(state)?)?;
-    Ok(())
+fn write_state(state: &StackState) -> Result<()> {
+    state
+        .save()
+        .with_context(|| format!("writing {}", state_path().display()))
 }
 
 /// The stack as recorded, if every core process of it still runs.
 fn running() -> Option<Stack> {
-    let state = read_state()?;
+    let state = read_state().ok()??;
     let core = ["etcd", "kube-apiserver", "kube-controller-manager", "moto"];
-    let procs = managed(&state);
-    let all_up = core.iter().all(|name| {
-        procs
-            .iter()
-            .any(|p| p.name == *name && pid_runs(p.pid, &p.needle))
-    });
+    let all_up = core
+        .iter()
+        .all(|name| state.processes.iter().any(|p| p.name == *name && p.runs()));
     if !all_up {
         return None;
     }
@@ -93,25 +71,10 @@ fn running() -> Option<Stack> {
     Some(Stack {
         dir: stack_dir(),
         kubeconfig: stack_dir().join("kubeconfig"),
-        aws_endpoint: state["awsEndpoint"].as_str()?.to_string(),
+        aws_endpoint: state.aws_endpoint?,
         env,
         started_here: false,
     })
-}
-
-/// Parses the `export K=V` lines of target/stack/env (PATH is expanded against the current PATH).
-fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut env = Vec::new();
-    for line in text.lines() {
-        let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) else {
-            continue;
-        };
-        let v = v.trim_matches('"');
-        let v = v.replace("$PATH", &std::env::var("PATH").unwrap_or_default());
-        env.push((k.to_string(), v));
-    }
-    Ok(env)
 }
 
 pub fn up() -> Result<Stack> {
@@ -129,7 +92,7 @@ pub fn up() -> Result<Stack> {
         ensure_crds(&stack)?;
         return Ok(stack);
     }
-    if read_state().is_some() {
+    if read_state()?.is_some() {
         eprintln!(
             "xtask: a previous stack is only partly running; stopping what is left of it first"
         );
@@ -157,14 +120,11 @@ fn start(tools: &Tools) -> Result<Stack> {
     }
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut state = json!({"processes": []});
+    let mut state = StackState::default();
     write_state(&state)?;
     // Every process is recorded the moment it starts, so a failure half-way leaves nothing unstoppable.
-    let record = |state: &mut Value, name: &str, pid: u32, bin: &Path| -> Result<()> {
-        state["processes"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": name, "pid": pid, "needle": bin.display().to_string()}));
+    let record = |state: &mut StackState, name: &str, pid: u32, bin: &Path| -> Result<()> {
+        state.record(name, pid, bin);
         write_state(state)
     };
 
@@ -361,8 +321,8 @@ fn start(tools: &Tools) -> Result<Stack> {
     let aws_endpoint = format!("http://127.0.0.1:{moto_port}");
     println!("stack: moto ready on {aws_endpoint} after {t:.1?}");
 
-    state["awsEndpoint"] = json!(aws_endpoint);
-    state["apiServer"] = json!(server);
+    state.aws_endpoint = Some(aws_endpoint.clone());
+    state.api_server = Some(server);
     write_state(&state)?;
 
     let secret = format!("stack-secret-{}", random_hex(8)?);
@@ -538,36 +498,31 @@ fn random_hex(bytes: usize) -> Result<String> {
 
 /// Records a process started on top of the stack (the demo's operator) so `down` stops it too.
 pub fn register(name: &str, pid: u32, needle: &Path) -> Result<()> {
-    let mut state = read_state().unwrap_or_else(|| json!({"processes": []}));
-    state["processes"]
-        .as_array_mut()
-        .ok_or_else(|| anyhow::anyhow!("{} is malformed", state_path().display()))?
-        .push(json!({"name": name, "pid": pid, "needle": needle.display().to_string()}));
+    let mut state = read_state()?.unwrap_or_default();
+    state.record(name, pid, needle);
     write_state(&state)
 }
 
 /// Stops and forgets every recorded process called `name`; says whether one was running.
 pub fn stop_named(name: &str) -> Result<bool> {
-    let Some(mut state) = read_state() else {
+    let Some(mut state) = read_state()? else {
         return Ok(false);
     };
     let mut was_running = false;
-    for p in managed(&state).iter().filter(|p| p.name == name) {
-        was_running |= pid_runs(p.pid, &p.needle);
+    for p in state.processes.iter().filter(|p| p.name == name) {
+        was_running |= p.runs();
         stop_pid(p.pid, &p.needle, Duration::from_secs(10));
-        if pid_runs(p.pid, &p.needle) {
+        if p.runs() {
             bail!("{} (pid {}) is still running", p.name, p.pid);
         }
     }
-    if let Some(ps) = state["processes"].as_array_mut() {
-        ps.retain(|p| p["name"] != name);
-    }
+    state.processes.retain(|p| p.name != name);
     write_state(&state)?;
     Ok(was_running)
 }
 
 pub fn down() -> Result<()> {
-    let Some(state) = read_state() else {
+    let Some(state) = read_state()? else {
         println!(
             "stack: nothing recorded in {}; nothing to stop",
             state_path().display()
@@ -575,13 +530,13 @@ pub fn down() -> Result<()> {
         return Ok(());
     };
     // Stop in reverse start order: the operator and moto first, etcd last.
-    for p in managed(&state).iter().rev() {
-        let was = pid_runs(p.pid, &p.needle);
+    for p in state.processes.iter().rev() {
+        let was = p.runs();
         stop_pid(p.pid, &p.needle, Duration::from_secs(10));
         if was {
             println!("stack: stopped {} (pid {})", p.name, p.pid);
         }
-        if pid_runs(p.pid, &p.needle) {
+        if p.runs() {
             bail!("{} (pid {}) is still running", p.name, p.pid);
         }
     }
@@ -605,23 +560,19 @@ pub fn down() -> Result<()> {
 }
 
 pub fn status() -> Result<()> {
-    let Some(state) = read_state() else {
+    let Some(state) = read_state()? else {
         println!("stack: not up (no {})", state_path().display());
         return Ok(());
     };
     println!("stack: {}", stack_dir().display());
-    for p in managed(&state) {
-        let what = if pid_runs(p.pid, &p.needle) {
-            "running"
-        } else {
-            "NOT running"
-        };
+    for p in &state.processes {
+        let what = if p.runs() { "running" } else { "NOT running" };
         println!("  {:<24} pid {:<8} {what}", p.name, p.pid);
     }
-    if let Some(s) = state["apiServer"].as_str() {
+    if let Some(s) = &state.api_server {
         println!("  kube-apiserver           {s}");
     }
-    if let Some(s) = state["awsEndpoint"].as_str() {
+    if let Some(s) = &state.aws_endpoint {
         println!("  AWS endpoint (moto)      {s}");
     }
     println!(

@@ -1,33 +1,19 @@
 //! The side-by-side benchmark (issue 13): `limit`, ours (limiter off and defaults) and ACK's controller
 //! (1 and 4 workers), each in turn on the same local stack, counted the same way. `benches/sidebyside.rs`
 //! runs it at full size and writes docs/benchmarks.md; `tests/bench_smoke.rs` runs it small inside
-//! `cargo xtask test` so that it cannot rot.
-#![allow(dead_code)]
+//! `cargo xtask test` so that it cannot rot. Every contender's AWS calls are counted by the same
+//! [`crate::proxy::FaultProxy`] in front of moto, with no fault rule set.
 
 pub mod procs;
-pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod watch;
 
 pub use run::{AckSetup, Config, Kind, RunResult};
 
+use crate::paths::{cache_dir, stack_dir, target_dir};
+use crate::stack::stack_env;
 use std::path::{Path, PathBuf};
-
-/// The tool cache, found the way xtask finds it (`$APIGW_CACHE_DIR`, `$XDG_CACHE_HOME/apigw-operator`,
-/// `~/.cache/apigw-operator`).
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("APIGW_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("apigw-operator");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    home.join(".cache").join("apigw-operator")
-}
 
 /// ACK's controller as an earlier `cargo xtask bench` cached it (xtask's tools.rs builds it; this only
 /// looks), or None.
@@ -54,8 +40,7 @@ pub fn config(
     ack: Option<AckSetup>,
     operator_bin: &Path,
 ) -> Config {
-    let env = crate::common::stack_env();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = stack_env();
     let drift_s = Config::default_drift_s(resources);
     let mut stack_env: Vec<(String, String)> =
         env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -77,8 +62,8 @@ pub fn config(
             .cloned()
             .unwrap_or_else(|| "us-east-1".into()),
         stack_env,
-        stack_dir: repo.join("target/stack"),
-        log_dir: repo.join("target/bench-logs"),
+        stack_dir: stack_dir(),
+        log_dir: target_dir().join("bench-logs"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The contenders and the phases each goes through, one contender after the other on the same stack.
 
 use super::procs::{Controller, StackPids};
-use super::proxy::{Call, Proxy};
 use super::watch::{ReadyRule, Watch};
+use crate::proxy::{FaultProxy, ProxyCall};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_apigatewayv2 as apigw;
 use futures::StreamExt;
@@ -370,7 +370,7 @@ struct Bench<'a> {
     kind: Kind,
     api: Api<DynamicObject>,
     moto: &'a apigw::Client,
-    proxy: Proxy,
+    proxy: FaultProxy,
     watch: Watch,
     events: Watch,
     pids: &'a StackPids,
@@ -415,7 +415,7 @@ async fn run_contender(
         &ns,
         &ApiResource::erase::<k8s_openapi::api::core::v1::Event>(&()),
     );
-    let proxy = Proxy::start(cfg.moto_endpoint.clone()).await;
+    let proxy = FaultProxy::start_here(&cfg.moto_endpoint);
     let watch = Watch::start(api.clone(), kind.rule());
     let events = Watch::start(events, kind.rule());
     watch.synced().await;
@@ -443,7 +443,7 @@ async fn run_contender(
     }
     result.creates_ok = bench
         .proxy
-        .slice(0, None)
+        .calls_since(0, None)
         .iter()
         .filter(|c| c.op == "CreateIntegration" && c.ok())
         .count();
@@ -783,7 +783,7 @@ impl Bench<'_> {
     fn mark(&self) -> Mark {
         Mark {
             at: Instant::now(),
-            calls: self.proxy.len(),
+            calls: self.proxy.answered(),
             cpu: self.controller.as_ref().map(|c| c.cpu_now()).unwrap_or(0.0),
             stack_cpu: self.pids.cpu(),
         }
@@ -815,10 +815,10 @@ impl Bench<'_> {
         }
         let settle = settle_started.elapsed();
         let settled = Instant::now();
-        let calls = self.proxy.slice(mark.calls, None);
-        let (inside, after): (Vec<&Call>, Vec<&Call>) =
+        let calls = self.proxy.calls_since(mark.calls, None);
+        let (inside, after): (Vec<&ProxyCall>, Vec<&ProxyCall>) =
             calls.iter().partition(|c| wall.is_none() || c.at <= ended);
-        let by_op = |calls: &[&Call]| {
+        let by_op = |calls: &[&ProxyCall]| {
             let mut m = BTreeMap::new();
             for c in calls {
                 *m.entry(c.op.clone()).or_insert(0) += 1;
@@ -1060,9 +1060,9 @@ impl Bench<'_> {
         let mut first_ok: HashMap<String, Instant> = HashMap::new();
         let mut seen = mark.calls;
         loop {
-            let calls = self.proxy.slice(seen, None);
+            let calls = self.proxy.calls_since(seen, None);
             seen += calls.len();
-            for c in calls.iter().filter(|c: &&Call| c.op == op && c.ok()) {
+            for c in calls.iter().filter(|c: &&ProxyCall| c.op == op && c.ok()) {
                 if let Some(id) = &c.integration
                     && ids.contains(id)
                 {
@@ -1104,7 +1104,7 @@ impl Bench<'_> {
 
     /// The latest AWS call or change to the contender's objects.
     fn last_activity(&self) -> Option<Instant> {
-        match (self.proxy.last_at(), self.watch.last_change()) {
+        match (self.proxy.last_answer_at(), self.watch.last_change()) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }

@@ -1,40 +1,11 @@
 //! Processes the bench starts and watches: a contender's operator, and the stack's own servers (whose CPU
 //! the bench reads but never touches).
 
+use crate::process::{Signal, cpu_seconds, peak_rss_kib, signal, spawn_logged, tail};
+use crate::stack::StackState;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-/// User + system CPU seconds of a live process (/proc/<pid>/stat), None when it is gone.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 overall.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / ticks_per_second())
-}
-
-fn ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-/// Peak resident memory (VmHWM) of a live process, in KiB.
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
 
 /// The stack's kube-apiserver, etcd and moto, from target/stack/state.json (for their CPU time).
 pub struct StackPids {
@@ -45,18 +16,12 @@ pub struct StackPids {
 
 impl StackPids {
     pub fn read(stack_dir: &std::path::Path) -> StackPids {
-        let state: serde_json::Value = std::fs::read_to_string(stack_dir.join("state.json"))
+        // No state (or an unreadable one): the bench runs on, counting those servers' CPU as 0.
+        let state = StackState::load_from(&stack_dir.join("state.json"))
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .flatten()
             .unwrap_or_default();
-        let pid = |name: &str| {
-            state["processes"]
-                .as_array()?
-                .iter()
-                .find(|p| p["name"] == name)?["pid"]
-                .as_u64()
-                .map(|p| p as u32)
-        };
+        let pid = |name: &str| state.process(name).map(|p| p.pid);
         StackPids {
             apiserver: pid("kube-apiserver"),
             etcd: pid("etcd"),
@@ -110,22 +75,13 @@ impl Controller {
 
     pub fn spawn(&mut self) {
         self.log_offset = std::fs::metadata(&self.log).map_or(0, |m| m.len() as usize);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("controller log opens");
         let mut cmd = Command::new(&self.program);
         for k in &self.unset {
             cmd.env_remove(k);
         }
-        let child = cmd
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let child = spawn_logged(&mut cmd, &self.log)
             .unwrap_or_else(|e| panic!("{} starts: {e}", self.program.display()));
         self.child = Some(child);
     }
@@ -152,9 +108,7 @@ impl Controller {
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        tail(&self.log, lines)
     }
 
     /// CPU seconds of the running process (0 when none).
@@ -177,9 +131,7 @@ impl Controller {
         // Read what it used before it goes (a reaped process has no /proc entry).
         let mut peak = peak_rss_kib(pid).unwrap_or(0);
         let mut cpu = cpu_seconds(pid).unwrap_or(0.0);
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        signal(pid, Signal::Term);
         let deadline = Instant::now() + grace;
         loop {
             // A zombie still has /proc/<pid>/stat with its final CPU time.

@@ -2,58 +2,27 @@
 //! (same binary, arguments, ports and data, read from target/stack/state.json and /proc), etcd compacted
 //! through its HTTP/JSON gateway, and a moto of the test's own that it can wipe by restarting.
 
-use crate::common::{kubectl, repo_path};
+use crate::kubectl::kubectl;
+use crate::paths::{repo_path, stack_dir};
+use crate::process::{Signal, argv_of, free_port, pid_runs, signal, spawn_logged};
+use crate::runtime::http_get;
+use crate::stack::{StackProcess, StackState};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-fn state_path() -> PathBuf {
-    repo_path("target/stack/state.json")
+/// The stack's process called `name`, as recorded last.
+fn recorded(name: &str) -> StackProcess {
+    StackState::expect_running()
+        .process(name)
+        .unwrap_or_else(|| panic!("no process {name} in {}", StackState::path().display()))
+        .clone()
 }
 
-fn read_state() -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(state_path()).expect("target/stack/state.json: is the stack up?");
-    serde_json::from_str(&text).expect("state.json is JSON")
-}
-
-/// (pid, needle) of the stack's process called `name`.
-fn recorded(name: &str) -> (u32, String) {
-    let state = read_state();
-    let p = state["processes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .rfind(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no process {name} in state.json"));
-    (
-        p["pid"].as_u64().unwrap() as u32,
-        p["needle"].as_str().unwrap().to_string(),
-    )
-}
-
-/// The pid runs, is not a zombie, and its command line names `needle` (not a recycled pid).
-pub fn pid_runs(pid: u32, needle: &str) -> bool {
-    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true);
-    !zombie && String::from_utf8_lossy(&raw).contains(needle)
-}
-
-fn argv_of(pid: u32) -> Vec<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the process's command line");
-    raw.split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
+/// The command line of the stack's process `pid`, which must be running.
+fn argv_of_running(pid: u32) -> Vec<String> {
+    argv_of(pid).unwrap_or_else(|e| panic!("the command line of pid {pid}: {e}"))
 }
 
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
@@ -70,41 +39,31 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Du
 /// `ready` holds, with the time it took from the kill.
 pub fn restart_stack_process(name: &str, ready: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
-    let (pid, needle) = recorded(name);
+    let StackProcess { pid, needle, .. } = recorded(name);
     assert!(pid_runs(pid, &needle), "{name} (pid {pid}) is not running");
-    let argv = argv_of(pid);
+    let argv = argv_of_running(pid);
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_else(|_| repo_path("."));
-    let killed = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .expect("kill(1) runs");
-    assert!(killed.success(), "kill -KILL {pid} ({name})");
+    assert!(signal(pid, Signal::Kill), "kill -KILL {pid} ({name})");
     wait_until(&format!("{name} to die"), Duration::from_secs(20), || {
         !pid_runs(pid, &needle)
     });
-    let log = repo_path(&format!("target/stack/logs/{name}.log"));
+    let log = stack_dir().join("logs").join(format!("{name}.log"));
     // The killed process's threads may still hold its ports for a moment after its pid reads as gone:
     // a start that fails at once (address in use) is tried again.
     let mut ready = ready;
     let mut attempts = 0;
     let new_pid = loop {
         attempts += 1;
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("the stack's log file");
         // Its own process group, output to its log and nothing inherited from the test: it outlives
         // this test like any stack process, and cargo does not wait on its output.
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .current_dir(&cwd)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} restarts: {e}"));
+        let mut child = spawn_logged(
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(&cwd)
+                .process_group(0),
+            &log,
+        )
+        .unwrap_or_else(|e| panic!("{name} restarts: {e}"));
         let deadline = Instant::now() + Duration::from_secs(120);
         let exited = loop {
             // Ready, and still running a moment later: not a dying predecessor answering.
@@ -143,13 +102,9 @@ pub fn restart_stack_process(name: &str, ready: impl FnMut() -> bool) -> Duratio
             }
         }
     };
-    let mut state = read_state();
-    for p in state["processes"].as_array_mut().unwrap() {
-        if p["name"] == name && p["pid"] == pid {
-            p["pid"] = new_pid.into();
-        }
-    }
-    std::fs::write(state_path(), serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    let mut state = StackState::expect_running();
+    state.replace_pid(name, pid, new_pid);
+    state.save().expect("the stack's state is written");
     started.elapsed()
 }
 
@@ -162,8 +117,7 @@ pub fn apiserver_ready() -> bool {
 
 /// etcd's client port, from its command line.
 pub fn etcd_port() -> u16 {
-    let (pid, _) = recorded("etcd");
-    argv_of(pid)
+    argv_of_running(recorded("etcd").pid)
         .iter()
         .find_map(|a| a.strip_prefix("--listen-client-urls=http://127.0.0.1:"))
         .and_then(|p| p.parse().ok())
@@ -219,8 +173,8 @@ pub struct PrivateMoto {
 
 impl PrivateMoto {
     pub fn start() -> PrivateMoto {
-        let (_, binary) = recorded("moto");
-        let port = crate::e2e::free_port();
+        let binary = recorded("moto").needle;
+        let port = free_port().expect("a free port");
         let log = std::env::temp_dir().join(format!("apigw-chaos-moto-{port}.log"));
         let mut moto = PrivateMoto {
             child: None,
@@ -234,25 +188,19 @@ impl PrivateMoto {
     }
 
     fn spawn(&mut self) {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(&self.binary)
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .process_group(0)
-            .spawn()
-            .expect("moto_server starts");
+        let child = spawn_logged(
+            Command::new(&self.binary)
+                .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+                .process_group(0),
+            &self.log,
+        )
+        .expect("moto_server starts");
         self.child = Some(child);
         let url = format!("{}/moto-api/", self.endpoint);
         wait_until(
             "the private moto to answer",
             Duration::from_secs(60),
-            || crate::e2e::http_get(&url).is_some(),
+            || http_get(&url).is_some(),
         );
     }
 
