@@ -315,3 +315,24 @@ async fn switching_to_observe_stops_writes_at_once() {
     assert!(drift_of(&h).is_empty());
     assert_eq!(ready_of(&h, "web").reason, "Synced");
 }
+
+/// An observer records the integration it found, and so claims it: a second resource cannot adopt it
+/// into Manage behind the observer's back.
+#[tokio::test]
+async fn an_observed_integration_is_not_adopted_by_another_resource() {
+    let fake = aws_with_theirs("https://a.example");
+    let h = Context::test(&fake, &[observing(Some("theirs"))]);
+    h.reconcile("team", "web").await.unwrap();
+    let observer = h.server.object("team", "web");
+    let mut adopter = integration("grab", "a1", "https://a.example");
+    adopter
+        .annotations_mut()
+        .insert(ADOPT_ANNOTATION.into(), "theirs".into());
+    fake.forget_calls();
+    let h = Context::test(&fake, &[observer, adopter]);
+    h.reconcile("team", "grab").await.unwrap_err();
+    assert!(fake.writes().is_empty(), "{:?}", fake.ops());
+    let ready = ready_of(&h, "grab");
+    assert_eq!(ready.reason, "AdoptionRefused");
+    assert!(ready.message.contains("team/web"), "{}", ready.message);
+}
