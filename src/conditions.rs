@@ -31,6 +31,13 @@ pub enum Reason {
     NotPermitted,
     /// The operator itself failed (a bug: a reconcile panicked); it is retried with backoff.
     InternalError,
+    /// managementPolicy Observe: the integration matches the spec.
+    InSync,
+    /// managementPolicy Observe: the integration differs from the spec (status.drift says how); Ready
+    /// stays True, because observing works: the drift is the finding, not a failure.
+    Drifted,
+    /// managementPolicy Observe: no integration to observe (Observe never creates one).
+    IntegrationMissing,
 }
 
 impl Reason {
@@ -52,6 +59,9 @@ impl Reason {
         Reason::AmbiguousReference,
         Reason::NotPermitted,
         Reason::InternalError,
+        Reason::InSync,
+        Reason::Drifted,
+        Reason::IntegrationMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,12 +83,19 @@ impl Reason {
             Reason::AmbiguousReference => "AmbiguousReference",
             Reason::NotPermitted => "NotPermitted",
             Reason::InternalError => "InternalError",
+            Reason::InSync => "InSync",
+            Reason::Drifted => "Drifted",
+            Reason::IntegrationMissing => "IntegrationMissing",
         }
     }
 
-    /// Ready is True only for these reasons (the integration exists and matches the spec).
+    /// Ready is True only for these reasons: the integration exists and matches the spec (Manage), or
+    /// exists and is being observed (Observe).
     pub fn is_ready(self) -> bool {
-        matches!(self, Reason::Synced | Reason::Recreated)
+        matches!(
+            self,
+            Reason::Synced | Reason::Recreated | Reason::InSync | Reason::Drifted
+        )
     }
 }
 
@@ -136,6 +153,11 @@ pub enum EventReason {
     Recovered,
     Deleted,
     Retained,
+    /// managementPolicy Observe: the integration's drift from the spec changed (it began, or its fields
+    /// changed).
+    Drifted,
+    /// managementPolicy Observe: the integration no longer drifts.
+    InSync,
     /// A failure, with the reason the Ready condition shows.
     Failed(Reason),
 }
@@ -151,6 +173,8 @@ impl EventReason {
             EventReason::Recovered => "Recovered",
             EventReason::Deleted => "Deleted",
             EventReason::Retained => "Retained",
+            EventReason::Drifted => "Drifted",
+            EventReason::InSync => "InSync",
             EventReason::Failed(r) => r.as_str(),
         }
     }
@@ -163,6 +187,7 @@ impl EventReason {
             EventReason::Updated => "Update",
             EventReason::Adopted => "Adopt",
             EventReason::Deleted | EventReason::Retained => "Delete",
+            EventReason::Drifted | EventReason::InSync => "Observe",
             EventReason::Failed(_) => "Reconcile",
         }
     }
@@ -216,6 +241,14 @@ mod tests {
             "every reason has its own name"
         );
         let ready: Vec<_> = Reason::ALL.iter().filter(|r| r.is_ready()).collect();
-        assert_eq!(ready, vec![&Reason::Synced, &Reason::Recreated]);
+        assert_eq!(
+            ready,
+            vec![
+                &Reason::Synced,
+                &Reason::Recreated,
+                &Reason::InSync,
+                &Reason::Drifted
+            ]
+        );
     }
 }

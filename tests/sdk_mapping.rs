@@ -118,6 +118,7 @@ fn spec() -> impl Strategy<Value = ApiIntegrationSpec> {
             tls_config,
             region: None,
             deletion_policy: None,
+            management_policy: None,
         }
     })
 }

@@ -62,6 +62,11 @@ pub struct CreateStarted {
         json_path = ".status.integrationId"
     ),
     printcolumn(
+        name = "Policy",
+        type_ = "string",
+        json_path = ".spec.managementPolicy"
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
@@ -212,6 +217,16 @@ pub struct ApiIntegrationSpec {
     /// removes it, Retain leaves it in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+
+    /// Manage (the default when unset): the operator creates, updates and deletes the integration to
+    /// match this spec. Observe: it only reads. The integration is found by the
+    /// apigw.dev/adopt-integration-id annotation (or status.integrationId) and never created, changed or
+    /// deleted, whatever this spec or deletionPolicy says; no finalizer is added, and deleting the
+    /// resource leaves the integration alone. status.drift lists what Manage would change. Switching to
+    /// Manage takes the integration over with at most one update, of exactly the fields status.drift
+    /// listed; switching back stops every write at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
 }
 
 /// An API named by what API Gateway knows it by: its Name, its Tags, or both.
@@ -408,6 +423,29 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Whether the operator writes to AWS for the resource, or only reads.
+    ManagementPolicy {
+        Manage = "Manage",
+        Observe = "Observe",
+    }
+);
+
+/// One field where API Gateway differs from the spec (what Manage would change), with both values as
+/// API Gateway spells them (maps as JSON); an absent value is unset on that side.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldDrift {
+    /// The spec field, e.g. `timeoutInMillis`.
+    pub field: String,
+    /// The value the spec asks for (absent: the spec no longer sets a field the operator set before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    /// The value API Gateway holds (absent: unset there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<String>,
+}
+
 /// Observed state, written by the operator only.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -454,6 +492,11 @@ pub struct ApiIntegrationStatus {
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_fields: Vec<String>,
+    /// managementPolicy Observe: each field where API Gateway differs from the spec, that is, exactly
+    /// what an update would change when the policy becomes Manage. Empty when in sync (and in Manage,
+    /// which repairs drift instead of reporting it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<FieldDrift>,
     /// Standard conditions; `Ready` says whether API Gateway holds what the spec asks for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -464,5 +507,10 @@ impl ApiIntegrationSpec {
     /// The deletion policy in force (Delete when unset).
     pub fn deletion_policy(&self) -> DeletionPolicy {
         self.deletion_policy.unwrap_or(DeletionPolicy::Delete)
+    }
+
+    /// The management policy in force (Manage when unset).
+    pub fn management_policy(&self) -> ManagementPolicy {
+        self.management_policy.unwrap_or(ManagementPolicy::Manage)
     }
 }

@@ -8,7 +8,8 @@ use super::scope::ApiKey;
 use crate::api::{ApiIntegration, ApiIntegrationStatus};
 pub use crate::conditions::now;
 use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
-use crate::plan::{Finish, IntegrationFields};
+use crate::plan::observe::drift_names;
+use crate::plan::{Finish, IntegrationFields, Observation, next_check_spread};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
@@ -58,7 +59,9 @@ pub async fn latest_status(obj: &ApiIntegration, ctx: &Context) -> Option<ApiInt
 /// Sent in the background: a reconcile (and the API lock it may hold) does not wait on it.
 pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, note: String) {
     let severity = match reason {
-        EventReason::Failed(_) | EventReason::Recreating => Severity::Warning,
+        EventReason::Failed(_) | EventReason::Recreating | EventReason::Drifted => {
+            Severity::Warning
+        }
         _ => Severity::Normal,
     };
     let events = ctx.events.clone();
@@ -97,6 +100,8 @@ pub fn synced_status(
     status.connection_id = synced.desired.connection_id.clone();
     status.observed_generation = generation;
     status.applied_fields = synced.desired.set_field_names();
+    // Manage repairs drift rather than reporting it: whatever Observe listed is gone once in sync.
+    status.drift.clear();
     status.integration_response_selection_expression = integration
         .integration_response_selection_expression
         .clone();
@@ -194,4 +199,136 @@ pub async fn report_failure(
         return Ok(Action::await_change());
     }
     Err(err)
+}
+
+/// What an Observe reconcile reports (rule 11).
+pub struct Seen<'a> {
+    pub observation: &'a Observation,
+    /// When AWS was read for it.
+    pub seen_at: std::time::Instant,
+    pub desired: &'a IntegrationFields,
+    pub api: &'a ApiKey,
+    /// As in [`Synced`].
+    pub account_id: Option<String>,
+}
+
+/// The status an Observe reconcile reports, and the Event to publish if the finding is news: Ready True
+/// with InSync or Drifted (status.drift says how) when the integration exists, Ready False with
+/// IntegrationMissing when there is none. `appliedFields` stays as it is: Observe sent nothing.
+pub fn observed_status(
+    obj: &ApiIntegration,
+    mut status: ApiIntegrationStatus,
+    seen: &Seen<'_>,
+) -> (ApiIntegrationStatus, Option<(EventReason, String)>) {
+    let generation = obj.metadata.generation;
+    let previous_drift = std::mem::take(&mut status.drift);
+    let previous_reason = ready(&status.conditions).map(|c| c.reason.clone());
+    status.region = Some(seen.api.region.clone());
+    status.account_id = seen.account_id.clone();
+    status.observed_generation = generation;
+    let (ready_now, reason, message) = match seen.observation {
+        Observation::InSync(integration) | Observation::Drifted { integration, .. } => {
+            let id = &integration.integration_id;
+            status.record_integration(&seen.api.api_id, id);
+            status.connection_id = seen.desired.connection_id.clone();
+            status.integration_response_selection_expression = integration
+                .integration_response_selection_expression
+                .clone();
+            status.api_gateway_managed = Some(integration.api_gateway_managed);
+            if let Observation::Drifted { drift, .. } = seen.observation {
+                status.drift = drift.clone();
+                let fields = drift_names(drift);
+                let message = format!(
+                    "Observing integration {id}: it differs from the spec in {fields}; Manage would update them."
+                );
+                (true, Reason::Drifted, message)
+            } else {
+                let message = format!(
+                    "Observing integration {id}: it matches the spec; Manage would change nothing."
+                );
+                (true, Reason::InSync, message)
+            }
+        }
+        Observation::Missing { id } => {
+            let message = match id {
+                Some(id) => format!(
+                    "Observing: integration {id} does not exist on API {}; Observe creates nothing.",
+                    seen.api.api_id
+                ),
+                None => {
+                    "Observing: no integration is named (set the apigw.dev/adopt-integration-id \
+                         annotation); Observe creates nothing."
+                        .to_string()
+                }
+            };
+            (false, Reason::IntegrationMissing, message)
+        }
+        Observation::Blocked(_) => unreachable!("a blocked observation is reported as a failure"),
+    };
+    set_condition(
+        &mut status.conditions,
+        READY,
+        ready_now,
+        reason,
+        &message,
+        generation,
+        now(),
+    );
+    let event = if status.drift != previous_drift {
+        Some(if status.drift.is_empty() {
+            (EventReason::InSync, message.clone())
+        } else {
+            (EventReason::Drifted, message.clone())
+        })
+    } else if reason == Reason::IntegrationMissing
+        && previous_reason.as_deref() != Some(reason.as_str())
+    {
+        Some((EventReason::Failed(reason), message.clone()))
+    } else {
+        None
+    };
+    if obj.status.as_ref() != Some(&status) {
+        status.last_sync_time = Some(now());
+    }
+    (status, event)
+}
+
+/// Writes what Observe found, publishes an Event when the drift changed (or the integration went
+/// missing), and requeues for the API's next check, like a resource in sync.
+pub async fn report_observed(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    status: ApiIntegrationStatus,
+    seen: Seen<'_>,
+) -> Result<Action, Error> {
+    let (status, event) = observed_status(obj, status, &seen);
+    write_status(obj, ctx, &status).await?;
+    if let Some((reason, note)) = event {
+        publish(ctx, obj, reason, note).await;
+    }
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let now = std::time::Instant::now();
+    let spread = rand::rng().random_range(0.0..1.0);
+    let wait = next_check_spread(
+        seen.seen_at,
+        &seen.api.api_id,
+        wall,
+        now,
+        ctx.settings.resync,
+        spread,
+    );
+    // What was seen is what a switch to Manage updates from (its update then names exactly the fields
+    // status.drift listed, and AWS's answer is checked); with nothing seen, no older sync may stand in.
+    ctx.memory.forget_settled(obj);
+    match seen.observation {
+        Observation::InSync(held)
+        | Observation::Drifted {
+            integration: held, ..
+        } => ctx.memory.remember_synced(obj, seen.api.clone(), held),
+        Observation::Missing { .. } | Observation::Blocked(_) => {}
+    }
+    ctx.memory.remember_settled(obj, false, now + wait);
+    Ok(Action::requeue(wait))
 }

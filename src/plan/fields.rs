@@ -206,6 +206,7 @@ impl IntegrationFields {
             connection_ref: _,
             region: _,
             deletion_policy: _,
+            management_policy: _,
             integration_type,
             integration_uri,
             integration_method,

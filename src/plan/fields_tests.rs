@@ -125,6 +125,7 @@ pub(crate) fn spec_of(fields: &IntegrationFields) -> ApiIntegrationSpec {
         tls_config,
         region: Some("eu-west-1".into()),
         deletion_policy: Some(DeletionPolicy::Retain),
+        management_policy: None,
     }
 }
 

@@ -10,12 +10,15 @@
 //! - [`access`]: which ApiGatewayAccess policy lets a namespace manage an API in a region (tenancy).
 //! - [`progress`]: one reconcile as a sequence of instructions ([`Do`]), from its bookkeeping
 //!   ([`Progress`]): the finalizer first, the ID written before an update, the AWS step, the finish.
+//! - [`observe`]: managementPolicy Observe: what a read-only resource reports (in sync, drifted and
+//!   how, missing), never a write.
 //! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
 
 pub mod access;
 pub mod diff;
 pub mod due;
 pub mod fields;
+pub mod observe;
 pub mod progress;
 pub mod refs;
 pub mod step;
@@ -26,7 +29,8 @@ pub use diff::{
 };
 pub use due::{Due, Settled, may_use_listing, next_check, next_check_in};
 pub use fields::{Field, FieldRule, FieldValue, IntegrationFields, Removal, Support};
-pub use progress::{Do, Finish, Outcome, Progress, Recreation};
+pub use observe::{Observation, field_drift, observation};
+pub use progress::{Do, Finish, Outcome, Progress, Recreation, next_check_spread};
 pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
 pub use step::{
     Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,

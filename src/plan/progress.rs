@@ -7,7 +7,9 @@
 
 use super::diff::ObservedIntegration;
 use super::due::next_check_in;
+use super::observe::{Observation, observation};
 use super::step::{Blocker, Holding, Observed, Step, next_step};
+use crate::api::ManagementPolicy;
 use crate::conditions::Reason;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ pub enum Do {
     Finish(Finish),
     /// Nothing may be written until someone acts: report why.
     Refuse(Blocker),
+    /// managementPolicy Observe: report what was found; nothing is written to AWS, and no finalizer.
+    Observe(Observation),
 }
 
 /// What a step left behind, for [`Progress::record`].
@@ -139,11 +143,23 @@ impl Finish {
         resync: Duration,
         spread: f64,
     ) -> Duration {
-        let seen_ago = now.saturating_duration_since(self.seen_at);
-        let next = next_check_in(api_id, now_unix, seen_ago, resync);
-        let spread = resync.mul_f64(spread.clamp(0.0, 1.0) * 0.04);
-        (next + spread).saturating_sub(resync.mul_f64(0.02))
+        next_check_spread(self.seen_at, api_id, now_unix, now, resync, spread)
     }
+}
+
+/// [`Finish::next_check`] for anything seen in AWS at `seen_at` (an Observe look, too).
+pub fn next_check_spread(
+    seen_at: Instant,
+    api_id: &str,
+    now_unix: Duration,
+    now: Instant,
+    resync: Duration,
+    spread: f64,
+) -> Duration {
+    let seen_ago = now.saturating_duration_since(seen_at);
+    let next = next_check_in(api_id, now_unix, seen_ago, resync);
+    let spread = resync.mul_f64(spread.clamp(0.0, 1.0) * 0.04);
+    (next + spread).saturating_sub(resync.mul_f64(0.02))
 }
 
 /// The bookkeeping of one reconcile between its steps.
@@ -169,6 +185,8 @@ pub struct Progress {
     pub recreated: Option<Recreation>,
     /// AWS's answer to an update made from a fresh read: what is reported.
     answered: Option<ObservedIntegration>,
+    /// Manage, or Observe: then the only instruction is [`Do::Observe`].
+    pub management: ManagementPolicy,
 }
 
 impl Progress {
@@ -193,11 +211,22 @@ impl Progress {
             changed: false,
             recreated: None,
             answered: None,
+            management: ManagementPolicy::Manage,
         }
+    }
+
+    /// The same reconcile under `management`.
+    pub fn with_management(mut self, management: ManagementPolicy) -> Self {
+        self.management = management;
+        self
     }
 
     /// What to do next.
     pub fn next(&self) -> Do {
+        // Rule 11: Observe reports what it read and nothing else, before any finalizer, ID or AWS step.
+        if self.management == ManagementPolicy::Observe {
+            return Do::Observe(observation(&self.observed));
+        }
         if let Some(answer) = &self.answered {
             return Do::Finish(self.finish(answer.clone()));
         }

@@ -7,7 +7,7 @@ use super::diff::{
     IntegrationFields, ObservedIntegration, Protocol, drifted_fields, is_same_integration,
     update_request,
 };
-use crate::api::DeletionPolicy;
+use crate::api::{DeletionPolicy, ManagementPolicy};
 use std::time::Duration;
 
 /// An integration in AWS that this resource might take as its own, and which other ApiIntegration (as
@@ -229,6 +229,8 @@ pub fn made_by_interrupted_create<'a>(
 #[derive(Clone, Debug, PartialEq)]
 pub struct CleanupObserved {
     pub policy: DeletionPolicy,
+    /// Rule 11: in Observe nothing in AWS is the resource's to delete, whatever `policy` says.
+    pub management: ManagementPolicy,
     /// status.integrationId.
     pub recorded_id: Option<String>,
     /// No ID is recorded, but the object records a create in flight.
@@ -245,6 +247,9 @@ pub struct CleanupObserved {
 /// What deleting a resource does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CleanupStep {
+    /// Rule 11, managementPolicy Observe: leave AWS untouched and release the object (it has the
+    /// finalizer only if it was managed before). No permission is needed.
+    Release { id: Option<String> },
     /// Rule 5, deletionPolicy Retain: leave the integration (if any) in AWS. Nothing in AWS is
     /// touched, so no permission is needed.
     Retain { id: Option<String> },
@@ -260,6 +265,11 @@ pub enum CleanupStep {
 
 /// The next step in deleting a resource's integration.
 pub fn next_cleanup_step(observed: &CleanupObserved) -> CleanupStep {
+    if observed.management == ManagementPolicy::Observe {
+        return CleanupStep::Release {
+            id: observed.recorded_id.clone(),
+        };
+    }
     if observed.policy == DeletionPolicy::Retain {
         return CleanupStep::Retain {
             id: observed.recorded_id.clone(),

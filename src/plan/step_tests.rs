@@ -370,6 +370,7 @@ fn cleanup(
 ) -> CleanupObserved {
     CleanupObserved {
         policy,
+        management: ManagementPolicy::Manage,
         recorded_id: recorded_id.map(String::from),
         create_in_flight: interrupted_create.is_some(),
         permitted: true,
@@ -540,6 +541,7 @@ proptest! {
         // Deleting the same resource removes the same integration the apply would have recovered.
         let c = CleanupObserved {
             policy: DeletionPolicy::Delete,
+            management: ManagementPolicy::Manage,
             recorded_id: None,
             create_in_flight: true,
             permitted: true,

@@ -5,6 +5,7 @@
 
 mod apply;
 mod cleanup;
+mod observe;
 mod references;
 mod status;
 mod tenancy;

@@ -104,3 +104,29 @@ async fn a_deletion_without_permission_keeps_the_finalizer_and_calls_nothing() {
     let finalizers = h.server.object("team", "web").metadata.finalizers.unwrap();
     assert!(finalizers.iter().any(|f| f == FINALIZER));
 }
+
+/// Rule 11 with §7: a tenant may observe only what it could manage. Refused by namespace, not even a
+/// read; refused by API, only the read that names the API; never a write or a status of drift.
+#[tokio::test]
+async fn observe_is_refused_where_manage_would_be() {
+    let observing = |name: &str| {
+        let mut obj = integration(name, "a1", "https://a");
+        obj.spec.management_policy = Some(crate::api::ManagementPolicy::Observe);
+        obj
+    };
+    let fake = FakeAws::default().with_api("a1", "orders");
+    let tenancy = view(&[("orders", orders_policy())], "billing");
+    let h = Context::test_with(&fake, &[observing("web")], policy_settings(), Some(tenancy));
+    h.reconcile("team", "web").await.unwrap_err();
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(ready_of(&h, "web").reason, "NotPermitted");
+
+    let fake = FakeAws::default().with_api("a1", "payments");
+    let tenancy = view(&[("orders", orders_policy())], "orders");
+    let h = Context::test_with(&fake, &[observing("web")], policy_settings(), Some(tenancy));
+    h.reconcile("team", "web").await.unwrap_err();
+    assert_eq!(fake.ops(), ["GetApi"]);
+    assert_eq!(ready_of(&h, "web").reason, "NotPermitted");
+    let status = h.server.object("team", "web").status.unwrap();
+    assert!(status.drift.is_empty() && status.integration_id.is_none());
+}

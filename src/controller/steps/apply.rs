@@ -5,6 +5,7 @@ use super::create::{create, sent_by_interrupted_create};
 use super::finalizer;
 use super::permit;
 use super::resolve::{Resolution, resolve_references};
+use crate::api::ManagementPolicy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::credentials::Identity;
 use crate::aws::{AwsError, refuse_unknown_values};
@@ -13,11 +14,11 @@ use crate::controller::context::Context;
 use crate::controller::error::{Error, Phase};
 use crate::controller::scope::{ApiKey, Scope, Target, Written};
 use crate::controller::status::{
-    Synced, now, publish, report_failure, report_synced, write_status,
+    Seen, Synced, now, publish, report_failure, report_observed, report_synced, write_status,
 };
 use crate::plan::refs::{self, GoneApi};
 use crate::plan::{
-    self, Blocker, Candidate, Do, Due, Finish, Holding, IntegrationFields, Observed,
+    self, Blocker, Candidate, Do, Due, Finish, Holding, IntegrationFields, Observation, Observed,
     ObservedIntegration, Outcome, Progress, Step,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -99,7 +100,13 @@ async fn sync(
             Do::Own { first_create } => run.own(*first_create, &progress).await?,
             Do::RecordId => run.record_id().await?,
             Do::Aws(step) => run.aws(step, &progress).await?,
-            Do::Refuse(blocker) => return Err(run.refuse(blocker.clone()).await),
+            Do::Refuse(blocker) | Do::Observe(Observation::Blocked(blocker)) => {
+                return Err(run.refuse(blocker.clone()).await);
+            }
+            Do::Observe(observation) => {
+                drop(one_change_per_api.take());
+                return run.observed(observation, &progress, &identity).await;
+            }
             Do::Finish(finish) => {
                 drop(one_change_per_api.take());
                 return run.finish(finish, &progress, &identity).await;
@@ -229,6 +236,25 @@ impl Run<'_> {
             account_id: identity.role_arn.as_ref().map(|_| identity.account()),
         };
         report_synced(self.obj, self.ctx, self.status.clone(), synced)
+            .await
+            .map_err(applying)
+    }
+
+    /// [`Do::Observe`]: report what Observe found (rule 11), and requeue for the next look.
+    async fn observed(
+        &self,
+        observation: &Observation,
+        progress: &Progress,
+        identity: &Identity,
+    ) -> Result<Action, Failed> {
+        let seen = Seen {
+            observation,
+            seen_at: progress.seen_at,
+            desired: &progress.observed.desired,
+            api: self.api,
+            account_id: identity.role_arn.as_ref().map(|_| identity.account()),
+        };
+        report_observed(self.obj, self.ctx, self.status.clone(), seen)
             .await
             .map_err(applying)
     }
@@ -363,7 +389,8 @@ async fn observe(
         seen_at,
         obj.status.as_ref().and_then(|s| s.integration_id.clone()),
         finalizer::has_finalizer(&obj.metadata),
-    ))
+    )
+    .with_management(obj.spec.management_policy()))
 }
 
 /// What [`observe`] reads, and whether the recorded integration came from memory, and when AWS said it.
@@ -416,7 +443,10 @@ async fn read(
                     seen_at = listed_at;
                     found
                 })
-        } else if let Some(last) = ctx.memory.last_synced(obj, api, &id) {
+        } else if let Some(last) = ctx.memory.last_synced(obj, api, &id)
+            && obj.spec.management_policy() == ManagementPolicy::Manage
+        {
+            // Manage checks an update sent from memory by AWS's answer; Observe sends none, so it reads.
             from_memory = true;
             Ok(Some(last))
         } else {

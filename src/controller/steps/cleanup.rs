@@ -46,6 +46,7 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
     let api = ApiKey::new(&region, api_id);
     let mut observed = CleanupObserved {
         policy: obj.spec.deletion_policy(),
+        management: obj.spec.management_policy(),
         recorded_id: obj.status.as_ref().and_then(|s| s.integration_id.clone()),
         create_in_flight: in_flight.is_some(),
         permitted: false,
@@ -63,6 +64,15 @@ async fn delete(obj: &ApiIntegration, ctx: &Context) -> Result<Action, Error> {
                 if let Some(id) = id {
                     let note =
                         format!("deletionPolicy is Retain: integration {id} stays in API Gateway.");
+                    publish(ctx, obj, EventReason::Retained, note).await;
+                }
+                return Ok(Action::await_change());
+            }
+            CleanupStep::Release { id } => {
+                if let Some(id) = id {
+                    let note = format!(
+                        "managementPolicy is Observe: integration {id} stays in API Gateway untouched."
+                    );
                     publish(ctx, obj, EventReason::Retained, note).await;
                 }
                 return Ok(Action::await_change());
