@@ -46,8 +46,10 @@ struct RunArgs {
     /// Seconds between retries of conditions someone else must fix (missing API, access denied, routes).
     #[arg(long, env = "APIGW_SLOW_RETRY_SECONDS", default_value_t = 60)]
     slow_retry_seconds: u64,
-    /// API Gateway calls per second per region.
-    #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 8.0)]
+    /// Most API Gateway calls per second per account and region: the ceiling of the adaptive budget,
+    /// which lowers the rate when API Gateway throttles and raises it again up to this. The default is
+    /// API Gateway's documented control-plane quota.
+    #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
     /// Burst of API Gateway calls per region.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]

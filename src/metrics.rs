@@ -31,6 +31,14 @@ struct ResultLabels {
 struct AwsCallLabels {
     operation: String,
     outcome: String,
+    region: String,
+}
+
+/// One AWS budget: the account ("self" for the operator's own identity) and the region.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    account: String,
+    region: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
@@ -45,6 +53,9 @@ pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     reconcile_duration: Histogram,
     aws_calls: Family<AwsCallLabels, Counter>,
+    aws_allowed_rate: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    aws_throttled: Family<BudgetLabels, Counter>,
+    aws_token_wait: Histogram,
     leader: Gauge,
     checks_in_sync: Counter,
     store: Arc<OnceLock<Store<ApiIntegration>>>,
@@ -79,8 +90,30 @@ impl Metrics {
         let aws_calls = Family::<AwsCallLabels, Counter>::default();
         registry.register(
             "aws_calls",
-            "API Gateway calls by operation and outcome",
+            "API Gateway calls by operation, outcome and region",
             aws_calls.clone(),
+        );
+        let aws_allowed_rate =
+            Family::<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "aws_allowed_rate",
+            "Calls per second the adaptive budget allows now, per account and region (lowered when API \
+             Gateway throttles, raised again over time, never above --aws-rate)",
+            aws_allowed_rate.clone(),
+        );
+        let aws_throttled = Family::<BudgetLabels, Counter>::default();
+        registry.register(
+            "aws_throttled",
+            "API Gateway answers 429 (TooManyRequests), per account and region",
+            aws_throttled.clone(),
+        );
+        let aws_token_wait = Histogram::new([
+            0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ]);
+        registry.register(
+            "aws_token_wait_seconds",
+            "Time a call waited for a token of its account's and region's budget before it was sent",
+            aws_token_wait.clone(),
         );
         let leader = Gauge::default();
         registry.register(
@@ -104,6 +137,9 @@ impl Metrics {
             reconciles,
             reconcile_duration,
             aws_calls,
+            aws_allowed_rate,
+            aws_throttled,
+            aws_token_wait,
             leader,
             checks_in_sync,
             store,
@@ -132,13 +168,34 @@ impl Metrics {
         self.checks_in_sync.inc();
     }
 
-    pub fn aws_call(&self, operation: &str, outcome: &str) {
+    pub fn aws_call(&self, operation: &str, outcome: &str, region: &str) {
         self.aws_calls
             .get_or_create(&AwsCallLabels {
                 operation: operation.to_string(),
                 outcome: outcome.to_string(),
+                region: region.to_string(),
             })
             .inc();
+    }
+
+    /// After a call: the budget's allowed rate now, and whether AWS throttled the call.
+    pub fn aws_budget(&self, account: &str, region: &str, allowed_rate: f64, throttled: bool) {
+        let labels = BudgetLabels {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        self.aws_allowed_rate
+            .get_or_create(&labels)
+            .set(allowed_rate);
+        // The counter exists (at 0) from the first call, so the alert's ratio has a series to divide.
+        let throttled_total = self.aws_throttled.get_or_create(&labels);
+        if throttled {
+            throttled_total.inc();
+        }
+    }
+
+    pub fn aws_token_waited(&self, waited: Duration) {
+        self.aws_token_wait.observe(waited.as_secs_f64());
     }
 
     /// The text exposition format.
@@ -331,8 +388,11 @@ mod tests {
     fn counters_show_up_in_the_exposition() {
         let m = Metrics::new();
         m.reconciled("ok", Duration::from_millis(20));
-        m.aws_call("CreateIntegration", "ok");
-        m.aws_call("CreateIntegration", "ok");
+        m.aws_call("CreateIntegration", "ok", "eu-west-1");
+        m.aws_call("CreateIntegration", "ok", "eu-west-1");
+        m.aws_budget("self", "eu-west-1", 7.0, true);
+        m.aws_budget("self", "eu-west-1", 7.5, false);
+        m.aws_token_waited(Duration::from_millis(300));
         m.set_leader(true);
         let text = m.encode();
         assert!(
@@ -341,10 +401,17 @@ mod tests {
         );
         assert!(
             text.contains(
-                "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\"} 2"
+                "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\",region=\"eu-west-1\"} 2"
             ),
             "{text}"
         );
+        for line in [
+            "apigw_operator_aws_allowed_rate{account=\"self\",region=\"eu-west-1\"} 7.5",
+            "apigw_operator_aws_throttled_total{account=\"self\",region=\"eu-west-1\"} 1",
+            "apigw_operator_aws_token_wait_seconds_bucket{le=\"0.5\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
         assert!(
             text.contains("apigw_operator_reconcile_duration_seconds_count 1"),
             "{text}"

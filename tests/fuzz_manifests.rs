@@ -919,7 +919,7 @@ fn spec_fields_are_the_crds() {
         .find(|(file, _)| file.starts_with("apiintegrations."))
         .unwrap()
         .1;
-    let crd: Value = serde_yaml::from_str(&crd).unwrap();
+    let crd: Value = serde_saphyr::from_str(&crd).unwrap();
     let properties = crd
         .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties")
         .and_then(Value::as_object)

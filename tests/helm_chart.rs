@@ -264,9 +264,10 @@ fn deployment_args_are_flags_the_operator_accepts() {
         "--set",
         "tenancy.mode=policy",
     ]);
-    let deployment = serde_yaml::Deserializer::from_str(&rendered)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .find(|v: &Value| v["kind"] == "Deployment")
+    let deployment = serde_saphyr::from_multiple::<Value>(&rendered)
+        .expect("helm renders YAML")
+        .into_iter()
+        .find(|v| v["kind"] == "Deployment")
         .expect("a Deployment is rendered");
     let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()

@@ -346,7 +346,7 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
     assert_eq!(
         metric(
             &before,
-            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\"}"
+            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\",region=\"us-east-1\"}"
         ),
         None
     );
@@ -369,7 +369,7 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
     assert_eq!(
         metric(
             &text,
-            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\"}"
+            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\",region=\"us-east-1\"}"
         ),
         Some(2.0),
         "{text}"
@@ -377,7 +377,7 @@ fn metrics_count_reconciles_aws_calls_and_resources() {
     assert_eq!(
         metric(
             &text,
-            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\"}"
+            "apigw_operator_aws_calls_total{operation=\"CreateIntegration\",outcome=\"ok\",region=\"us-east-1\"}"
         ),
         Some(op.count("CreateIntegration") as f64),
         "metrics and the call log agree"

@@ -51,7 +51,7 @@ fn run_ok(program: &str, args: &[&str]) -> String {
 }
 
 fn yaml_file(rel: &str) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(repo_path(rel)).unwrap()).unwrap()
+    serde_saphyr::from_str(&std::fs::read_to_string(repo_path(rel)).unwrap()).unwrap()
 }
 
 fn dashboard() -> Value {
@@ -469,9 +469,10 @@ fn template(namespace: &str, sets: &[&str]) -> Vec<Value> {
         args.extend(["--set", s]);
     }
     let rendered = helm_ok(&args);
-    serde_yaml::Deserializer::from_str(&rendered)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| v.is_object())
+    serde_saphyr::from_multiple::<Value>(&rendered)
+        .expect("helm renders YAML")
+        .into_iter()
+        .filter(|v| v.is_object())
         .collect()
 }
 
@@ -578,7 +579,7 @@ fn chart_with_every_option_on_passes_server_side_dry_run() {
     }
     let manifests = docs
         .iter()
-        .map(|d| serde_yaml::to_string(d).unwrap())
+        .map(|d| serde_saphyr::to_string(d).unwrap())
         .collect::<Vec<_>>()
         .join("---\n");
     let out = kubectl_stdin(
@@ -613,7 +614,7 @@ fn chart_with_every_option_on_passes_server_side_dry_run() {
     bad["spec"]["groups"][0]["rules"][0]["for"] = "five minutes".into();
     let out = kubectl_stdin(
         &["apply", "--server-side", "--dry-run=server", "-f", "-"],
-        &serde_yaml::to_string(&bad).unwrap(),
+        &serde_saphyr::to_string(&bad).unwrap(),
     );
     assert!(
         !out.status.success() && text(&out).contains("spec.groups[0].rules[0].for"),
@@ -631,7 +632,7 @@ fn chart_options_render_the_repository_files_and_sensible_defaults() {
     let docs = template("apigw-system", EVERYTHING_ON);
 
     let rule = find(&docs, "PrometheusRule");
-    let expected: Value = serde_yaml::from_str(
+    let expected: Value = serde_saphyr::from_str(
         &std::fs::read_to_string(repo_path(ALERTS))
             .unwrap()
             .replace(RUNBOOK_BASE, "https://docs.example.org/apigw/operations.md"),
@@ -886,6 +887,8 @@ fn every_metric_the_alerts_and_dashboard_query_is_exported() {
         "apigw_operator_reconciles_total",
         "apigw_operator_reconcile_duration_seconds_bucket",
         "apigw_operator_aws_calls_total",
+        "apigw_operator_aws_throttled_total",
+        "apigw_operator_aws_allowed_rate",
         "apigw_operator_leader",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",

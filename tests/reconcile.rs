@@ -119,7 +119,7 @@ fn every_example_becomes_ready_and_moto_holds_its_spec() {
                 .unwrap()
                 .replace("a1b2c3d4e5", &http)
                 .replace("w1x2y3z4v5", &ws);
-            let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
             names.push(doc["metadata"]["name"].as_str().unwrap().to_string());
             apply_yaml(n, &text);
         }
@@ -777,6 +777,59 @@ fn api_deleted_out_of_band_reports_api_not_found() {
         n,
         "--timeout=30s",
     ]);
+}
+
+/// Issue 26 item 2: one failure costs one reconcile, one status write and no repeated AWS call. Its own
+/// status write must not start the reconcile again (before the fix it did: the failure was looked at
+/// two or three times within milliseconds, "object updated" as the cause, each time calling AWS again).
+/// Counted on the object's watch events, the AWS call log and the operator's log, over a few seconds
+/// with the slow retry (60 s) far away.
+#[test]
+fn a_failure_costs_one_reconcile_one_status_write_and_no_repeated_aws_call() {
+    let s = Scenario::builder("e2e-fail-once")
+        .args(&["--slow-retry-seconds", "60"])
+        .start();
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
+    let api = moto.create_api("HTTP");
+    Manifest::http_proxy("lonely", &api)
+        .uri("https://example.com/")
+        .apply(n);
+    wait_ready("apiintegration/lonely", n, READY_TIMEOUT);
+    let watch = WriteWatch::start(n);
+    let writes_before = watch.of("lonely").len();
+    let failures_logged = || op.log_text().matches("reconcile failed").count();
+    assert_eq!(failures_logged(), 0);
+    let deleted_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    moto.delete_api(&api);
+    // The next drift check (resync 5 s) meets the 404.
+    wait_condition("lonely", n, "False", "ApiNotFound", &api);
+    std::thread::sleep(Duration::from_secs(4));
+
+    let failed: Vec<Call> = op
+        .calls()
+        .into_iter()
+        .filter(|c| c.ms >= deleted_ms && c.outcome != "ok")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "one AWS call answered 404, not repeated: {failed:?}"
+    );
+    let after_failure: Vec<Call> = op
+        .calls()
+        .into_iter()
+        .filter(|c| c.ms > failed[0].ms)
+        .collect();
+    assert!(
+        after_failure.is_empty(),
+        "no AWS call after the failure: {after_failure:?}"
+    );
+    assert_eq!(failures_logged(), 1, "one reconcile failed, once");
+    let writes: Vec<String> = watch.kinds("lonely")[writes_before..].to_vec();
+    assert_eq!(writes, ["MODIFIED"], "one status write: Ready False");
 }
 
 /// AWS answering 400 ends in InvalidSpec with an Event and no further AWS calls for that resource

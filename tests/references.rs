@@ -253,6 +253,99 @@ fn an_api_replaced_under_the_same_name_takes_the_integration_along() {
     ]);
 }
 
+/// Issue 26 item 1: an API deleted and re-made under its name is followed within seconds, not after the
+/// slow retry: the 404 on the API the reference resolved to has the region's APIs listed again (at most
+/// once per 5 s) and the integration moves at once. While the reference resolves to nothing, the
+/// condition names the reference, never the ID it used to resolve to.
+///
+/// GetApis answers are held back 2 s by the proxy (the listing is as old as the request, 2 s older than
+/// the operator takes it to be, as when AWS's listings lag), and the API is re-made just after such a
+/// listing came back: the next drift check then deterministically reuses a listing that names the
+/// deleted API, meets its 404, and must wait about 2 s until the region may be listed again. On the code
+/// before the fix, both resources said "API <old id> does not exist" and moved only after the slow retry
+/// (60 s here).
+#[test]
+fn an_api_remade_under_its_name_is_followed_within_seconds_and_unresolved_names_the_reference() {
+    let s = Scenario::builder("refs-remade")
+        .with_proxy()
+        .args(&["--resync-seconds", "5", "--slow-retry-seconds", "60"])
+        .start();
+    let (n, moto, op, proxy) = (&s.ns.name, &s.moto, &s.op, s.proxy());
+    proxy.delay(Delay {
+        marker: "GET /v2/apis\n".into(),
+        by: Duration::from_secs(2),
+    });
+    let name = unique("orders");
+    let link_name = unique("orders-link");
+    let first = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
+    create_vpc_link(moto, &link_name, &[("env", "prod")]);
+    by_ref("by-name", json!({"name": name})).apply(n);
+    let by_tags = by_ref("by-tags", json!({"name": name, "tags": {"env": "prod"}}));
+    private(by_tags, json!({"name": link_name})).apply(n);
+    let both = ["by-name", "by-tags"];
+    for who in both {
+        wait_ready(&format!("apiintegration/{who}"), n, WAIT);
+    }
+
+    // Just after a listing came back, the API is deleted and made again under its name.
+    let listings = op.count("GetApis");
+    eventually("the next GetApis listing", WAIT, || {
+        (op.count("GetApis") > listings).then_some(())
+    });
+    moto.delete_api(&first);
+    let second = create_named_api(moto, &name, "HTTP", &[("env", "prod")]);
+    let remade = std::time::Instant::now();
+    let mut unresolved_messages = vec![];
+    for who in both {
+        eventually(&format!("{who} to move to the re-made API"), WAIT, || {
+            let (ready, reason, message) = ready_of(who, n)?;
+            if reason == "ApiNotFound" {
+                unresolved_messages.push(message);
+            }
+            (status(who, n)["apiId"] == second.as_str() && ready == "True").then_some(())
+        });
+    }
+    let took = remade.elapsed();
+    println!("both followed the re-made API {took:?} after it was made");
+    let failed_lookups = op
+        .calls()
+        .iter()
+        .filter(|c| c.outcome != "ok" && c.op != "DeleteIntegration")
+        .count();
+    assert!(
+        failed_lookups >= 1,
+        "the old API's 404 was met (the path under test was taken)"
+    );
+    // A drift period (5 s) to meet the 404, about 2 s until the region may be listed again, 2 s for that
+    // listing to come back, the move: about 10 s; the slow retry would be 60 s.
+    assert!(
+        took < Duration::from_secs(20),
+        "took {took:?} to follow the re-made API"
+    );
+    for message in &unresolved_messages {
+        assert!(
+            message.contains("apiRef") && message.contains(&name) && !message.contains(&first),
+            "{message}"
+        );
+    }
+    for who in both {
+        let (_, reason, message) = ready_of(who, n).unwrap();
+        assert_eq!(reason, "Recreated", "{who}: {message}");
+    }
+    assert_eq!(moto.integrations(&second).len(), 2);
+
+    // Deleted and not made again: each says ApiNotFound naming its reference, not the API's old ID.
+    moto.delete_api(&second);
+    for who in both {
+        let message = wait_not_ready(who, n, "ApiNotFound");
+        assert!(
+            message.contains("apiRef") && message.contains(&format!("name {name:?}")),
+            "{who}: {message}"
+        );
+        assert!(!message.contains(&second), "{who}: {message}");
+    }
+}
+
 /// 1000 resources naming 10 APIs cost a few GetApis listings, not one per resource (design §6).
 #[test]
 fn one_listing_serves_a_thousand_references() {

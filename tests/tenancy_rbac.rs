@@ -664,9 +664,10 @@ fn tenancy_mode_and_aggregated_roles_render_as_configured() {
         }
         let out = helm(&args);
         assert!(out.status.success(), "helm {args:?}: {}", text(&out));
-        serde_yaml::Deserializer::from_slice(&out.stdout)
-            .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-            .filter(|v: &Value| !v.is_null())
+        serde_saphyr::from_slice_multiple::<Value>(&out.stdout)
+            .expect("helm renders YAML")
+            .into_iter()
+            .filter(|v| !v.is_null())
             .collect()
     };
     let args_of = |docs: &[Value]| -> Vec<String> {

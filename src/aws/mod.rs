@@ -73,14 +73,26 @@ impl AwsApi {
             .acquire()
             .await
             .expect("the call-slot semaphore is never closed");
+        let waiting = std::time::Instant::now();
         self.bucket.acquire().await;
         let at = SystemTime::now();
+        let sent = std::time::Instant::now();
         let result = f.await.map_err(classify);
         if let Err(AwsError::Fenced(why)) = &result {
             // Never sent, so not a call: not counted, not in the call log.
             tracing::debug!(operation, region = %self.region, %why, "AWS call not sent");
             return result;
         }
+        // A 429 lowers this account's budget (the SDK's own retries are off, so each one is seen here).
+        let throttled = matches!(result, Err(AwsError::Throttled(_)));
+        self.bucket.answered(sent, throttled);
+        self.stats.budget(
+            &self.account,
+            &self.region,
+            self.bucket.allowed_rate(),
+            throttled,
+            sent - waiting,
+        );
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.outcome(),

@@ -36,9 +36,24 @@ impl CallStats {
         self
     }
 
+    /// The budget of (account, region) after a call, and how long that call waited for its token.
+    pub(super) fn budget(
+        &self,
+        account: &str,
+        region: &str,
+        allowed_rate: f64,
+        throttled: bool,
+        waited: std::time::Duration,
+    ) {
+        if let Some(m) = &self.metrics {
+            m.aws_budget(account, region, allowed_rate, throttled);
+            m.aws_token_waited(waited);
+        }
+    }
+
     pub(super) fn record(&self, rec: CallRecord) {
         if let Some(m) = &self.metrics {
-            m.aws_call(rec.operation, rec.outcome);
+            m.aws_call(rec.operation, rec.outcome, &rec.region);
         }
         if let Some(log) = &self.log {
             use std::io::Write;

@@ -1,6 +1,6 @@
 //! Making API Gateway hold the spec: observe → [`plan::next_step`] → carry the step out → report.
 
-use super::context::{Context, Target};
+use super::context::{Context, Scope, Target};
 use super::create::{create, sent_by_interrupted_create};
 use super::error::{Error, Phase};
 use super::finalizer;
@@ -14,6 +14,7 @@ use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::{AwsError, refuse_unknown_values};
 use crate::conditions::EventReason;
 use crate::credentials::Identity;
+use crate::plan::refs::{self, GoneApi};
 use crate::plan::{
     self, Blocker, Candidate, Due, Holding, IntegrationFields, Observed, ObservedIntegration, Step,
 };
@@ -75,20 +76,40 @@ async fn sync(
         .map_err(applying)?;
     let t = ctx.target(&identity, &region).await;
     let (aws, scope) = (&t.aws, &t.scope);
-    let resolution = resolve_references(obj, &t).await.map_err(applying)?;
-    let api: ApiKey = (region, resolution.api_id.clone().unwrap_or_default());
-    // Observing and writing happen under the API's lock, so what was observed stays true until we act.
-    let lock = scope.api_lock(&api);
-    // Held from observing until the last AWS write; released before the status is written, so that the
-    // API's other resources need not wait on the API server.
-    let mut one_change_per_api = match resolution.unresolved {
-        None => Some(lock.lock().await),
-        Some(_) => None,
-    };
-    let (mut observed, mut from_memory, mut seen_at) =
-        observe(obj, ctx, &t, &api, status, resolution)
+    // §6: the API apiRef resolved to, when it answered 404 in this reconcile.
+    let mut gone: Option<GoneApi> = None;
+    let (api, mut one_change_per_api, (mut observed, mut from_memory, mut seen_at)) = loop {
+        let resolution = resolve_references(obj, &t, gone.as_ref())
             .await
             .map_err(applying)?;
+        let api: ApiKey = (
+            region.clone(),
+            resolution.api_id.clone().unwrap_or_default(),
+        );
+        // Observing and writing happen under the API's lock, so what was observed stays true until we
+        // act. Held from observing until the last AWS write; released before the status is written, so
+        // that the API's other resources need not wait on the API server.
+        let one_change_per_api = match resolution.unresolved {
+            None => Some(scope.api_lock(&api).lock_owned().await),
+            Some(_) => None,
+        };
+        let seen = observe(obj, ctx, &t, &api, status, resolution)
+            .await
+            .map_err(applying)?;
+        let api_gone = seen.0.unresolved.is_none() && seen.0.protocol.is_none();
+        if api_gone && obj.spec.api_ref.is_some() && gone.is_none() {
+            // The API the reference resolved to is gone: list the region's APIs again (at most once per
+            // recheck) and follow one re-made under the same name now, not after a slow retry.
+            scope.forget_api(&api);
+            scope.refs.api_gone(&api.0).await;
+            gone = Some(GoneApi {
+                id: api.1.clone(),
+                at: Instant::now(),
+            });
+            continue;
+        }
+        break (api, one_change_per_api, seen);
+    };
     panic_once_failpoint(obj, ctx);
     // The finalizer (and, before a first create, the marker) as far as this reconcile has written them.
     let mut meta = obj.metadata.clone();
@@ -187,14 +208,14 @@ async fn sync(
                     .map_err(applying);
             }
             Step::Report(blocker) => {
+                let mut err = Error::blocked(blocker.clone(), &api);
                 if blocker == Blocker::ApiNotFound {
                     scope.forget_api(&api);
-                    if obj.spec.api_ref.is_some() {
-                        // The listing named an API that is gone: look again at the next try.
-                        scope.refs.api_gone(&api.0).await;
+                    if let Some(lost) = api_ref_lost(obj, scope, &api).await {
+                        err = lost;
                     }
                 }
-                return Err(applying(Error::blocked(blocker, &api)));
+                return Err(applying(err));
             }
             Step::Adopt(integration) => {
                 let note = format!(
@@ -256,7 +277,7 @@ async fn sync(
                     }
                     _ => None,
                 };
-                create(
+                let made = create(
                     obj,
                     ctx,
                     &t,
@@ -266,8 +287,15 @@ async fn sync(
                     recreated.clone(),
                     meta.resource_version.as_deref(),
                 )
-                .await
-                .map_err(applying)?
+                .await;
+                match made {
+                    Ok(made) => made,
+                    Err(Error::ApiNotFound(id)) => {
+                        let lost = api_ref_lost(obj, scope, &api).await;
+                        return Err(applying(lost.unwrap_or(Error::ApiNotFound(id))));
+                    }
+                    Err(e) => return Err(applying(e)),
+                }
             }
         };
         changed = true;
@@ -279,6 +307,20 @@ async fn sync(
         };
     }
     unreachable!("every step after a create, adoption or recovery is a sync or an update")
+}
+
+/// §6: the API that apiRef resolved to answered 404 after this reconcile's listing had been looked at
+/// again (or while acting on it). The error names the reference, not an ID it no longer resolves to,
+/// and the next try, once the region's APIs may be listed again, looks for one re-made under the name.
+/// None without an apiRef.
+async fn api_ref_lost(obj: &ApiIntegration, scope: &Scope, api: &ApiKey) -> Option<Error> {
+    let r = obj.spec.api_ref.as_ref()?;
+    scope.refs.api_gone(&api.0).await;
+    let blocker = Blocker::ApiRefGone {
+        what: refs::describe(&r.name, &r.tags),
+        relist_in: scope.refs.recheck_after(),
+    };
+    Some(Error::blocked(blocker, api))
 }
 
 /// Failpoint `panic-once`: the first reconcile of each resource whose name contains "panic" panics here,

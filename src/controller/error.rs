@@ -21,6 +21,16 @@ pub enum Error {
     NotPermitted(String),
     #[error("no API in {region} matches apiRef ({what}); nothing is created until one does")]
     ApiRefNotFound { what: String, region: String },
+    /// The API apiRef resolved to was deleted; the region's APIs are listed again in `relist_in`.
+    #[error(
+        "the API in {region} that apiRef ({what}) resolved to was deleted; nothing is created until \
+         the region's APIs, listed again shortly, show one that matches"
+    )]
+    ApiRefGone {
+        what: String,
+        region: String,
+        relist_in: Duration,
+    },
     #[error(
         "no VPC link in {region} matches connectionRef ({what}); nothing is created until one does"
     )]
@@ -64,6 +74,8 @@ pub enum Retry {
     Slow,
     /// Exponential backoff from `base` seconds, doubling per failure, at most `cap` seconds.
     Backoff { base: f64, cap: f64 },
+    /// At a known moment (when the region's APIs may be listed again): not earlier, so not jittered.
+    In(Duration),
 }
 
 /// What an error means, decided once for the condition, the metrics and the retry.
@@ -112,6 +124,9 @@ impl Error {
             }
             Error::ApiNotFound(_) | Error::ApiRefNotFound { .. } => {
                 (Reason::ApiNotFound, "api_not_found", Retry::Slow)
+            }
+            Error::ApiRefGone { relist_in, .. } => {
+                (Reason::ApiNotFound, "api_not_found", Retry::In(*relist_in))
             }
             Error::VpcLinkNotFound { .. } => {
                 (Reason::VpcLinkNotFound, "vpc_link_not_found", Retry::Slow)
@@ -178,6 +193,11 @@ impl Error {
                 what,
                 region: api.0.clone(),
             },
+            Blocker::ApiRefGone { what, relist_in } => Error::ApiRefGone {
+                what,
+                region: api.0.clone(),
+                relist_in,
+            },
             Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
                 what,
                 region: api.0.clone(),
@@ -228,6 +248,7 @@ impl Error {
         match self.class(Phase::Apply).retry {
             // Only reached when the status write that records the refusal failed: try that again slowly.
             Retry::WhenSpecChanges | Retry::Slow => slow,
+            Retry::In(wait) => wait,
             Retry::Backoff { base, cap } => {
                 Duration::from_secs_f64((base * 2f64.powi(attempt.min(16) as i32)).min(cap))
             }
@@ -362,6 +383,24 @@ mod tests {
         let e = as_cleanup_failure(aws(AwsError::BadRequest("x".into())));
         assert_eq!(e.class(Phase::Delete).retry, Retry::Slow);
         assert_eq!(e.retry_after(0, SLOW), SLOW);
+    }
+
+    #[test]
+    fn a_reference_whose_api_was_deleted_names_the_reference_and_retries_when_it_may_be_listed() {
+        let api: ApiKey = ("eu-west-1".into(), "oldapi123".into());
+        let blocker = Blocker::ApiRefGone {
+            what: "name \"orders-1\"".into(),
+            relist_in: Duration::from_millis(2300),
+        };
+        let e = Error::blocked(blocker, &api);
+        let class = e.class(Phase::Apply);
+        assert_eq!(class.reason, Reason::ApiNotFound);
+        assert_eq!(class.retry, Retry::In(Duration::from_millis(2300)));
+        // Not the slow retry, whatever the failures before.
+        assert_eq!(e.retry_after(5, SLOW), Duration::from_millis(2300));
+        let summary = e.summary();
+        assert!(summary.contains("apiRef (name \"orders-1\")"), "{summary}");
+        assert!(!summary.contains("oldapi123"), "{summary}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | `finalizer.rs` | the finalizer and the first-create marker written with it |
 //! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `report.rs` | status writes and Events |
+//! | `trigger.rs` | which watch events start a reconcile (not our own status writes) |
 //! | `events.rs` | the Event publisher (no cache) |
 //! | `error.rs` | errors and their classes (reason, metrics label, retry) |
 //! | `mod.rs` | reconcile, error_policy and the controller's wiring |
@@ -29,6 +30,7 @@ mod listing;
 mod references;
 mod report;
 mod tenancy;
+mod trigger;
 
 pub use context::{Context, MANAGER, Settings};
 pub use error::{Class, Error, Phase, Retry};
@@ -81,7 +83,13 @@ pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Ac
 /// When to try a failed reconcile again: the error's class, backed off by the failures in a row.
 pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.count_failure(&obj);
-    let wait = report::jittered(err.retry_after(attempt, ctx.settings.slow_retry));
+    let wait = err.retry_after(attempt, ctx.settings.slow_retry);
+    // Spread, so that resources failing together do not retry together; but a wait for a known moment
+    // (the region's APIs may be listed again) must not end before it.
+    let wait = match err.class(Phase::Apply).retry {
+        Retry::In(_) => wait,
+        _ => report::jittered(wait),
+    };
     tracing::info!(
         namespace = %obj.namespace().unwrap_or_default(),
         name = %obj.name_any(),
@@ -169,13 +177,12 @@ pub struct Shared {
 
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 ///
-/// Every watch event reaches reconcile, status-only ones (most of them our own writes) included:
-/// kube-runtime's predicates (generation + finalizers) cannot replace the "is anything due" check in
-/// [`crate::plan::next_check`]. They filter watch events only, while requeues re-read the object from the
-/// reflector's store, which may still be older than our last status write, so the in-memory
-/// [`crate::plan::Settled`] is needed either way; a generation predicate would also swallow annotation
-/// changes (adoption); and feeding a filtered stream to a Controller needs kube's
-/// `unstable-runtime-stream-control` feature. The due check costs no AWS call and no write.
+/// A watch event reaches reconcile only when something a reconcile reads changed (spec, annotations,
+/// finalizers, deletion; see [`trigger`]): a status write, most often our own, does not re-run the
+/// reconcile that made it. The filter does not replace the "is anything due" check in
+/// [`crate::plan::next_check`]: requeues re-read the object from the reflector's store, which may still
+/// be older than our last status write, so the in-memory [`crate::plan::Settled`] is needed either
+/// way. The due check costs no AWS call and no write.
 pub async fn run(
     client: Client,
     sdk_config: aws_config::SdkConfig,
@@ -201,7 +208,8 @@ pub async fn run(
         .default_backoff()
         .modify(trim_for_cache)
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(trigger::reconcile_inputs, Default::default());
     let mut controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown);

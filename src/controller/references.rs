@@ -7,7 +7,7 @@
 use super::context::Target;
 use crate::api::ApiIntegration;
 use crate::aws::{AwsApi, AwsError};
-use crate::plan::refs::{self, Resolved};
+use crate::plan::refs::{self, GoneApi, Resolved};
 use crate::plan::{self, ApiSummary, Blocker, VpcLinkSummary};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,11 +79,20 @@ impl ReferenceCache {
             .clone()
     }
 
-    /// The region's APIs.
-    pub async fn apis(&self, aws: &AwsApi, want: Want) -> Result<Arc<Vec<ApiSummary>>, AwsError> {
+    /// The region's APIs, and when they were listed.
+    pub async fn apis(
+        &self,
+        aws: &AwsApi,
+        want: Want,
+    ) -> Result<(Arc<Vec<ApiSummary>>, Instant), AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
         self.cached(&mut r.apis, want, || aws.list_apis()).await
+    }
+
+    /// The least time between two listings of a region that a reference asks for.
+    pub fn recheck_after(&self) -> Duration {
+        self.recheck_after
     }
 
     /// The region's VPC links.
@@ -94,17 +103,20 @@ impl ReferenceCache {
     ) -> Result<Arc<Vec<VpcLinkSummary>>, AwsError> {
         let region = self.region(aws.region());
         let mut r = region.lock().await;
-        self.cached(&mut r.links, want, || aws.list_vpc_links())
-            .await
+        let (links, _) = self
+            .cached(&mut r.links, want, || aws.list_vpc_links())
+            .await?;
+        Ok(links)
     }
 
-    /// The listing in `slot` if it is good enough for `want`, else a new one from `fetch`.
+    /// The listing in `slot` if it is good enough for `want`, else a new one from `fetch`; and when it
+    /// was fetched.
     async fn cached<T, F>(
         &self,
         slot: &mut Option<Listing<T>>,
         want: Want,
         fetch: impl FnOnce() -> F,
-    ) -> Result<Arc<Vec<T>>, AwsError>
+    ) -> Result<(Arc<Vec<T>>, Instant), AwsError>
     where
         F: std::future::Future<Output = Result<Vec<T>, AwsError>>,
     {
@@ -112,15 +124,16 @@ impl ReferenceCache {
         if let Some(l) = slot.as_ref()
             && usable(l.fetched, l.stale, want, Instant::now(), period, recheck)
         {
-            return Ok(l.items.clone());
+            return Ok((l.items.clone(), l.fetched));
         }
         let items = Arc::new(fetch().await?);
+        let fetched = Instant::now();
         *slot = Some(Listing {
-            fetched: Instant::now(),
+            fetched,
             stale: false,
             items: items.clone(),
         });
-        Ok(items)
+        Ok((items, fetched))
     }
 
     /// An API the listing named is gone: refresh at the next lookup (still at most once per recheck).
@@ -141,8 +154,15 @@ pub struct Resolution {
 }
 
 /// §6: apiRef and connectionRef, each to exactly one ID, from the region's shared listings. A reference
-/// that finds nothing looks at a fresh listing once before it is reported.
-pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Resolution, AwsError> {
+/// that finds nothing looks at a fresh listing once before it is reported. `gone` is the API apiRef
+/// resolved to earlier in this reconcile, which then answered 404: it is left out, and unless the
+/// listing is newer than that 404, not finding another says when to look again (see
+/// [`refs::unresolved_api_ref`]).
+pub async fn resolve_references(
+    obj: &ApiIntegration,
+    t: &Target,
+    gone: Option<&GoneApi>,
+) -> Result<Resolution, AwsError> {
     let aws = &t.aws;
     let spec = &obj.spec;
     let mut resolution = Resolution {
@@ -152,11 +172,11 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
     };
     if let Some(r) = &spec.api_ref {
         let what = refs::describe(&r.name, &r.tags);
-        let mut apis = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
-        let mut found = plan::resolve_api(r, &apis);
+        let (mut apis, mut listed_at) = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
+        let mut found = refs::resolve_api_without(r, &apis, gone);
         if found == Resolved::NoMatch {
-            apis = t.scope.refs.apis(aws, Want::Fresh).await?;
-            found = plan::resolve_api(r, &apis);
+            (apis, listed_at) = t.scope.refs.apis(aws, Want::Fresh).await?;
+            found = refs::resolve_api_without(r, &apis, gone);
         }
         match found {
             Resolved::One(id) => {
@@ -167,7 +187,10 @@ pub async fn resolve_references(obj: &ApiIntegration, t: &Target) -> Result<Reso
                 resolution.api_id = Some(id);
             }
             Resolved::NoMatch => {
-                resolution.unresolved = Some(Blocker::ApiRefNotFound { what });
+                let recheck = t.scope.refs.recheck_after();
+                let blocker =
+                    refs::unresolved_api_ref(what, gone, listed_at, Instant::now(), recheck);
+                resolution.unresolved = Some(blocker);
                 return Ok(resolution);
             }
             Resolved::Ambiguous(ids) => {

@@ -124,7 +124,7 @@ async fn api_facts(
     let id = match (recorded_api, obj.spec.api_id.as_deref(), &obj.spec.api_ref) {
         (Some(id), _, _) | (None, Some(id), _) => id.to_string(),
         (None, None, Some(r)) => {
-            let apis = t
+            let (apis, _) = t
                 .scope
                 .refs
                 .apis(&t.aws, super::references::Want::UpToAPeriodOld)

@@ -1,5 +1,6 @@
-//! Is anything due for a resource right now? A reconcile runs for every watch event, including the ones our
-//! own status writes cause, and for every requeue; most of them find nothing to do. This decides that
+//! Is anything due for a resource right now? A reconcile runs for every change to what it reads of the
+//! object (spec, annotations, finalizers; not the status), and for every requeue; most of them find
+//! nothing to do. This decides that
 //! without any AWS call (design §2.8: no call and no write when nothing changed).
 
 use crate::api::ApiIntegrationStatus;

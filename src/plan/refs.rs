@@ -2,8 +2,10 @@
 //! APIs (GetApis) and VPC links (GetVpcLinks). Pure: the controller fetches and shares the listings.
 
 use super::diff::Protocol;
+use super::step::Blocker;
 use crate::api::{ApiProtocolType, ApiRef, ConnectionRef};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// An API as GetApis lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,19 @@ fn one_of(mut ids: Vec<String>) -> Resolved {
 
 /// The API `r` names among `apis`.
 pub fn resolve_api(r: &ApiRef, apis: &[ApiSummary]) -> Resolved {
+    resolve_api_without(r, apis, None)
+}
+
+/// An API a reference resolved to that then answered 404, and when that was learned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoneApi {
+    pub id: String,
+    pub at: Instant,
+}
+
+/// The API `r` names among `apis`, leaving out `gone`: a listing taken before the API was deleted still
+/// names it, and it must neither be chosen again nor make its replacement look ambiguous.
+pub fn resolve_api_without(r: &ApiRef, apis: &[ApiSummary], gone: Option<&GoneApi>) -> Resolved {
     let protocol = r.protocol_type.map(|p| match p {
         ApiProtocolType::Http => Protocol::Http,
         ApiProtocolType::WebSocket => Protocol::WebSocket,
@@ -60,9 +75,31 @@ pub fn resolve_api(r: &ApiRef, apis: &[ApiSummary]) -> Resolved {
             .filter(|a| name_matches(&r.name, &a.name))
             .filter(|a| tags_match(&r.tags, &a.tags))
             .filter(|a| protocol.is_none_or(|p| p == a.protocol))
+            .filter(|a| gone.is_none_or(|g| g.id != a.id))
             .map(|a| a.id.clone())
             .collect(),
     )
+}
+
+/// Why an apiRef (`what` describes it) resolves to nothing in a listing fetched at `listed_at`. Only a
+/// listing fetched after the API it last resolved to was found `gone` shows that no API has the name
+/// now (then the user has to act: a slow retry). An older listing proves nothing: the reference is
+/// looked up again as soon as the region's APIs may be listed again, `recheck_after` after `listed_at`,
+/// so an API re-made under the same name is followed within that bound instead of after a slow retry.
+pub fn unresolved_api_ref(
+    what: String,
+    gone: Option<&GoneApi>,
+    listed_at: Instant,
+    now: Instant,
+    recheck_after: Duration,
+) -> Blocker {
+    match gone {
+        Some(g) if listed_at < g.at => Blocker::ApiRefGone {
+            what,
+            relist_in: (listed_at + recheck_after).saturating_duration_since(now),
+        },
+        _ => Blocker::ApiRefNotFound { what },
+    }
 }
 
 /// The VPC link `r` names among `links`.
@@ -172,6 +209,64 @@ mod tests {
         assert_eq!(
             resolve_api(&r(Some("orders"), &[], None), &[]),
             Resolved::NoMatch
+        );
+    }
+
+    fn gone(id: &str, at: Instant) -> GoneApi {
+        GoneApi { id: id.into(), at }
+    }
+
+    #[test]
+    fn an_api_found_gone_is_left_out_so_its_replacement_resolves() {
+        let by_name = r(Some("orders"), &[("env", "dev")], None);
+        let t0 = Instant::now();
+        // The listing predates the deletion: only the gone API matches, so nothing does.
+        assert_eq!(
+            resolve_api_without(&by_name, &apis(), Some(&gone("a2", t0))),
+            Resolved::NoMatch
+        );
+        // It also holds the replacement (same name and tags): the replacement, not an ambiguity.
+        let mut listed = apis();
+        listed.push(api("a9", "orders", Protocol::Http, &[("env", "dev")]));
+        assert_eq!(
+            resolve_api(&by_name, &listed),
+            Resolved::Ambiguous(vec!["a2".into(), "a9".into()])
+        );
+        assert_eq!(
+            resolve_api_without(&by_name, &listed, Some(&gone("a2", t0))),
+            Resolved::One("a9".into())
+        );
+        // Another API gone changes nothing.
+        assert_eq!(
+            resolve_api_without(&by_name, &apis(), Some(&gone("a4", t0))),
+            Resolved::One("a2".into())
+        );
+    }
+
+    #[test]
+    fn a_listing_older_than_the_404_waits_only_for_the_next_listing_not_a_slow_retry() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let recheck = Duration::from_secs(5);
+        let what = || "name \"orders\"".to_string();
+        // Listed at t0, the API found gone 2 s later: listed again 3 s from then.
+        let g = gone("a2", at(2000));
+        assert_eq!(
+            unresolved_api_ref(what(), Some(&g), t0, at(2000), recheck),
+            Blocker::ApiRefGone {
+                what: what(),
+                relist_in: Duration::from_secs(3)
+            }
+        );
+        // A listing fetched after the 404 that has no match: no API has the name now.
+        assert_eq!(
+            unresolved_api_ref(what(), Some(&g), at(2100), at(2100), recheck),
+            Blocker::ApiRefNotFound { what: what() }
+        );
+        // A reference that never resolved: not found, whatever the listing's age.
+        assert_eq!(
+            unresolved_api_ref(what(), None, t0, at(2000), recheck),
+            Blocker::ApiRefNotFound { what: what() }
         );
     }
 

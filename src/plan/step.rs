@@ -8,6 +8,7 @@ use super::diff::{
     update_request,
 };
 use crate::api::DeletionPolicy;
+use std::time::Duration;
 
 /// An integration in AWS that this resource might take as its own, and which other ApiIntegration (as
 /// `namespace/name`), if any, already records its ID.
@@ -72,6 +73,9 @@ pub enum Blocker {
     AdoptionTargetClaimed { id: String, owner: String },
     /// §6: no API matches apiRef (`what` describes the reference).
     ApiRefNotFound { what: String },
+    /// §6: the API apiRef resolved to answered 404 and the region's listing, older than that, names
+    /// no other; it may be listed again in `relist_in`, when an API re-made under the name is found.
+    ApiRefGone { what: String, relist_in: Duration },
     /// §6: no VPC link matches connectionRef.
     VpcLinkNotFound { what: String },
     /// §6: several APIs or VPC links match: nothing is created on any of them.

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The operator's client-side rate limit in the storm (its defaults).
-const RATE: f64 = 8.0;
+/// The ceiling of the operator's client-side budget in the storm (its defaults).
+const RATE: f64 = 10.0;
 const BURST: usize = 20;
 /// The operator's AWS timeout in the storm; slow answers are held back longer than that.
 const AWS_TIMEOUT_S: u64 = 2;

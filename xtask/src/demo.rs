@@ -8,6 +8,7 @@ use crate::proc::{self, output, pid_runs, spawn_detached};
 use crate::stack::{self, Stack};
 use crate::tools;
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -39,13 +40,17 @@ if sys.argv[1] == "apis":
     json.dump(known, open(state_path, "w"))
     print(known["HTTP"], known["WEBSOCKET"])
 else:
+    # What moto holds for the demo's APIs, as JSON; the xtask formats the table (moto_table).
     known = json.load(open(state_path))
-    print("%-10s %-10s %-10s %-28s %s" % ("PROTOCOL", "API", "ID", "TYPE", "TARGET"))
-    for proto in ("HTTP", "WEBSOCKET", "ORDERS"):
-        for i in c.get_integrations(ApiId=known[proto])["Items"]:
-            target = i.get("IntegrationSubtype") or i.get("IntegrationUri") or "-"
-            kind = i["IntegrationType"] + (" " + i["IntegrationMethod"] if i.get("IntegrationMethod") else "")
-            print("%-10s %-10s %-10s %-28s %s" % (proto, known[proto], i["IntegrationId"], kind, target))
+    apis = {a["ApiId"]: a for a in c.get_apis()["Items"]}
+    shown = []
+    for key in ("HTTP", "WEBSOCKET", "ORDERS"):
+        api = apis.get(known.get(key))
+        if api is None:
+            continue
+        integrations = c.get_integrations(ApiId=api["ApiId"])["Items"]
+        shown.append({"id": api["ApiId"], "name": api["Name"], "protocol": api["ProtocolType"], "integrations": integrations})
+    print(json.dumps(shown))
 "#;
 
 pub fn run() -> Result<()> {
@@ -143,12 +148,15 @@ pub fn run() -> Result<()> {
     println!("\n$ kubectl get apiint -A");
     proc::run(stack.kubectl().args(["get", "apiint", "-A"]))?;
     println!("\nWhat moto (API Gateway) holds:");
-    proc::run(
+    let held = output(
         stack
             .command(&python)
             .args(["-c", MOTO_SCRIPT, "show"])
             .arg(&demo_state),
     )?;
+    let apis: Vec<MotoApi> =
+        serde_json::from_str(&held).context("the moto script prints its APIs as JSON")?;
+    print!("{}", moto_table(&apis));
 
     println!(
         "\ndemo: done in {:.1?}. The stack and the operator keep running. Try:\n  \
@@ -160,6 +168,72 @@ pub fn run() -> Result<()> {
         env = stack_dir().join("env").display()
     );
     Ok(())
+}
+
+/// One API as moto holds it, with its integrations (what the moto script's `show` prints).
+#[derive(Debug, Deserialize)]
+struct MotoApi {
+    id: String,
+    name: String,
+    /// `HTTP` or `WEBSOCKET`.
+    protocol: String,
+    integrations: Vec<MotoIntegration>,
+}
+
+/// The fields of one integration the table shows, named as API Gateway names them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MotoIntegration {
+    integration_id: String,
+    integration_type: String,
+    integration_method: Option<String>,
+    integration_subtype: Option<String>,
+    integration_uri: Option<String>,
+}
+
+/// The table of what moto holds: one row per integration, under its API's protocol, name and ID.
+fn moto_table(apis: &[MotoApi]) -> String {
+    let mut rows = vec![[
+        "PROTOCOL".to_string(),
+        "API".into(),
+        "API ID".into(),
+        "INTEGRATION".into(),
+        "TYPE".into(),
+        "TARGET".into(),
+    ]];
+    for api in apis {
+        for i in &api.integrations {
+            let kind = match &i.integration_method {
+                Some(method) => format!("{} {method}", i.integration_type),
+                None => i.integration_type.clone(),
+            };
+            let target = i
+                .integration_subtype
+                .as_ref()
+                .or(i.integration_uri.as_ref())
+                .map_or("-", String::as_str);
+            rows.push([
+                api.protocol.clone(),
+                api.name.clone(),
+                api.id.clone(),
+                i.integration_id.clone(),
+                kind,
+                target.to_string(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut table = String::new();
+    for row in &rows {
+        for (cell, width) in row.iter().zip(&widths) {
+            table.push_str(&format!("{cell:<width$}  "));
+        }
+        table.push_str(&row[5]);
+        table.push('\n');
+    }
+    table
 }
 
 /// examples/*.yaml with the placeholder API IDs replaced by the demo's.
@@ -201,4 +275,148 @@ fn apply_stdin(stack: &Stack, yaml: &str) -> Result<()> {
         bail!("kubectl apply failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn integration(id: &str, kind: &str, method: Option<&str>, uri: &str) -> MotoIntegration {
+        MotoIntegration {
+            integration_id: id.into(),
+            integration_type: kind.into(),
+            integration_method: method.map(Into::into),
+            integration_subtype: None,
+            integration_uri: Some(uri.into()),
+        }
+    }
+
+    fn api(id: &str, name: &str, protocol: &str, integrations: Vec<MotoIntegration>) -> MotoApi {
+        MotoApi {
+            id: id.into(),
+            name: name.into(),
+            protocol: protocol.into(),
+            integrations,
+        }
+    }
+
+    /// The words of each row after the header.
+    fn rows(table: &str) -> Vec<Vec<&str>> {
+        table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect()
+    }
+
+    #[test]
+    fn each_row_shows_its_apis_protocol_name_and_id() {
+        let apis = [
+            api(
+                "h1",
+                "apigw-demo-http",
+                "HTTP",
+                vec![integration(
+                    "i1",
+                    "HTTP_PROXY",
+                    Some("GET"),
+                    "https://a.example",
+                )],
+            ),
+            api(
+                "w1",
+                "apigw-demo-websocket",
+                "WEBSOCKET",
+                vec![integration("i2", "MOCK", None, "-")],
+            ),
+            // The API examples/references/ names: an HTTP API called "orders".
+            api(
+                "o1",
+                "orders",
+                "HTTP",
+                vec![integration(
+                    "i3",
+                    "HTTP_PROXY",
+                    Some("ANY"),
+                    "http://nlb.internal",
+                )],
+            ),
+        ];
+        let table = moto_table(&apis);
+        assert_eq!(
+            table
+                .lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            [
+                "PROTOCOL",
+                "API",
+                "API",
+                "ID",
+                "INTEGRATION",
+                "TYPE",
+                "TARGET"
+            ]
+        );
+        assert_eq!(
+            rows(&table),
+            [
+                vec![
+                    "HTTP",
+                    "apigw-demo-http",
+                    "h1",
+                    "i1",
+                    "HTTP_PROXY",
+                    "GET",
+                    "https://a.example"
+                ],
+                vec!["WEBSOCKET", "apigw-demo-websocket", "w1", "i2", "MOCK", "-"],
+                vec![
+                    "HTTP",
+                    "orders",
+                    "o1",
+                    "i3",
+                    "HTTP_PROXY",
+                    "ANY",
+                    "http://nlb.internal"
+                ],
+            ],
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn columns_line_up_and_the_subtype_is_the_target_when_there_is_one() {
+        let mut step = integration("i9", "AWS_PROXY", None, "-");
+        step.integration_subtype = Some("StepFunctions-StartExecution".into());
+        step.integration_uri = None;
+        let apis = [api("abc", "a-much-longer-api-name", "HTTP", vec![step])];
+        let table = moto_table(&apis);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0].find("API ID"), lines[1].find("abc"), "{table}");
+        assert_eq!(
+            lines[0].find("TARGET"),
+            lines[1].find("StepFunctions"),
+            "{table}"
+        );
+        assert!(
+            lines[1].ends_with("StepFunctions-StartExecution"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_moto_script_output_parses() {
+        let json = r#"[{"id": "o1", "name": "orders", "protocol": "HTTP", "integrations": [
+            {"IntegrationId": "i3", "IntegrationType": "HTTP_PROXY", "IntegrationMethod": "ANY",
+             "ConnectionType": "VPC_LINK", "IntegrationUri": "http://nlb.internal"}]}]"#;
+        let apis: Vec<MotoApi> = serde_json::from_str(json).unwrap();
+        assert_eq!(apis[0].protocol, "HTTP");
+        assert_eq!(
+            apis[0].integrations[0].integration_method.as_deref(),
+            Some("ANY")
+        );
+    }
 }

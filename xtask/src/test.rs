@@ -1,5 +1,7 @@
-//! `cargo xtask test`: everything CI runs, in the order that fails fastest.
+//! `cargo xtask test`: everything CI runs, in the order that fails fastest (cargo deny's first run builds
+//! cargo-deny, once).
 
+use crate::deny;
 use crate::proc::run;
 use crate::stack;
 use anyhow::Result;
@@ -10,6 +12,8 @@ pub fn run_all(extra: &[&str]) -> Result<()> {
     let started = Instant::now();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo).args(["fmt", "--all", "--", "--check"]))?;
+    // Advisories, licenses, duplicate versions and sources of every dependency (deny.toml).
+    deny::check()?;
     run(Command::new(&cargo).args([
         "clippy",
         "--workspace",

@@ -28,6 +28,10 @@ pub const CONTROLLER_TOOLS: &str = "v0.21.0";
 /// the Go proxy, so it is built from a source checkout (`--ack-src`); its dependencies come from the proxy.
 /// Only the bench builds it: neither `stack up` nor `cargo xtask test` does.
 pub const ACK_APIGATEWAYV2: &str = "v1.4.1";
+/// cargo-deny, which `cargo xtask test` runs over the dependency graph (advisories, licenses, duplicate
+/// versions, sources) with deny.toml. Built from the Rust crate registry with `cargo install --locked`;
+/// only `cargo xtask test` builds it (neither `stack up` nor the demo does).
+pub const CARGO_DENY: &str = "0.20.2";
 
 pub struct Tools {
     pub etcd: PathBuf,
@@ -211,7 +215,7 @@ fn ensure(
         return Ok(path);
     }
     eprintln!(
-        "xtask: building {name} {version} from Go modules (cached afterwards in {})",
+        "xtask: building {name} {version} from source (cached afterwards in {})",
         bin.display()
     );
     let started = Instant::now();
@@ -220,6 +224,31 @@ fn ensure(
     std::fs::rename(&tmp, &path)?;
     eprintln!("xtask: built {name} {version} in {:.0?}", started.elapsed());
     Ok(path)
+}
+
+/// cargo-deny from the cache, else built with `cargo install --locked` at CARGO_DENY into a scratch root
+/// in the cache (several minutes on two cores) and kept as `bin/cargo-deny-<version>`.
+pub fn ensure_cargo_deny() -> Result<PathBuf> {
+    let bin = cache_dir().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    ensure(&bin, "cargo-deny", CARGO_DENY, |out| {
+        let root = cache_dir()
+            .join("src")
+            .join(format!("cargo-deny-{CARGO_DENY}"));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo)
+            // Its own temporary target directory, not this repository's.
+            .env_remove("CARGO_TARGET_DIR")
+            .args(["install", "--locked", "--root"])
+            .arg(&root)
+            .args(["--version", CARGO_DENY, "cargo-deny"]))?;
+        std::fs::rename(root.join("bin").join("cargo-deny"), out)?;
+        std::fs::remove_dir_all(&root)?;
+        Ok(())
+    })
 }
 
 fn go() -> Command {
