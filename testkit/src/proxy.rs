@@ -223,7 +223,10 @@ impl Fault {
 /// connection closed unanswered), and the integration and API the request names.
 #[derive(Clone, Debug)]
 pub struct ProxyCall {
+    /// When the answer was handed back (or the connection closed).
     pub at: Instant,
+    /// When the request arrived (what the quota judged it by).
+    pub arrived: Instant,
     pub op: String,
     pub status: u16,
     /// The access key the request was signed with (the account the quota counts it against).
@@ -461,6 +464,7 @@ async fn counted(
     rules: Arc<Rules>,
 ) -> ProxyResult {
     use http_body_util::BodyExt;
+    let arrived = Instant::now();
     let _in_flight = InFlight::enter(&rules.in_flight);
     let _write_in_flight =
         (req.method() != hyper::Method::GET).then(|| InFlight::enter(&rules.in_flight_writes));
@@ -494,7 +498,7 @@ async fn counted(
             .lock()
             .unwrap()
             .as_mut()
-            .is_some_and(|q| !q.admit(account.as_deref(), Instant::now()));
+            .is_some_and(|q| !q.admit(account.as_deref(), arrived));
     let answer = if over_quota {
         rules.seen.lock().unwrap().push(SeenRequest {
             text: format!(
@@ -511,6 +515,7 @@ async fn counted(
     };
     rules.calls.lock().unwrap().push(ProxyCall {
         at: Instant::now(),
+        arrived,
         op,
         status: answer.as_ref().map_or(0, |r| r.status().as_u16()),
         account,
