@@ -82,6 +82,11 @@ impl Reason {
     }
 }
 
+/// The time now, as Kubernetes writes it.
+pub fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now())
+}
+
 /// Sets (or replaces) the condition of `type_` in `conditions`, keeping `lastTransitionTime` when the
 /// status has not changed.
 pub fn set_condition(

@@ -5,9 +5,10 @@ pub mod aws;
 pub mod conditions;
 pub mod controller;
 pub mod crd;
-pub mod credentials;
+pub mod failpoints;
 pub mod fence;
+#[cfg(test)]
+pub mod fixtures;
 pub mod lease;
 pub mod metrics;
 pub mod plan;
-pub mod ratelimit;

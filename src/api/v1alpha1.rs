@@ -42,19 +42,6 @@ pub struct CreateStarted {
     pub at: Time,
 }
 
-impl ApiIntegration {
-    /// The first-create marker, if the annotation is there. A value that does not parse still means a
-    /// create may have happened (on an API not known from it).
-    pub fn create_started(&self) -> Option<Option<CreateStarted>> {
-        let value = self
-            .metadata
-            .annotations
-            .as_ref()?
-            .get(CREATE_STARTED_ANNOTATION)?;
-        Some(serde_json::from_str(value).ok())
-    }
-}
-
 /// An API Gateway V2 integration (HTTP or WebSocket API) kept in step with this spec by apigw-operator.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(

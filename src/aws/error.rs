@@ -188,7 +188,7 @@ fn answer_without_message(
 fn assume_role_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cause = Some(err);
     while let Some(e) = cause {
-        if let Some(f) = e.downcast_ref::<crate::credentials::AssumeRoleFailed>() {
+        if let Some(f) = e.downcast_ref::<crate::aws::credentials::AssumeRoleFailed>() {
             return Some(f.to_string());
         }
         cause = e.source();

@@ -1,19 +1,24 @@
-//! The AWS boundary: every API Gateway call goes through [`AwsApi`], which waits for one of its (account,
+//! The AWS boundary: the controller calls API Gateway through the [`Gateway`] trait; its real
+//! implementation, [`AwsApi`], waits for one of its (account,
 //! region)'s call slots and then on its token bucket, counts the call by operation and outcome ([`stats`]), and turns SDK errors into
 //! [`AwsError`] classes ([`error`]). [`convert`] maps between [`IntegrationFields`] and the SDK's types.
 
 mod convert;
+pub mod credentials;
 mod error;
+mod gateway;
+pub mod ratelimit;
 mod stats;
 
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
 pub use error::AwsError;
+pub use gateway::{Connect, Gateway, SdkConnector, Slots};
 pub use stats::{CallRecord, CallStats};
 
 // `observed!` expands here and names these.
 use crate::api::TlsConfig;
+use crate::aws::ratelimit::TokenBucket;
 use crate::plan::{ApiSummary, IntegrationFields, ObservedIntegration, Protocol, VpcLinkSummary};
-use crate::ratelimit::TokenBucket;
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewayv2::types::ProtocolType;

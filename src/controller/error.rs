@@ -1,7 +1,7 @@
 //! The reconciler's errors, and the one place that decides what each means: the condition reason a user
 //! sees, the metrics label, and when to try again (design §2 rule 6).
 
-use super::listing::ApiKey;
+use super::scope::ApiKey;
 use crate::aws::AwsError;
 use crate::conditions::Reason;
 use crate::plan::Blocker;
@@ -177,7 +177,7 @@ impl Error {
 
     /// The error a blocker is reported as.
     pub fn blocked(blocker: Blocker, api: &ApiKey) -> Error {
-        let api_id = &api.1;
+        let api_id = &api.api_id;
         match blocker {
             Blocker::ApiNotFound => Error::ApiNotFound(api_id.to_string()),
             Blocker::AdoptionTargetMissing { id } => {
@@ -191,16 +191,16 @@ impl Error {
             )),
             Blocker::ApiRefNotFound { what } => Error::ApiRefNotFound {
                 what,
-                region: api.0.clone(),
+                region: api.region.clone(),
             },
             Blocker::ApiRefGone { what, relist_in } => Error::ApiRefGone {
                 what,
-                region: api.0.clone(),
+                region: api.region.clone(),
                 relist_in,
             },
             Blocker::VpcLinkNotFound { what } => Error::VpcLinkNotFound {
                 what,
-                region: api.0.clone(),
+                region: api.region.clone(),
             },
             Blocker::AmbiguousReference { what, ids } => Error::AmbiguousReference {
                 what,
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_reference_whose_api_was_deleted_names_the_reference_and_retries_when_it_may_be_listed() {
-        let api: ApiKey = ("eu-west-1".into(), "oldapi123".into());
+        let api = ApiKey::new("eu-west-1", "oldapi123");
         let blocker = Blocker::ApiRefGone {
             what: "name \"orders-1\"".into(),
             relist_in: Duration::from_millis(2300),

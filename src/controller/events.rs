@@ -11,6 +11,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client};
 
+/// Field manager of the operator's status writes and the Events' reporting controller.
+pub const MANAGER: &str = "apigw-operator";
+
 /// Normal or Warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {

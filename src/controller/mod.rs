@@ -1,45 +1,44 @@
-//! The reconciler. The top of reconcile splits a live resource ([`apply`]: make API Gateway hold the
-//! spec) from one being deleted ([`cleanup`]: honour deletionPolicy, then drop the [`finalizer`]). Both
-//! observe, ask [`crate::plan`] for the next step, carry it out and report it ([`report`]); [`error`]
-//! decides once what each failure means.
+//! The reconciler. The top of reconcile splits a live resource ([`steps::apply`]: make API Gateway hold
+//! the spec) from one being deleted ([`steps::cleanup`]: honour deletionPolicy, then drop the finalizer).
+//! Both observe, ask [`crate::plan`] for the next step, carry it out and report it ([`status`]);
+//! [`error`] decides once what each failure means. Layers, each using only those below it:
 //!
-//! | file | what |
+//! | layer | what |
 //! |---|---|
-//! | `context.rs` | the shared [`Context`]: clients, per-API locks, what this process remembers |
-//! | `listing.rs` | the per-API GetIntegrations cache that drift checks share |
-//! | `references.rs` | the region's API and VPC link listings that apiRef and connectionRef resolve against |
-//! | `apply.rs` | observe → plan → act for a live resource |
-//! | `cleanup.rs` | the same for deletion |
-//! | `create.rs` | the create: the re-create's status marker, CreateIntegration, the ID into the status |
-//! | `finalizer.rs` | the finalizer and the first-create marker written with it |
-//! | `tenancy.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
-//! | `report.rs` | status writes and Events |
+//! | `mod.rs` | reconcile, error_policy and the controller's wiring |
+//! | `steps/` | carrying out what the plan decides (apply, cleanup, create, finalizer, permit, resolve) |
+//! | `status.rs` | the status writes and Events that report an outcome |
+//! | `context.rs` | the shared [`Context`]: clients, settings, scopes, memory |
+//! | `scope/` | per (account, region): the call quota, listings, per-API locks, what is known of each API |
+//! | `memory.rs` | per object: settled or not, what AWS held at the last sync, failures in a row |
+//! | `tenancy.rs` | the watched ApiGatewayAccess policies and namespaces, and the policies' status |
 //! | `trigger.rs` | which watch events start a reconcile (not our own status writes) |
 //! | `events.rs` | the Event publisher (no cache) |
 //! | `error.rs` | errors and their classes (reason, metrics label, retry) |
-//! | `mod.rs` | reconcile, error_policy and the controller's wiring |
 
-mod apply;
-mod cleanup;
 mod context;
-mod create;
 mod error;
 mod events;
-mod finalizer;
-mod listing;
-mod references;
-mod report;
+mod memory;
+mod scope;
+mod status;
+mod steps;
 mod tenancy;
 mod trigger;
 
-pub use context::{Context, MANAGER, Settings};
+pub use context::{Context, Settings, Shared};
 pub use error::{Class, Error, Phase, Retry};
-pub use finalizer::FINALIZER;
+pub use events::MANAGER;
+pub use steps::finalizer::FINALIZER;
 pub use tenancy::{Tenancy, TenancyView};
 
+use steps::{apply, cleanup, finalizer};
+
+#[cfg(test)]
+mod in_process;
+
 use crate::api::ApiIntegration;
-use crate::aws::CallStats;
-use crate::metrics::{Health, Metrics};
+use crate::aws::SdkConnector;
 use futures::{FutureExt, StreamExt};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -82,13 +81,13 @@ pub async fn reconcile(obj: Arc<ApiIntegration>, ctx: Arc<Context>) -> Result<Ac
 
 /// When to try a failed reconcile again: the error's class, backed off by the failures in a row.
 pub fn error_policy(obj: Arc<ApiIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
-    let attempt = ctx.count_failure(&obj);
+    let attempt = ctx.memory.count_failure(&obj);
     let wait = err.retry_after(attempt, ctx.settings.slow_retry);
     // Spread, so that resources failing together do not retry together; but a wait for a known moment
     // (the region's APIs may be listed again) must not end before it.
     let wait = match err.class(Phase::Apply).retry {
         Retry::In(_) => wait,
-        _ => report::jittered(wait),
+        _ => status::jittered(wait),
     };
     tracing::info!(
         namespace = %obj.namespace().unwrap_or_default(),
@@ -130,11 +129,11 @@ async fn report_panic(obj: &ApiIntegration, ctx: &Context, message: String) -> E
         panic = %message,
         "reconcile panicked; caught, the resource will be retried"
     );
-    let status = report::latest_status(obj, ctx)
+    let latest = status::latest_status(obj, ctx)
         .await
         .or_else(|| obj.status.clone())
         .unwrap_or_default();
-    match report::report_failure(obj, ctx, status, Error::Panicked(message), Phase::Apply).await {
+    match status::report_failure(obj, ctx, latest, Error::Panicked(message), Phase::Apply).await {
         Err(e) => e,
         // Not reached: a panic's class is retried, so report_failure hands the error back.
         Ok(_) => Error::Panicked("reconcile panicked".into()),
@@ -164,17 +163,6 @@ fn trim_for_cache(obj: &mut ApiIntegration) {
     }
 }
 
-/// What the controller shares with the rest of the process.
-pub struct Shared {
-    /// The AWS call counts and log.
-    pub stats: Arc<CallStats>,
-    pub metrics: Arc<Metrics>,
-    /// /readyz.
-    pub health: Arc<Health>,
-    /// Whether this process may write (design rule 10).
-    pub fence: Arc<crate::fence::Fence>,
-}
-
 /// Runs the controller until `shutdown` resolves, then lets in-flight reconciles finish.
 ///
 /// A watch event reaches reconcile only when something a reconcile reads changed (spec, annotations,
@@ -190,12 +178,6 @@ pub async fn run(
     shared: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let Shared {
-        stats,
-        metrics,
-        health,
-        fence,
-    } = shared;
     let namespace = settings.namespace.clone();
     let api: Api<ApiIntegration> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -228,16 +210,22 @@ pub async fn run(
         )));
         tenancy_view = Some(view);
     }
-    metrics.watch_store(store.clone());
+    shared.metrics.watch_store(store.clone());
     // Ready: the API server answered the list above with our credentials and the controller runs.
     // Not Store::wait_until_ready: the controller's applier already waits on that store, and kube-runtime
     // 5's DelayedInit keeps only the last poller's waker, so a second waiter either never wakes or steals
     // the applier's wake-up (seen: a spawned waiter never resolved while the applier went on).
-    health
+    shared
+        .health
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut ctx = Context::new(client, store, sdk_config, settings, stats, metrics, fence);
-    ctx.tenancy = tenancy_view;
+    let gateways = Arc::new(SdkConnector::new(
+        sdk_config,
+        shared.fence.clone(),
+        settings.aws_timeout,
+        shared.stats.clone(),
+    ));
+    let ctx = Context::new(client, store, gateways, settings, &shared, tenancy_view);
     let ctx = Arc::new(ctx);
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),

@@ -8,12 +8,15 @@
 //!   create, re-create, update, nothing, or report why nothing may be done; and the same for deletion.
 //! - [`refs`]: which API (VPC link) an apiRef (connectionRef) names, from the region's listings.
 //! - [`access`]: which ApiGatewayAccess policy lets a namespace manage an API in a region (tenancy).
+//! - [`progress`]: one reconcile as a sequence of instructions ([`Do`]), from its bookkeeping
+//!   ([`Progress`]): the finalizer first, the ID written before an update, the AWS step, the finish.
 //! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
 
 pub mod access;
 pub mod diff;
 pub mod due;
 pub mod fields;
+pub mod progress;
 pub mod refs;
 pub mod step;
 
@@ -23,6 +26,7 @@ pub use diff::{
 };
 pub use due::{Due, Settled, may_use_listing, next_check, next_check_in};
 pub use fields::{Field, FieldRule, FieldValue, IntegrationFields, Removal, Support};
+pub use progress::{Do, Finish, Outcome, Progress, Recreation};
 pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
 pub use step::{
     Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,

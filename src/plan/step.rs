@@ -225,38 +225,54 @@ pub fn made_by_interrupted_create<'a>(
         .find(|c| c.claimed_by.is_none() && is_same_integration(desired, &c.integration, protocol))
 }
 
-/// Everything [`next_cleanup_step`] decides from.
+/// Everything [`next_cleanup_step`] decides from; the controller fills it in as the steps ask.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CleanupObserved {
     pub policy: DeletionPolicy,
     /// status.integrationId.
     pub recorded_id: Option<String>,
-    /// Set when no ID is recorded but a create was in flight: the API's protocol and integrations
-    /// (protocol None: the API is gone, and its integrations with it).
+    /// No ID is recorded, but the object records a create in flight.
+    pub create_in_flight: bool,
+    /// Tenancy allows this deletion to touch AWS (always so with open tenancy, once checked).
+    pub permitted: bool,
+    /// After a look for what a create in flight made: the API's protocol and integrations (protocol
+    /// None: the API is gone, and its integrations with it).
     pub interrupted_create: Option<(Option<Protocol>, Vec<Candidate>)>,
+    /// What the create in flight sent (or, not recorded, the current spec).
     pub desired: IntegrationFields,
 }
 
-/// What deleting a resource does in AWS.
+/// What deleting a resource does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CleanupStep {
-    /// Rule 5, deletionPolicy Retain: leave the integration (if any) in AWS.
+    /// Rule 5, deletionPolicy Retain: leave the integration (if any) in AWS. Nothing in AWS is
+    /// touched, so no permission is needed.
     Retain { id: Option<String> },
+    /// §7: deleting in AWS needs permission like any other change; without it the finalizer stays.
+    CheckPermission,
+    /// Rule 2: list the API's integrations to find what the create in flight made.
+    LookForInterruptedCreate,
     /// Rule 5: delete this integration (404 counts as deleted; 409 is told apart by its message).
     Delete { id: String },
     /// Nothing in AWS belongs to the resource: the finalizer can go.
     NothingToDelete,
 }
 
-/// The step that deletes a resource's integration.
+/// The next step in deleting a resource's integration.
 pub fn next_cleanup_step(observed: &CleanupObserved) -> CleanupStep {
     if observed.policy == DeletionPolicy::Retain {
         return CleanupStep::Retain {
             id: observed.recorded_id.clone(),
         };
     }
+    if !observed.permitted {
+        return CleanupStep::CheckPermission;
+    }
     if let Some(id) = &observed.recorded_id {
         return CleanupStep::Delete { id: id.clone() };
+    }
+    if observed.create_in_flight && observed.interrupted_create.is_none() {
+        return CleanupStep::LookForInterruptedCreate;
     }
     // Rule 2 again: a create may have happened without its ID being recorded; find it so it does not leak.
     match &observed.interrupted_create {

@@ -371,9 +371,38 @@ fn cleanup(
     CleanupObserved {
         policy,
         recorded_id: recorded_id.map(String::from),
+        create_in_flight: interrupted_create.is_some(),
+        permitted: true,
         interrupted_create,
         desired: proxy("https://a.example"),
     }
+}
+
+#[test]
+fn rule5_retain_is_decided_before_permission_and_delete_needs_it() {
+    let mut o = cleanup(DeletionPolicy::Retain, Some("i1"), None);
+    o.permitted = false;
+    assert_eq!(
+        next_cleanup_step(&o),
+        CleanupStep::Retain {
+            id: Some("i1".into())
+        }
+    );
+    o.policy = DeletionPolicy::Delete;
+    assert_eq!(next_cleanup_step(&o), CleanupStep::CheckPermission);
+    // Even with nothing recorded: whether anything is owned is only looked at once permitted.
+    let mut nothing = cleanup(DeletionPolicy::Delete, None, None);
+    nothing.permitted = false;
+    assert_eq!(next_cleanup_step(&nothing), CleanupStep::CheckPermission);
+}
+
+#[test]
+fn rule2_a_create_in_flight_is_looked_for_before_deciding_there_is_nothing() {
+    let mut o = cleanup(DeletionPolicy::Delete, None, None);
+    o.create_in_flight = true;
+    assert_eq!(next_cleanup_step(&o), CleanupStep::LookForInterruptedCreate);
+    o.interrupted_create = Some((Some(Protocol::Http), vec![]));
+    assert_eq!(next_cleanup_step(&o), CleanupStep::NothingToDelete);
 }
 
 #[test]
@@ -512,6 +541,8 @@ proptest! {
         let c = CleanupObserved {
             policy: DeletionPolicy::Delete,
             recorded_id: None,
+            create_in_flight: true,
+            permitted: true,
             interrupted_create: Some((Some(Protocol::Http), candidates)),
             desired,
         };

@@ -71,7 +71,7 @@ impl Manifest {
     }
 
     /// The manifest as kubectl reads it: written as JSON, which is YAML that every parser reads alike.
-    /// (serde_yaml writes a string such as `y` or `on` unquoted, and kubectl's YAML 1.1 parser reads that
+    /// (A YAML writer may leave a string such as `y` or `on` unquoted, and kubectl's YAML 1.1 parser reads that
     /// as a boolean.)
     pub fn yaml(&self) -> String {
         self.json().to_string()

@@ -7,6 +7,7 @@ mod demo;
 mod deny;
 mod paths;
 mod proc;
+mod release_check;
 mod stack;
 mod test;
 mod tools;
@@ -23,18 +24,20 @@ enum Task {
     Tools,
     Demo,
     Test,
+    ReleaseCheck,
     Bench,
     Chaos,
 }
 
 impl Task {
-    const ALL: [Task; 8] = [
+    const ALL: [Task; 9] = [
         Task::StackUp,
         Task::StackDown,
         Task::StackStatus,
         Task::Tools,
         Task::Demo,
         Task::Test,
+        Task::ReleaseCheck,
         Task::Bench,
         Task::Chaos,
     ];
@@ -48,6 +51,7 @@ impl Task {
             Task::Tools => &["tools"],
             Task::Demo => &["demo"],
             Task::Test => &["test"],
+            Task::ReleaseCheck => &["release-check"],
             Task::Bench => &["bench"],
             Task::Chaos => &["chaos"],
         }
@@ -72,7 +76,11 @@ impl Task {
             Task::Test => {
                 "  test [-- ARGS] fmt check, cargo deny, clippy -D warnings, unit, integration and end-to-end tests on
                  the real stack; ARGS go to `cargo test --workspace` (e.g. a test name filter)
-                 advisory database: $APIGW_ADVISORY_DB (default ../shared/reference/advisory-db)"
+                 advisory database: $APIGW_ADVISORY_DB (default ../shared/reference/advisory-db);
+                 and release-check"
+            }
+            Task::ReleaseCheck => {
+                "  release-check  build with --release and check that the binary carries no test hook (failpoints)"
             }
             Task::Bench => bench::USAGE,
             Task::Chaos => {
@@ -200,6 +208,7 @@ fn run() -> Result<()> {
             Task::Tools => tools::ensure_all().map(|t| t.print_versions()),
             Task::Demo => demo::run(),
             Task::Test => test::run_all(rest.get(1..).unwrap_or_default()),
+            Task::ReleaseCheck => release_check::run_check(),
             Task::Bench => bench::run_cmd(rest),
             Task::Chaos => chaos::run(rest),
         },

@@ -24,6 +24,8 @@ pub fn run_all(extra: &[&str]) -> Result<()> {
     ]))?;
     // Compile every test before the stack starts, so the stack is not kept waiting on the compiler.
     run(Command::new(&cargo).args(["test", "--workspace", "--no-run"]))?;
+    // The tests build the operator with its test hooks; what ships must have none.
+    crate::release_check::run_check()?;
     let stack = stack::up()?;
     let result = run(stack
         .command(&cargo)

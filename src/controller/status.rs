@@ -1,24 +1,19 @@
 //! Telling the user: the status (server-side apply on /status, skipped when nothing changed) and Events.
 //! Every outcome lands here: in sync, and every failure with its class (design §2 rules 6 and 9).
 
-use super::context::{Context, MANAGER};
+use super::context::Context;
 use super::error::{Error, Phase, Retry};
-use super::events::Severity;
-use super::listing::ApiKey;
+use super::events::{MANAGER, Severity};
+use super::scope::ApiKey;
 use crate::api::{ApiIntegration, ApiIntegrationStatus};
+pub use crate::conditions::now;
 use crate::conditions::{EventReason, READY, Reason, ready, set_condition};
-use crate::plan::{self, IntegrationFields, ObservedIntegration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
+use crate::plan::{Finish, IntegrationFields};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use rand::Rng;
 use std::time::Duration;
-
-pub fn now() -> Time {
-    Time(Timestamp::now())
-}
 
 /// `d` ± 10 %, so that resources created together do not all come due together.
 pub fn jittered(d: Duration) -> Duration {
@@ -78,108 +73,35 @@ pub async fn publish(ctx: &Context, obj: &ApiIntegration, reason: EventReason, n
     });
 }
 
-/// Why an integration was created again.
-#[derive(Clone, Debug)]
-pub enum Recreation {
-    /// Deleted outside the operator (rule 3).
-    Lost,
-    /// Its API was replaced under the same name (§6).
-    Moved {
-        old_api: String,
-        new_api: String,
-        old_id: String,
-        old_deleted: bool,
-    },
-}
-
-impl Recreation {
-    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
-    pub fn message(&self, id: &str) -> String {
-        match self {
-            Recreation::Lost => {
-                format!("Integration was deleted outside the operator and re-created as {id}.")
-            }
-            Recreation::Moved {
-                old_api,
-                new_api,
-                old_id,
-                old_deleted,
-            } => {
-                let old = if *old_deleted {
-                    format!("integration {old_id} there was deleted")
-                } else {
-                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
-                };
-                format!(
-                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
-                     integration there as {id}; {old}."
-                )
-            }
-        }
-    }
-}
-
-/// What was just done to reach the state being reported.
+/// What a sync that finished reports.
 pub struct Synced<'a> {
-    pub integration: &'a ObservedIntegration,
+    pub finish: &'a Finish,
+    /// What the spec asks (with the VPC link a reference resolved to).
     pub desired: &'a IntegrationFields,
-    pub api_id: &'a str,
-    pub region: String,
+    pub api: &'a ApiKey,
     /// The AWS account of the policy's role the integration lives in (None: the operator's own).
     pub account_id: Option<String>,
-    /// No update was needed.
-    pub unchanged: bool,
-    /// The integration was re-created (deleted out of band, or its API replaced): what to tell the user.
-    pub recreated: Option<String>,
-    /// When AWS was read or written for what is reported (for a drift check, when the shared listing
-    /// was fetched): the next check is one period after it.
-    pub seen_at: std::time::Instant,
 }
 
-/// Ready True: the integration exists and matches the spec at this generation. Requeues for the next
-/// drift check.
-pub async fn report_synced(
+/// The status that says `synced` (Ready True), from the status the object has.
+pub fn synced_status(
     obj: &ApiIntegration,
-    ctx: &Context,
     mut status: ApiIntegrationStatus,
-    synced: Synced<'_>,
-) -> Result<Action, Error> {
+    synced: &Synced<'_>,
+) -> ApiIntegrationStatus {
     let generation = obj.metadata.generation;
-    let id = &synced.integration.integration_id;
-    status.integration_id = Some(id.clone());
-    status.api_id = Some(synced.api_id.to_string());
-    status.region = Some(synced.region.clone());
-    status.account_id = synced.account_id;
+    let integration = &synced.finish.integration;
+    status.record_integration(&synced.api.api_id, &integration.integration_id);
+    status.region = Some(synced.api.region.clone());
+    status.account_id = synced.account_id.clone();
     status.connection_id = synced.desired.connection_id.clone();
     status.observed_generation = generation;
     status.applied_fields = synced.desired.set_field_names();
-    status.integration_response_selection_expression = synced
-        .integration
+    status.integration_response_selection_expression = integration
         .integration_response_selection_expression
         .clone();
-    status.api_gateway_managed = Some(synced.integration.api_gateway_managed);
-    status.create_started_at = None;
-    status.create_spec = None;
-    let api: ApiKey = (synced.region.clone(), synced.api_id.to_string());
-    let previous = ready(&status.conditions);
-    let still_recreated = synced.unchanged
-        && previous.is_some_and(|c| {
-            c.reason == Reason::Recreated.as_str() && c.observed_generation == generation
-        });
-    let (reason, message) = if let Some(message) = synced.recreated {
-        (Reason::Recreated, message)
-    } else if still_recreated {
-        // Keep telling the user about the re-creation until the spec next changes.
-        (
-            Reason::Recreated,
-            previous.map(|c| c.message.clone()).unwrap_or_default(),
-        )
-    } else {
-        (
-            Reason::Synced,
-            format!("Integration {id} matches the spec."),
-        )
-    };
+    status.api_gateway_managed = Some(integration.api_gateway_managed);
+    let (reason, message) = synced.finish.ready(ready(&status.conditions), generation);
     set_condition(
         &mut status.conditions,
         READY,
@@ -195,21 +117,32 @@ pub async fn report_synced(
     if obj.status.as_ref() != Some(&status) {
         status.last_sync_time = Some(now());
     }
+    status
+}
+
+/// Ready True: the integration exists and matches the spec at this generation. Requeues for the next
+/// drift check, which this process remembers.
+pub async fn report_synced(
+    obj: &ApiIntegration,
+    ctx: &Context,
+    status: ApiIntegrationStatus,
+    synced: Synced<'_>,
+) -> Result<Action, Error> {
+    let status = synced_status(obj, status, &synced);
     write_status(obj, ctx, &status).await?;
-    if synced.unchanged {
+    if synced.finish.unchanged {
         ctx.metrics.checked_in_sync();
     }
-    let resync = ctx.settings.resync;
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let next = plan::next_check_in(&api.1, wall, synced.seen_at.elapsed(), resync);
-    // A little spread (±2 % of the period) so the API's resources do not all wake in the same
-    // millisecond; far less than the 25 % a listing stays fresh, so they still share one.
-    let spread = resync.mul_f64(rand::rng().random_range(0.0..0.04));
-    let wait = (next + spread).saturating_sub(resync.mul_f64(0.02));
-    ctx.remember_settled(obj, false, std::time::Instant::now() + wait);
-    ctx.remember_synced(obj, api, synced.integration);
+    let now = std::time::Instant::now();
+    let spread = rand::rng().random_range(0.0..1.0);
+    let wait =
+        (synced.finish).next_check(&synced.api.api_id, wall, now, ctx.settings.resync, spread);
+    ctx.memory.remember_settled(obj, false, now + wait);
+    ctx.memory
+        .remember_synced(obj, synced.api.clone(), &synced.finish.integration);
     Ok(Action::requeue(wait))
 }
 
@@ -223,7 +156,7 @@ pub async fn report_failure(
     err: Error,
     phase: Phase,
 ) -> Result<Action, Error> {
-    ctx.forget_settled(obj);
+    ctx.memory.forget_settled(obj);
     if !err.is_reported() {
         // A conflict (the object changed since it was read) or a write the fence held back: nothing
         // to tell the user, and for the second nothing this replica may write. Retried soon.
@@ -256,7 +189,8 @@ pub async fn report_failure(
     tracing::warn!(reason = class.reason.as_str(), error = %err, "reconcile failed");
     write_status(obj, ctx, &status).await?;
     if class.retry == Retry::WhenSpecChanges {
-        ctx.remember_settled(obj, true, std::time::Instant::now());
+        ctx.memory
+            .remember_settled(obj, true, std::time::Instant::now());
         return Ok(Action::await_change());
     }
     Err(err)

@@ -1,14 +1,14 @@
 //! The create (design §2 rule 2): the re-create's status marker, CreateIntegration, and the ID put into
 //! the status; and what an interrupted create sent, for the search that follows it.
 
-use super::context::{Context, Target};
-use super::error::Error;
-use super::listing::{ApiKey, Written};
-use super::report::{Recreation, now, publish};
-use crate::api::{ApiIntegration, ApiIntegrationSpec, ApiIntegrationStatus};
+use crate::api::{ApiIntegration, ApiIntegrationStatus, CreateInFlight};
 use crate::aws::AwsError;
 use crate::conditions::{EventReason, READY, Reason, set_condition};
-use crate::plan::{IntegrationFields, ObservedIntegration};
+use crate::controller::context::Context;
+use crate::controller::error::Error;
+use crate::controller::scope::{ApiKey, Target, Written};
+use crate::controller::status::{now, publish};
+use crate::plan::{IntegrationFields, ObservedIntegration, Recreation};
 use kube::ResourceExt;
 
 /// The status marker of a re-create is written only if the object is still the version this reconcile
@@ -26,7 +26,7 @@ async fn write_create_marker(
     let api: kube::Api<ApiIntegration> =
         kube::Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     let patch = create_marker_patch(resource_version, status);
-    let pp = kube::api::PatchParams::apply(super::MANAGER).force();
+    let pp = kube::api::PatchParams::apply(crate::controller::events::MANAGER).force();
     match tokio::time::timeout(
         std::time::Duration::from_secs(15),
         api.patch_status(&obj.name_any(), &pp, &kube::api::Patch::Apply(&patch)),
@@ -52,21 +52,13 @@ fn create_marker_patch(
     })
 }
 
-/// What the create in flight sent: from `status.createSpec` when a re-create set the status marker, else
-/// from the first-create annotation (None when neither says; the current spec stands in), with the VPC
-/// link it was made with.
-pub(super) fn sent_by_interrupted_create(obj: &ApiIntegration) -> Option<IntegrationFields> {
-    let status = obj.status.clone().unwrap_or_default();
-    let (spec, connection_id) = if status.create_started_at.is_some() {
-        let spec: ApiIntegrationSpec = serde_json::from_str(status.create_spec.as_deref()?).ok()?;
-        (spec, status.connection_id.clone())
-    } else {
-        let marker = obj.create_started()??;
-        (marker.spec?, marker.connection_id)
-    };
-    let mut sent = IntegrationFields::from_spec(&spec);
+/// What the create in flight sent, with the VPC link it was made with (None when its spec was not
+/// recorded; the current spec stands in).
+pub(super) fn sent_by_interrupted_create(in_flight: &CreateInFlight) -> Option<IntegrationFields> {
+    let spec = in_flight.spec.as_ref()?;
+    let mut sent = IntegrationFields::from_spec(spec);
     if spec.connection_ref.is_some() {
-        sent.connection_id = connection_id;
+        sent.connection_id = in_flight.connection_id.clone();
     }
     Some(sent)
 }
@@ -92,11 +84,7 @@ pub(super) async fn create(
     if status.integration_id.is_some() {
         // Replacing an integration the status records: the status must stop naming it first, so that a
         // crash before the new ID is recorded leads to a search, not to the lost one.
-        status.api_id = Some(api.1.clone());
-        status.connection_id = desired.connection_id.clone();
-        status.integration_id = None;
-        status.create_started_at = Some(now());
-        status.create_spec = serde_json::to_string(&obj.spec).ok();
+        status.start_recreate(&api.api_id, desired.connection_id.clone(), &obj.spec, now());
         let message = "Creating the integration in API Gateway.";
         set_condition(
             &mut status.conditions,
@@ -110,7 +98,7 @@ pub(super) async fn create(
         write_create_marker(obj, resource_version, ctx, status).await?;
     }
 
-    let result = t.aws.create_integration(&api.1, desired).await;
+    let result = t.aws.create_integration(&api.api_id, desired).await;
     match &result {
         Ok(c) => t
             .scope
@@ -123,19 +111,16 @@ pub(super) async fn create(
         // The API went away since its protocol was cached.
         Err(AwsError::NotFound(_)) => {
             t.scope.forget_api(api);
-            return Err(Error::ApiNotFound(api.1.clone()));
+            return Err(Error::ApiNotFound(api.api_id.clone()));
         }
         Err(e) => return Err(e.into()),
     };
-    if ctx.settings.failpoint.as_deref() == Some("after-create") {
-        tracing::error!(integration_id = %created.integration_id, "failpoint after-create reached: stopping before the status write");
-        std::future::pending::<()>().await;
-    }
-    status.api_id = Some(api.1.clone());
+    ctx.settings
+        .failpoints
+        .after_create(&created.integration_id)
+        .await;
     status.connection_id = desired.connection_id.clone();
-    status.integration_id = Some(created.integration_id.clone());
-    status.create_started_at = None;
-    status.create_spec = None;
+    status.record_integration(&api.api_id, &created.integration_id);
     let (reason, note) = match recreated {
         Some(r) => (EventReason::Recreated, r.message(&created.integration_id)),
         None => {

@@ -5,8 +5,8 @@
 //! that records the ID) instead of four. Removal mirrors the helper: a JSON patch that tests the
 //! finalizer is still where it was seen.
 
-use super::error::Error;
 use crate::api::{ApiIntegration, ApiIntegrationSpec, CREATE_STARTED_ANNOTATION, CreateStarted};
+use crate::controller::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};

@@ -2,13 +2,11 @@
 //! one API share one listing instead of one GetIntegration each. Our own writes keep the cached listing
 //! true (writes and listings of one API are serialised by its lock, so nothing else of ours changed it).
 
+use super::ApiKey;
 use crate::plan::ObservedIntegration;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// (region, apiId).
-pub type ApiKey = (String, String);
 
 /// What a write of ours left in AWS for one integration.
 pub enum Written<'a> {
@@ -100,7 +98,7 @@ mod tests {
     use crate::plan::IntegrationFields;
 
     fn key() -> ApiKey {
-        ("us-east-1".into(), "api1".into())
+        ApiKey::new("us-east-1", "api1")
     }
 
     fn integration(id: &str, uri: &str) -> ObservedIntegration {
@@ -131,7 +129,7 @@ mod tests {
         );
         assert_eq!(cache.lookup(&key(), "b", t0), Cached::Listed(None, t0));
         // Another API has no listing.
-        let other = ("us-east-1".to_string(), "api2".to_string());
+        let other = ApiKey::new("us-east-1", "api2");
         assert_eq!(cache.lookup(&other, "a", t0), Cached::Stale);
     }
 

@@ -1,0 +1,299 @@
+//! One reconcile of a live resource, as a sequence of instructions. The controller observes once, builds a
+//! [`Progress`], and then repeats: ask [`Progress::next`] what to do, do exactly that, hand the outcome to
+//! [`Progress::record`]. Everything the reconcile decides between its first observation and its report is
+//! here: the finalizer before anything is owned in AWS, the status naming an integration before it is
+//! changed (the ID written first), which AWS step, when the work is done and what the report says, and
+//! when the next drift check comes.
+
+use super::diff::ObservedIntegration;
+use super::due::next_check_in;
+use super::step::{Blocker, Holding, Observed, Step, next_step};
+use crate::conditions::Reason;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use std::time::{Duration, Instant};
+
+/// What the controller does next. Each is carried out as it says, with no choice left.
+// One at a time, moved once: boxing the fields would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Do {
+    /// Put the finalizer on the object before AWS holds anything for it; for a first create, with the
+    /// create-in-flight annotation in the same request.
+    Own { first_create: bool },
+    /// Write the status as it stands, so that it names the integration about to be updated (an update
+    /// applied in AWS with its answer lost would leave an integration matching neither the spec its
+    /// create sent nor the current one, and the next lookup would make another). An adopted
+    /// integration is named by its annotation instead; the status is then what the object has, and the
+    /// write is skipped as equal.
+    RecordId,
+    /// Carry out this AWS step: Adopt, RecoverInterrupted, Create, Recreate, MoveToNewApi or Update.
+    Aws(Step),
+    /// Done: report Ready and requeue for the next drift check.
+    Finish(Finish),
+    /// Nothing may be written until someone acts: report why.
+    Refuse(Blocker),
+}
+
+/// What a step left behind, for [`Progress::record`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The finalizer (and the annotation, if asked) are on the object.
+    Owned,
+    /// The status on the API server names the integration being worked on.
+    IdRecorded,
+    /// Adopted, recovered or created: this integration is now the resource's.
+    Made(ObservedIntegration),
+    /// UpdateIntegration's answer.
+    Updated(ObservedIntegration),
+    /// UpdateIntegration answered 404: the integration is gone.
+    Gone,
+}
+
+/// Why an integration was created again.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recreation {
+    /// Deleted outside the operator (rule 3).
+    Lost,
+    /// Its API was replaced under the same name (§6).
+    Moved {
+        old_api: String,
+        new_api: String,
+        old_id: String,
+        old_deleted: bool,
+    },
+}
+
+impl Recreation {
+    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
+    pub fn message(&self, id: &str) -> String {
+        match self {
+            Recreation::Lost => {
+                format!("Integration was deleted outside the operator and re-created as {id}.")
+            }
+            Recreation::Moved {
+                old_api,
+                new_api,
+                old_id,
+                old_deleted,
+            } => {
+                let old = if *old_deleted {
+                    format!("integration {old_id} there was deleted")
+                } else {
+                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
+                };
+                format!(
+                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
+                     integration there as {id}; {old}."
+                )
+            }
+        }
+    }
+}
+
+/// The end of a sync: AWS holds what the spec asks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finish {
+    pub integration: ObservedIntegration,
+    /// Nothing was written to AWS in this reconcile.
+    pub unchanged: bool,
+    /// The integration was re-created in this reconcile: what to tell the user.
+    pub recreated: Option<String>,
+    /// When AWS was read or written for what is reported (for a drift check, when the shared listing was
+    /// fetched): the next check is counted from it.
+    pub seen_at: Instant,
+}
+
+impl Finish {
+    /// The Ready condition's reason and message, given the Ready condition the status has now and the
+    /// object's generation. A re-creation is told until the spec next changes.
+    pub fn ready(&self, previous: Option<&Condition>, generation: Option<i64>) -> (Reason, String) {
+        if let Some(message) = &self.recreated {
+            return (Reason::Recreated, message.clone());
+        }
+        let still_recreated = previous.filter(|c| {
+            self.unchanged
+                && c.reason == Reason::Recreated.as_str()
+                && c.observed_generation == generation
+        });
+        match still_recreated {
+            Some(c) => (Reason::Recreated, c.message.clone()),
+            None => {
+                let id = &self.integration.integration_id;
+                (
+                    Reason::Synced,
+                    format!("Integration {id} matches the spec."),
+                )
+            }
+        }
+    }
+
+    /// How long from `now` until the next drift check: its API's check time (see [`next_check_in`]),
+    /// moved by `spread` (a fraction in 0..1, drawn by the caller) within ±2 % of the period, so that the
+    /// API's resources do not all wake in the same millisecond yet still share one listing. `now_unix`
+    /// is the wall clock.
+    pub fn next_check(
+        &self,
+        api_id: &str,
+        now_unix: Duration,
+        now: Instant,
+        resync: Duration,
+        spread: f64,
+    ) -> Duration {
+        let seen_ago = now.saturating_duration_since(self.seen_at);
+        let next = next_check_in(api_id, now_unix, seen_ago, resync);
+        let spread = resync.mul_f64(spread.clamp(0.0, 1.0) * 0.04);
+        (next + spread).saturating_sub(resync.mul_f64(0.02))
+    }
+}
+
+/// The bookkeeping of one reconcile between its steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// What the next decision is made from; each step's outcome updates it.
+    pub observed: Observed,
+    /// The API the integration lives on.
+    pub api_id: String,
+    /// The recorded integration was not read but taken from this process's memory of its last sync: an
+    /// update computed from it is sent at once, and AWS's answer checked like a fresh read.
+    pub from_memory: bool,
+    /// When AWS was last read or written for what `observed` holds.
+    pub seen_at: Instant,
+    /// The integration ID the status on the API server names.
+    pub id_on_server: Option<String>,
+    /// The finalizer is on the object.
+    pub finalized: bool,
+    /// The create-in-flight annotation for this reconcile's first create is on the object.
+    pub marked: bool,
+    /// This reconcile wrote to AWS.
+    pub changed: bool,
+    pub recreated: Option<Recreation>,
+    /// AWS's answer to an update made from a fresh read: what is reported.
+    answered: Option<ObservedIntegration>,
+}
+
+impl Progress {
+    /// A reconcile that observed `observed` (at `seen_at`; `from_memory` as above), of an object whose
+    /// status names `id_on_server` and which has the finalizer or not.
+    pub fn new(
+        observed: Observed,
+        api_id: String,
+        from_memory: bool,
+        seen_at: Instant,
+        id_on_server: Option<String>,
+        finalized: bool,
+    ) -> Self {
+        Progress {
+            observed,
+            api_id,
+            from_memory,
+            seen_at,
+            id_on_server,
+            finalized,
+            marked: false,
+            changed: false,
+            recreated: None,
+            answered: None,
+        }
+    }
+
+    /// What to do next.
+    pub fn next(&self) -> Do {
+        if let Some(answer) = &self.answered {
+            return Do::Finish(self.finish(answer.clone()));
+        }
+        let step = next_step(&self.observed);
+        if let Step::Report(blocker) = step {
+            return Do::Refuse(blocker);
+        }
+        // Whatever the resource owns in AWS must not outlive it: the finalizer comes first.
+        let first_create = step == Step::Create;
+        if !self.finalized || (first_create && !self.marked) {
+            return Do::Own { first_create };
+        }
+        match step {
+            Step::InSync(integration) => Do::Finish(self.finish(integration)),
+            Step::Update {
+                ref integration, ..
+            } if self.id_on_server.as_deref() != Some(&integration.integration_id) => Do::RecordId,
+            step => Do::Aws(step),
+        }
+    }
+
+    fn finish(&self, integration: ObservedIntegration) -> Finish {
+        Finish {
+            recreated: self
+                .recreated
+                .as_ref()
+                .map(|r| r.message(&integration.integration_id)),
+            integration,
+            unchanged: !self.changed,
+            seen_at: self.seen_at,
+        }
+    }
+
+    /// What `done` (the instruction [`Progress::next`] gave) left behind, at `now`.
+    pub fn record(&mut self, done: &Do, outcome: Outcome, now: Instant) {
+        match outcome {
+            Outcome::Owned => {
+                self.finalized = true;
+                self.marked |= matches!(done, Do::Own { first_create: true });
+            }
+            Outcome::IdRecorded => {
+                if let Holding::Recorded { id, .. } = &self.observed.holding {
+                    self.id_on_server = Some(id.clone());
+                }
+            }
+            Outcome::Gone => {
+                if let Holding::Recorded { id, .. } = &self.observed.holding {
+                    self.observed.holding = Holding::Recorded {
+                        id: id.clone(),
+                        found: None,
+                    };
+                }
+                self.from_memory = false;
+            }
+            Outcome::Updated(answer) if !self.from_memory => {
+                self.changed = true;
+                self.seen_at = now;
+                self.answered = Some(answer);
+            }
+            // The update was computed from memory: AWS's answer is the truth, and one more round repairs
+            // anything changed behind our back meanwhile.
+            Outcome::Updated(integration) | Outcome::Made(integration) => {
+                if let Do::Aws(step) = done {
+                    self.recreated = self.recreation(step).or(self.recreated.take());
+                }
+                self.changed = true;
+                self.from_memory = false;
+                self.seen_at = now;
+                self.observed.holding = Holding::Recorded {
+                    id: integration.integration_id.clone(),
+                    found: Some(integration),
+                };
+            }
+        }
+    }
+
+    /// Why `step` creates an integration again, if it does.
+    pub fn recreation(&self, step: &Step) -> Option<Recreation> {
+        match step {
+            Step::Recreate { .. } => Some(Recreation::Lost),
+            Step::MoveToNewApi {
+                old_api,
+                old_id,
+                delete_old,
+                ..
+            } => Some(Recreation::Moved {
+                old_api: old_api.clone(),
+                new_api: self.api_id.clone(),
+                old_id: old_id.clone(),
+                old_deleted: *delete_old,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "progress_tests.rs"]
+mod tests;
