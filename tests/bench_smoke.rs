@@ -1,8 +1,11 @@
 //! The side-by-side benchmark (benches/sidebyside.rs), small: 20 resources, `limit` and `ours` (and ACK
 //! with 4 workers when an earlier `cargo xtask bench` cached its build), so that the bench cannot rot.
 //! It asserts that every phase completes and that the counts agree with what moto holds; it asserts no
-//! timing.
+//! timing. The rows under API Gateway's quota run small too (ours alone and two of ours on one account;
+//! ACK's rows when it is cached).
 
+use testkit::quota::Quota;
+use testkit::sidebyside::underquota::{self, Row};
 use testkit::sidebyside::{self, Kind, report};
 
 const N: usize = 20;
@@ -100,6 +103,92 @@ fn the_bench_runs_small_and_its_counts_agree_with_moto() {
         svg.starts_with("<svg") && svg.contains("<polyline"),
         "{svg}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_rows_under_the_quota_run_small_and_count_every_call() {
+    let ack = sidebyside::cached_ack();
+    let mut rows = vec![Row::Ours, Row::OursTwice];
+    if ack.is_some() {
+        rows.extend([Row::Ack4, Row::AckBesideOurs]);
+    }
+    let cfg = sidebyside::config(
+        N,
+        vec![],
+        ack,
+        env!("CARGO_BIN_EXE_apigw-operator").as_ref(),
+    );
+    let quota = Quota::API_GATEWAY;
+    let run = sidebyside::run_quota_blocking(&cfg, quota, &rows).expect("the quota rows run");
+    assert_eq!(run.rows.len(), rows.len());
+    for (row, r) in rows.iter().zip(&run.rows) {
+        let who = &r.name;
+        assert_eq!(r.failure, None, "{who} stopped early");
+        assert_eq!(r.not_run, None, "{who} did not run");
+        let phases: Vec<&str> = r.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(phases, ["create", "update", "delete"], "{who}: phases");
+        for p in &r.phases {
+            assert!(p.wall_s.is_some(), "{who} {}: not done", p.name);
+            assert_eq!(p.resources, N, "{who} {}: N objects in all", p.name);
+            assert_eq!(
+                p.parts.len(),
+                row.contenders().len(),
+                "{who}: one part each"
+            );
+            for part in &p.parts {
+                // Each contender made at least one call per object, on its own APIs.
+                assert!(
+                    part.calls >= part.resources,
+                    "{who} {} {}: {} calls for {} objects",
+                    p.name,
+                    part.who,
+                    part.calls,
+                    part.resources
+                );
+                assert!(part.done_s.is_some(), "{who} {} {}", p.name, part.who);
+            }
+            // Every call of the phase is on some contender's APIs (the bench's own reads go to moto).
+            assert_eq!(
+                p.parts.iter().map(|x| x.calls).sum::<usize>(),
+                p.calls,
+                "{who} {}",
+                p.name
+            );
+            assert!(p.throttled <= p.calls);
+        }
+        if *row == Row::OursTwice {
+            let shares = r.shares();
+            assert_eq!(shares.len(), 2, "{shares:?}");
+            assert!(shares.iter().all(|(_, s)| *s > 0.0), "{shares:?}");
+        }
+    }
+    // At N = 20 every phase fits in the burst: no bound applies (the figure says so), the throttled
+    // share does.
+    let goals = underquota::goals(&run);
+    let goal = |prefix: &str| goals.iter().find(|g| g.what.starts_with(prefix)).unwrap();
+    assert_eq!(
+        goal("(a) ours alone: every phase").figure,
+        "no finished phase the quota bound"
+    );
+    assert!(
+        goal("(a) ours alone: at most 2 %").met.is_some(),
+        "{goals:#?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("bench-quota-{:08x}", rand::random::<u32>()));
+    let meta = report::Meta::of_this_machine("cargo test --test bench_smoke", "");
+    report::write_quota(&dir, &meta, &run).expect("the report is written");
+    let md = std::fs::read_to_string(dir.join("benchmarks.md")).unwrap();
+    assert!(
+        md.contains("## Under API Gateway's quota (N = 20, 10 calls/s, burst 40)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("(b) two of ours: each operator's share"),
+        "{md}"
+    );
+    assert!(md.contains("the emulator's ceiling"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -3,13 +3,14 @@
 //! counted) is written and read by the same code.
 //!
 //! Always built (all xtask needs): [`paths`], [`stack`] (the typed `target/stack/state.json` and the env
-//! file), [`process`] (pids, signals, /proc). With the `stack` feature, for the tests against the local
+//! file), [`process`] (pids, signals, /proc), [`quota`] (API Gateway's quota as the proxy keeps it). With the `stack` feature, for the tests against the local
 //! stack: [`kubectl`], [`manifest`], [`moto`], [`operator`], [`proxy`], [`control`], [`runtime`]. With
 //! `bench`: [`sidebyside`], the side-by-side benchmark that `benches/sidebyside.rs` runs at full size
 //! and `tests/bench_smoke.rs` runs small.
 
 pub mod paths;
 pub mod process;
+pub mod quota;
 pub mod stack;
 
 #[cfg(feature = "stack")]

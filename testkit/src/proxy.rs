@@ -1,7 +1,9 @@
 //! The HTTP proxy between an AWS client (the operator, a bench contender) and moto: it counts every
-//! call, and on demand injects AWS errors, garbage answers, delays, pagination or a random storm.
+//! call, and on demand keeps API Gateway's quota per account, injects AWS errors, garbage answers,
+//! delays, pagination or a random storm.
 
 use crate::moto::moto_endpoint;
+use crate::quota::{Quota, QuotaCount, QuotaKeeper, signing_key};
 use crate::runtime::rt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,6 +90,8 @@ pub type Judge = Arc<dyn Fn(&str, &[u8]) -> Option<Fault> + Send + Sync>;
 /// What the proxy does to matching requests, and how many it has held back or failed.
 #[derive(Default)]
 struct Rules {
+    /// API Gateway's quota, per signing key: checked before every other rule, as AWS throttles at the door.
+    quota: Mutex<Option<QuotaKeeper>>,
     judges: Mutex<Vec<Judge>>,
     faults: Mutex<Vec<Fault>>,
     replies: Mutex<Vec<Reply>>,
@@ -219,9 +223,16 @@ impl Fault {
 /// connection closed unanswered), and the integration and API the request names.
 #[derive(Clone, Debug)]
 pub struct ProxyCall {
+    /// When the answer was handed back (or the connection closed).
     pub at: Instant,
+    /// When the request arrived (what the quota judged it by).
+    pub arrived: Instant,
     pub op: String,
     pub status: u16,
+    /// The access key the request was signed with (the account the quota counts it against).
+    pub account: Option<String>,
+    /// The quota answered it 429 (moto never saw it); a storm's 429 is not this.
+    pub over_quota: bool,
     pub integration: Option<String>,
     /// The API the request names (/v2/apis/{apiId}/...), if any.
     pub api: Option<String>,
@@ -340,6 +351,29 @@ impl FaultProxy {
         self.rules.faults.lock().unwrap().clear();
     }
 
+    /// Keeps API Gateway's `quota` per account (signing key) from now on: an API Gateway request past
+    /// its account's bucket is answered as AWS answers it ([`too_many_requests`]) and never reaches moto,
+    /// before any other rule looks at it. STS requests are not counted (another service, another quota).
+    pub fn keep_quota(&self, quota: Quota) {
+        *self.rules.quota.lock().unwrap() = Some(QuotaKeeper::new(quota));
+    }
+
+    /// The quota kept, if any.
+    pub fn quota(&self) -> Option<Quota> {
+        self.rules.quota.lock().unwrap().as_ref().map(|k| k.quota())
+    }
+
+    /// What the quota did so far, per account (empty without a quota).
+    pub fn quota_counts(&self) -> std::collections::BTreeMap<String, QuotaCount> {
+        self.rules
+            .quota
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|k| k.counts())
+            .unwrap_or_default()
+    }
+
     /// Drops every judge, fault, delay and reply rule.
     pub fn clear(&self) {
         self.rules.judges.lock().unwrap().clear();
@@ -430,6 +464,7 @@ async fn counted(
     rules: Arc<Rules>,
 ) -> ProxyResult {
     use http_body_util::BodyExt;
+    let arrived = Instant::now();
     let _in_flight = InFlight::enter(&rules.in_flight);
     let _write_in_flight =
         (req.method() != hyper::Method::GET).then(|| InFlight::enter(&rules.in_flight_writes));
@@ -450,15 +485,70 @@ async fn counted(
         ["v2", "apis", api, ..] => Some(api.to_string()),
         _ => None,
     };
-    let answer = proxy_one(parts, body, client, upstream, &rules).await;
+    let account = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(signing_key)
+        .map(str::to_string);
+    // API Gateway's requests all go to /v2/...; STS has a quota of its own.
+    let over_quota = parts.uri.path().starts_with("/v2/")
+        && rules
+            .quota
+            .lock()
+            .unwrap()
+            .as_mut()
+            .is_some_and(|q| !q.admit(account.as_deref(), arrived));
+    let answer = if over_quota {
+        rules.seen.lock().unwrap().push(SeenRequest {
+            text: format!(
+                "{} {}\n{}",
+                parts.method,
+                parts.uri.path(),
+                String::from_utf8_lossy(&body)
+            ),
+            access_key: account.clone(),
+        });
+        Ok(too_many_requests())
+    } else {
+        proxy_one(parts, body, client, upstream, &rules).await
+    };
     rules.calls.lock().unwrap().push(ProxyCall {
         at: Instant::now(),
+        arrived,
         op,
         status: answer.as_ref().map_or(0, |r| r.status().as_u16()),
+        account,
+        over_quota,
         integration,
         api,
     });
     answer
+}
+
+/// API Gateway's answer to a call past the account's quota, as aws-sdk-apigatewayv2 reads it: status 429,
+/// the error type in `x-amzn-ErrorType` (the REST-JSON protocol takes the code from there first), and a
+/// JSON body with the `message` member of TooManyRequestsException. The V2 model of that error binds no
+/// header (V1's binds Retry-After to retryAfterSeconds), so none is sent; the SDK's own `x-amz-retry-after`
+/// is not one API Gateway sends.
+pub fn too_many_requests() -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let request_id = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        rand::random::<u32>(),
+        rand::random::<u16>(),
+        rand::random::<u16>() & 0xfff,
+        rand::random::<u16>() & 0xfff,
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    );
+    hyper::Response::builder()
+        .status(429)
+        .header("content-type", "application/json")
+        .header("x-amzn-ErrorType", "TooManyRequestsException")
+        .header("x-amzn-RequestId", request_id)
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            br#"{"message":"Too Many Requests"}"#,
+        )))
+        .unwrap()
 }
 
 async fn proxy_one(
@@ -481,8 +571,7 @@ async fn proxy_one(
         .headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split("Credential=").nth(1))
-        .and_then(|v| v.split('/').next())
+        .and_then(signing_key)
         .map(str::to_string);
     rules.seen.lock().unwrap().push(SeenRequest {
         text: text.clone(),
@@ -721,6 +810,126 @@ pub fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_apigatewayv2 as apigw;
+
+    /// A client signing with `key`, sending each call once (no SDK retry), to `endpoint`.
+    fn client(endpoint: &str, key: &str) -> apigw::Client {
+        let config = apigw::Config::builder()
+            .behavior_version_latest()
+            .region(apigw::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(apigw::config::Credentials::new(
+                key, "secret", None, None, "test",
+            ))
+            .retry_config(apigw::config::retry::RetryConfig::disabled())
+            .build();
+        apigw::Client::from_conf(config)
+    }
+
+    #[test]
+    fn the_quota_answer_has_api_gateways_shape() {
+        use http_body_util::BodyExt;
+        let answer = too_many_requests();
+        assert_eq!(answer.status(), 429);
+        let h = answer.headers();
+        assert_eq!(h["x-amzn-errortype"], "TooManyRequestsException");
+        assert_eq!(h["content-type"], "application/json");
+        assert_eq!(h["x-amzn-requestid"].len(), 36);
+        let body = rt()
+            .block_on(answer.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"message": "Too Many Requests"}));
+    }
+
+    /// Through the proxy with a quota of 1/s, burst 2, in front of nothing (an admitted call gets 502):
+    /// the third call at once is refused, and aws-sdk-apigatewayv2 reads the refusal as
+    /// TooManyRequestsException, a code the AWS SDK's retry classifier counts as throttling; another
+    /// signing key is another account with its own bucket; STS-style requests are not counted.
+    #[test]
+    fn the_sdk_reads_the_quota_answer_as_throttling() {
+        use aws_sdk_apigatewayv2::error::ProvideErrorMetadata;
+        let nothing = format!("http://127.0.0.1:{}", crate::runtime::free_port());
+        let proxy = FaultProxy::start_to(&nothing);
+        proxy.keep_quota(Quota {
+            rate: 1.0,
+            burst: 2,
+        });
+        let a = client(&proxy.endpoint, "AKIDACCOUNTA");
+        // No call can succeed: nothing stands behind the proxy.
+        let list = |c: &apigw::Client| {
+            rt().block_on(c.get_integrations().api_id("a1").send())
+                .expect_err("nothing behind the proxy")
+        };
+        for _ in 0..2 {
+            let admitted = list(&a);
+            assert_eq!(
+                admitted.raw_response().map(|r| r.status().as_u16()),
+                Some(502),
+                "admitted, then nothing behind the proxy answers"
+            );
+        }
+        let refused = list(&a);
+        assert_eq!(
+            refused.raw_response().map(|r| r.status().as_u16()),
+            Some(429)
+        );
+        let service = refused.into_service_error();
+        assert!(service.is_too_many_requests_exception(), "{service:?}");
+        assert_eq!(service.code(), Some("TooManyRequestsException"));
+        assert_eq!(service.message(), Some("Too Many Requests"));
+        assert!(
+            aws_runtime::retries::classifiers::THROTTLING_ERRORS
+                .contains(&"TooManyRequestsException"),
+            "the SDK's retry classifier counts the code as throttling"
+        );
+        // Another account is not held back by A's spent burst.
+        let b = client(&proxy.endpoint, "AKIDACCOUNTB");
+        assert_eq!(
+            list(&b).raw_response().map(|r| r.status().as_u16()),
+            Some(502)
+        );
+        let counts = proxy.quota_counts();
+        assert_eq!(
+            counts["AKIDACCOUNTA"],
+            QuotaCount {
+                admitted: 2,
+                throttled: 1
+            }
+        );
+        assert_eq!(counts["AKIDACCOUNTB"].admitted, 1);
+        let calls = proxy.calls_since(0, None);
+        assert_eq!(
+            calls.iter().filter(|c| c.over_quota).count(),
+            1,
+            "{calls:#?}"
+        );
+        assert!(calls.iter().all(|c| {
+            c.account
+                .as_deref()
+                .is_some_and(|k| k.starts_with("AKIDACCOUNT"))
+        }));
+        // STS (POST /) passes the quota untouched even with A's burst spent.
+        let sts = rt().block_on(async {
+            use http_body_util::Full;
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http::<Full<bytes::Bytes>>();
+            let req = hyper::Request::post(format!("{}/", proxy.endpoint))
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDACCOUNTA/20261207/us-east-1/sts/aws4_request",
+                )
+                .body(Full::new(bytes::Bytes::from_static(
+                    b"Action=GetCallerIdentity&Version=2011-06-15",
+                )))
+                .unwrap();
+            client.request(req).await.unwrap().status().as_u16()
+        });
+        assert_eq!(sts, 502, "STS is not throttled by API Gateway's quota");
+        assert_eq!(proxy.quota_counts()["AKIDACCOUNTA"].throttled, 1);
+    }
 
     #[test]
     fn the_proxy_names_each_operation() {

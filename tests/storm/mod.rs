@@ -5,6 +5,9 @@
 //! - A, crash and AWS storm: rounds of M resources created, every one updated, half deleted, while the
 //!   single operator is SIGKILLed every 0.5–3 s and restarted at once, and the fault proxy spoils a share
 //!   of the AWS calls (429, 500, 503, reset, slow past the timeout, applied but answer lost).
+//! - Throughout, the proxy keeps API Gateway's quota for the account (10/s, burst 40 unless APIGW_QUOTA
+//!   says otherwise) in front of its storm, as AWS does: the operator's calls, every life and replica
+//!   together, must stay within it in every window, and the table shows the 429s the quota gave.
 //! - B, control plane: kube-apiserver SIGKILLed and restarted; etcd compacted and the API server restarted
 //!   again (the operator's watch can only be answered 410 Gone, so it must re-list); etcd SIGKILLed and
 //!   restarted. The operator must live through all three (same pid), and the AWS storm goes on.
@@ -24,9 +27,12 @@
 
 pub use testkit::control;
 use testkit::process::{Signal, last_lines, signal};
+use testkit::quota::Quota;
 
 use crate::common::{TempNamespace, kubectl, kubectl_stdin};
-use crate::e2e::{Call, FaultProxy, Moto, Operator, Storm, StormFault, apigw_client, mismatches};
+use crate::e2e::{
+    Call, FaultProxy, Moto, Operator, ProxyCall, Storm, StormFault, apigw_client, mismatches,
+};
 use control::PrivateMoto;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -63,6 +69,8 @@ pub struct Config {
     pub share: f64,
     /// Longest wait for convergence after the last fault.
     pub converge_within: Duration,
+    /// API Gateway's quota the proxy keeps per account (None: moto's unlimited answers).
+    pub quota: Option<Quota>,
 }
 
 impl Config {
@@ -76,10 +84,12 @@ impl Config {
             freezes: 2,
             share: 0.3,
             converge_within: Duration::from_secs(180),
+            quota: Some(Quota::API_GATEWAY),
         }
     }
 
-    /// CHAOS_SEED, CHAOS_ROUNDS, CHAOS_RESOURCES (defaults: a seed from the clock, 1 round, 100 resources).
+    /// CHAOS_SEED, CHAOS_ROUNDS, CHAOS_RESOURCES (defaults: a seed from the clock, 1 round, 100 resources),
+    /// APIGW_QUOTA (`RATE/BURST` or `off`; default API Gateway's 10/40).
     pub fn from_env() -> Config {
         let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
         let seed = get("CHAOS_SEED").unwrap_or_else(|| {
@@ -98,6 +108,7 @@ impl Config {
             freezes: 4,
             share: 0.3,
             converge_within: Duration::from_secs(600),
+            quota: Quota::from_env_or(Some(Quota::API_GATEWAY)).expect("APIGW_QUOTA"),
         }
     }
 }
@@ -221,6 +232,13 @@ pub struct Figures {
     pub rate_worst_ratio: f64,
     pub rate_violations: Vec<String>,
     pub busiest_second: usize,
+    /// Against the quota: the worst window's share of its bound, for the operator's calls (every life and
+    /// replica) and for the calls the proxy admitted; windows over; API Gateway calls the quota admitted
+    /// and refused (429).
+    pub quota_worst_ratio: (f64, f64),
+    pub quota_violations: Vec<String>,
+    pub quota_admitted: usize,
+    pub quota_throttled: usize,
     pub calls_total: usize,
     pub moto_restart_api_not_found_in: Option<Duration>,
     pub calls_while_api_not_found: (usize, f64, usize),
@@ -254,6 +272,9 @@ pub fn run(cfg: &Config) -> Figures {
         .map(|i| moto.create_named_api(&format!("chaos-by-id-{i}"), "HTTP", &[]))
         .collect();
     let proxy = FaultProxy::start_to(&moto_proc.endpoint);
+    if let Some(quota) = cfg.quota {
+        proxy.keep_quota(quota);
+    }
     proxy.storm(Storm {
         seed: cfg.seed,
         share: cfg.share,
@@ -618,6 +639,9 @@ pub fn run(cfg: &Config) -> Figures {
             lives_all.extend(lives(slot));
         }
         rate_check(&lives_all, &mut fig);
+        if let Some(quota) = cfg.quota {
+            quota_check(quota, &lives_all, &proxy.calls_since(0, None), &mut fig);
+        }
         fig.calls_total += lives_all.iter().map(Vec::len).sum::<usize>();
         for slot in s.iter_mut() {
             if slot.op.is_running() {
@@ -1094,6 +1118,53 @@ fn rate_check(lives: &[Vec<u64>], fig: &mut Figures) {
     fig.busiest_second = max_in_window(&all, 1000);
 }
 
+/// Whether `quota` admits everything the operator's own bucket lets out (its rate and burst).
+fn quota_holds_ours(quota: Quota) -> bool {
+    quota.rate >= RATE && quota.burst as usize >= BURST
+}
+
+/// The same windows against API Gateway's quota, which every operator process on the account shares:
+/// the operator's calls (by its call log's send stamps, every life and replica together) and the API
+/// Gateway calls the proxy admitted (by arrival) each stay within burst + rate × window (+1 for the
+/// log's millisecond resolution). The second checks the proxy's own bucket; the first is the promise
+/// that the operator alone never asks more of the account than the quota allows.
+fn quota_check(quota: Quota, lives: &[Vec<u64>], calls: &[ProxyCall], fig: &mut Figures) {
+    let mut ours: Vec<u64> = lives.iter().flatten().copied().collect();
+    ours.sort_unstable();
+    let t0 = calls.iter().map(|c| c.arrived).min();
+    let mut admitted: Vec<u64> = calls
+        .iter()
+        .filter(|c| !c.op.starts_with("sts:") && !c.over_quota)
+        .map(|c| c.arrived.duration_since(t0.unwrap()).as_millis() as u64)
+        .collect();
+    admitted.sort_unstable();
+    fig.quota_admitted = admitted.len();
+    fig.quota_throttled = calls.iter().filter(|c| c.over_quota).count();
+    // Under a quota smaller than the operator's own bucket only the adaptive budget holds it back, and
+    // its sends may pass the quota's bound (the quota then refuses them): the admitted calls are checked.
+    let inside = quota_holds_ours(quota);
+    let series = [
+        ("the operator's calls", &ours, &mut fig.quota_worst_ratio.0),
+        (
+            "calls the quota admitted",
+            &admitted,
+            &mut fig.quota_worst_ratio.1,
+        ),
+    ];
+    for (what, times, worst) in series.into_iter().skip(usize::from(!inside)) {
+        for window_s in [1u64, 2, 5, 10, 30] {
+            let most = max_in_window(times, window_s * 1000);
+            let bound = quota.most_in(window_s as f64).floor() as usize + 1;
+            *worst = worst.max(most as f64 / bound as f64);
+            if most > bound {
+                fig.quota_violations.push(format!(
+                    "{what}: {most} in a {window_s} s window (quota {quota}: bound {bound})"
+                ));
+            }
+        }
+    }
+}
+
 fn secs(d: Option<Duration>) -> String {
     d.map(|d| format!("{:.1} s", d.as_secs_f64()))
         .unwrap_or_else(|| "NOT REACHED".into())
@@ -1212,6 +1283,24 @@ fn print_table(cfg: &Config, f: &Figures) {
         "busiest 1 s of the whole run (bound burst + rate + 1)",
         format!("{} ({})", f.busiest_second, BURST + RATE as usize + 1),
     );
+    match cfg.quota {
+        Some(quota) => {
+            row(
+                "quota per account (rate/burst) / API Gateway calls admitted / refused 429",
+                format!("{quota} / {} / {}", f.quota_admitted, f.quota_throttled),
+            );
+            row(
+                "busiest window / quota bound: operator's calls, admitted calls",
+                format!(
+                    "{:.2}, {:.2} ({} windows over)",
+                    f.quota_worst_ratio.0,
+                    f.quota_worst_ratio.1,
+                    f.quota_violations.len()
+                ),
+            );
+        }
+        None => row("quota per account", "off (moto unlimited)".into()),
+    }
     row(
         "moto restart: all ApiNotFound after",
         secs(f.moto_restart_api_not_found_in),
@@ -1268,6 +1357,7 @@ fn print_table(cfg: &Config, f: &Figures) {
         ("check 2 duplicates", &f.check2.duplicates),
         ("check 2 leaks", &f.check2.leaks),
         ("rate violations", &f.rate_violations),
+        ("quota violations", &f.quota_violations),
         ("unexpected exits", &f.unexpected_exits),
         ("writes after waking", &f.writes_after_wake),
     ] {
@@ -1339,6 +1429,16 @@ impl Figures {
         need(
             self.rate_violations.is_empty(),
             "the rate limit was exceeded in some window",
+        );
+        need(
+            self.quota_violations.is_empty(),
+            "the calls exceeded API Gateway's quota in some window",
+        );
+        // The operator's own bucket (burst 20, at most 10/s) sits inside the quota (burst 40, 10/s), so
+        // an operator that keeps its own bound is never refused by the quota.
+        need(
+            !cfg.quota.is_some_and(quota_holds_ours) || self.quota_throttled == 0,
+            "the quota refused some of the operator's calls",
         );
         need(
             self.moto_restart_api_not_found_in.is_some(),

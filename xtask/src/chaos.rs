@@ -1,6 +1,7 @@
-//! `cargo xtask chaos [--rounds N] [--resources M] [--seed S]`: the full storm of tests/storm against the
-//! local stack (brought up if needed), run as the ignored test `full_storm` of tests/chaos.rs, which
-//! prints the table of what it did and found. The table is also kept in target/chaos/seed-<S>.txt.
+//! `cargo xtask chaos [--rounds N] [--resources M] [--seed S] [--quota RATE/BURST|off]`: the full storm of
+//! tests/storm against the local stack (brought up if needed), run as the ignored test `full_storm` of
+//! tests/chaos.rs, which prints the table of what it did and found. The table is also kept in
+//! target/chaos/seed-<S>.txt. The fault proxy keeps API Gateway's quota per account (default 10/40).
 
 use crate::paths::repo_root;
 use crate::stack;
@@ -15,12 +16,22 @@ pub fn run(args: &[&str]) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
         .to_string();
+    let mut quota = testkit::quota::Quota::API_GATEWAY.to_string();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value"))?
             .to_string();
+        if *flag == "--quota" {
+            if value != "off" {
+                value
+                    .parse::<testkit::quota::Quota>()
+                    .map_err(anyhow::Error::msg)?;
+            }
+            quota = value;
+            continue;
+        }
         value
             .parse::<u64>()
             .with_context(|| format!("{flag} takes a whole number, not {value:?}"))?;
@@ -29,7 +40,9 @@ pub fn run(args: &[&str]) -> Result<()> {
             "--resources" => resources = value,
             "--seed" => seed = value,
             other => {
-                bail!("unknown option {other}: chaos takes --rounds N, --resources M, --seed S")
+                bail!(
+                    "unknown option {other}: chaos takes --rounds N, --resources M, --seed S, --quota RATE/BURST|off"
+                )
             }
         }
     }
@@ -39,7 +52,9 @@ pub fn run(args: &[&str]) -> Result<()> {
         std::process::Command::new(&cargo).args(["test", "--test", "chaos", "--no-run"]),
     )?;
     let stack = stack::up()?;
-    println!("xtask: chaos with seed {seed}, {rounds} round(s) of {resources} resources");
+    println!(
+        "xtask: chaos with seed {seed}, {rounds} round(s) of {resources} resources, quota {quota}"
+    );
     let mut child = stack
         .command(&cargo)
         .args([
@@ -55,6 +70,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         .env("CHAOS_SEED", &seed)
         .env("CHAOS_ROUNDS", &rounds)
         .env("CHAOS_RESOURCES", &resources)
+        .env(testkit::quota::QUOTA_ENV, &quota)
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot start cargo test")?;
@@ -78,7 +94,7 @@ pub fn run(args: &[&str]) -> Result<()> {
         let mut f = std::fs::File::create(&path)?;
         writeln!(
             f,
-            "cargo xtask chaos --rounds {rounds} --resources {resources} --seed {seed}"
+            "cargo xtask chaos --rounds {rounds} --resources {resources} --seed {seed} --quota {quota}"
         )?;
         writeln!(f, "{}", table.join("\n"))?;
         println!("xtask: table kept in {}", path.display());

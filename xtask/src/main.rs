@@ -87,7 +87,8 @@ impl Task {
                 "  chaos          the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table
                  [--rounds N]     rounds of the storm (default 1)
                  [--resources M]  resources per round (default 100)
-                 [--seed S]       seed of the storm's random choices (default the current time)"
+                 [--seed S]       seed of the storm's random choices (default the current time)
+                 [--quota R/B]    API Gateway's quota the proxy keeps per account (default 10/40; off)"
             }
         }
     }

@@ -7,6 +7,7 @@
 pub mod procs;
 pub mod report;
 pub mod run;
+pub mod underquota;
 pub mod watch;
 
 pub use run::{AckSetup, Config, Kind, RunResult};
@@ -65,6 +66,20 @@ pub fn config(
         stack_dir: stack_dir(),
         log_dir: target_dir().join("bench-logs"),
     }
+}
+
+/// Runs the rows under the quota on a runtime of its own, with `cfg`'s stack and sizes.
+pub fn run_quota_blocking(
+    cfg: &Config,
+    quota: crate::quota::Quota,
+    rows: &[underquota::Row],
+) -> anyhow::Result<underquota::QuotaRun> {
+    std::fs::create_dir_all(&cfg.log_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(underquota::run(cfg, quota, rows))
 }
 
 /// Runs `cfg` on a runtime of its own.

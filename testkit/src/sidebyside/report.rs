@@ -2,6 +2,7 @@
 //! only (nothing in them is typed by hand).
 
 use super::run::{ContenderResult, Phase, RunResult};
+use super::underquota::{self, QuotaRun};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -72,7 +73,48 @@ pub fn render(dir: &Path) -> std::io::Result<()> {
             chart(&m.run),
         )?;
     }
-    std::fs::write(dir.join("benchmarks.md"), markdown(&all))
+    std::fs::write(
+        dir.join("benchmarks.md"),
+        markdown(&all, quota_rows(dir).as_ref()),
+    )
+}
+
+/// The rows under the quota as measured: where and how, and what.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuotaMeasured {
+    pub meta: Meta,
+    pub run: QuotaRun,
+}
+
+/// The rows under the quota kept in benchmarks-quota.json, if any.
+fn quota_rows(dir: &Path) -> Option<QuotaMeasured> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("benchmarks-quota.json")).ok()?).ok()
+}
+
+/// The unlimited rows kept in benchmarks.json.
+fn unlimited_rows(dir: &Path) -> Vec<Measured> {
+    std::fs::read_to_string(dir.join("benchmarks.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<Measured>>(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Writes benchmarks-quota.json with the rows under the quota (replacing those measured before) and
+/// benchmarks.md again with them and the unlimited rows kept in benchmarks.json.
+pub fn write_quota(dir: &Path, meta: &Meta, run: &QuotaRun) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let measured = QuotaMeasured {
+        meta: meta.clone(),
+        run: run.clone(),
+    };
+    std::fs::write(
+        dir.join("benchmarks-quota.json"),
+        serde_json::to_string_pretty(&measured).unwrap_or_default() + "\n",
+    )?;
+    std::fs::write(
+        dir.join("benchmarks.md"),
+        markdown(&unlimited_rows(dir), Some(&measured)),
+    )
 }
 
 /// One N as measured: where and how, and what.
@@ -104,7 +146,10 @@ pub fn write(dir: &Path, meta: &Meta, runs: &[RunResult]) -> std::io::Result<()>
             chart(run),
         )?;
     }
-    std::fs::write(dir.join("benchmarks.md"), markdown(&all))?;
+    std::fs::write(
+        dir.join("benchmarks.md"),
+        markdown(&all, quota_rows(dir).as_ref()),
+    )?;
     std::fs::write(
         json_path,
         serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
@@ -168,7 +213,7 @@ fn cell(c: &ContenderResult, f: impl Fn(&ContenderResult) -> Option<String>) -> 
     f(c).unwrap_or_else(|| "–".into())
 }
 
-fn markdown(all: &[Measured]) -> String {
+fn markdown(all: &[Measured], quota: Option<&QuotaMeasured>) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks: apigw-operator side by side\n");
     let _ = writeln!(
@@ -182,12 +227,132 @@ fn markdown(all: &[Measured]) -> String {
         .iter()
         .map(|m| format!("[N = {0}](#n--{0})", m.run.resources))
         .collect();
+    if let Some(q) = quota {
+        quota_section(&mut md, q);
+    }
+    let _ = writeln!(
+        md,
+        "## Without a quota: the emulator's ceiling\n\n\
+         moto answers every call at once and never throttles; real API Gateway allows an account about \
+         10 calls/s. The rows below measure what each contender does when AWS is not the limit: the \
+         ceiling of this machine and emulator, not a time any real account would see (for that, the rows \
+         under the quota above).\n"
+    );
     let _ = writeln!(md, "Sizes: {}.", sizes.join(", "));
     let _ = writeln!(md, "{}", METHOD);
     for m in all {
         section(&mut md, &m.meta, &m.run);
     }
     md
+}
+
+/// The rows under API Gateway's quota, with the goals of issue 24 item 4 computed from them.
+fn quota_section(md: &mut String, q: &QuotaMeasured) {
+    let run = &q.run;
+    let quota = run.quota();
+    let _ = writeln!(
+        md,
+        "## Under API Gateway's quota (N = {}, {} calls/s, burst {})\n",
+        run.resources, quota.rate, quota.burst
+    );
+    machine(md, &q.meta);
+    let _ = writeln!(
+        md,
+        "\nThe fault proxy in front of moto keeps API Gateway's control-plane quota per account (the \
+         signing key): a token bucket of {burst} refilled at {rate}/s; a call past it is answered 429 \
+         TooManyRequestsException and never reaches moto. Every contender of a row runs at the same time, \
+         with the same access key (one account), through three phases over N integrations in all (split \
+         evenly among the row's contenders, each in a namespace and on APIs of its own): create, change \
+         every URI, delete all. A phase ends when every contender's objects are Ready (ACK: Synced) at the \
+         new generation and moto holds exactly their URIs once (or, for delete, when objects and \
+         integrations are gone); its calls are those until the proxy fell quiet for burst/rate seconds \
+         after it (the bucket full again, the next phase's start). Drift period {drift} s for every \
+         contender, longer than any phase. The bound of a phase is (admitted calls − burst) / rate: no \
+         client can do those calls faster from a full bucket (a refused call costs no token). \
+         Calls per resource count every API Gateway call, refused ones included.\n",
+        burst = quota.burst,
+        rate = quota.rate,
+        drift = underquota::DRIFT_S,
+    );
+    let _ = writeln!(
+        md,
+        "| row | phase | time to done | bound | × bound | AWS calls / resource | answered 429 | per contender: done, calls (429) |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for row in &run.rows {
+        if let Some(why) = row.not_run.as_ref() {
+            let _ = writeln!(md, "| {} | not run: {why} | | | | | | |", row.title);
+            continue;
+        }
+        for p in &row.phases {
+            let bound = p.bound_s(quota);
+            let parts = p
+                .parts
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} {}, {} ({})",
+                        x.who,
+                        x.done_s.map_or("not done".into(), |d| format!("{d:.1} s")),
+                        x.calls,
+                        x.throttled
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.1} s | {} | {:.2} | {} of {} ({:.1} %) | {} |",
+                row.title,
+                p.name,
+                p.wall_s.map_or("not done".into(), |w| format!("{w:.1} s")),
+                bound,
+                p.over_bound(quota)
+                    .map_or("-".into(), |r| format!("{r:.2}")),
+                p.calls as f64 / p.resources.max(1) as f64,
+                p.throttled,
+                p.calls,
+                100.0 * p.throttled as f64 / p.calls.max(1) as f64,
+                parts
+            );
+        }
+        if let Some(why) = row.failure.as_ref() {
+            let _ = writeln!(
+                md,
+                "| {} | failed: {} | | | | | | |",
+                row.title,
+                why.replace('\n', " ")
+            );
+        }
+        let shares = row.shares();
+        if shares.len() > 1 {
+            let _ = writeln!(
+                md,
+                "| {} | share of admitted calls | | | | | | {} |",
+                row.title,
+                shares
+                    .iter()
+                    .map(|(w, s)| format!("{w} {:.1} %", 100.0 * s))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nGoals (issue 24 item 4), computed from the rows above:\n"
+    );
+    let _ = writeln!(md, "| goal | figure | met |");
+    let _ = writeln!(md, "|---|---|---|");
+    for g in underquota::goals(run) {
+        let met = match g.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not run",
+        };
+        let _ = writeln!(md, "| {} | {} | {met} |", g.what, g.figure);
+    }
+    let _ = writeln!(md);
 }
 
 fn machine(md: &mut String, meta: &Meta) {

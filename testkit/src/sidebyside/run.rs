@@ -49,7 +49,7 @@ impl Kind {
         match self {
             Kind::Limit => "emulator limit (SDK, 4 at a time)",
             Kind::OursUnlimited => "ours, limiter off",
-            Kind::Ours => "ours, defaults (8/s, burst 20)",
+            Kind::Ours => "ours, defaults (adaptive, at most 10/s, burst 20)",
             Kind::Ack1 => "ACK, 1 worker",
             Kind::Ack4 => "ACK, 4 workers",
         }
@@ -63,7 +63,7 @@ impl Kind {
         matches!(self, Kind::Ack1 | Kind::Ack4)
     }
 
-    fn rule(self) -> ReadyRule {
+    pub(super) fn rule(self) -> ReadyRule {
         if self.is_ack() {
             ReadyRule::AckSynced
         } else {
@@ -72,7 +72,7 @@ impl Kind {
     }
 
     /// The kind of object this contender reconciles.
-    fn resource(self) -> ApiResource {
+    pub(super) fn resource(self) -> ApiResource {
         let (group, kind, plural) = if self.is_ack() {
             (
                 "apigatewayv2.services.k8s.aws",
@@ -92,7 +92,7 @@ impl Kind {
     }
 
     /// The spec field that holds the URI (ACK spells it integrationURI).
-    fn uri_field(self) -> &'static str {
+    pub(super) fn uri_field(self) -> &'static str {
         if self.is_ack() {
             "integrationURI"
         } else {
@@ -100,7 +100,7 @@ impl Kind {
         }
     }
 
-    fn manifest(self, item: &Item) -> DynamicObject {
+    pub(super) fn manifest(self, item: &Item) -> DynamicObject {
         let spec = if self.is_ack() {
             json!({"apiID": item.api, "integrationType": "HTTP_PROXY", "integrationMethod": "GET",
                    "integrationURI": item.uri, "payloadFormatVersion": "1.0"})
@@ -249,10 +249,10 @@ pub struct RunResult {
 }
 
 #[derive(Clone, Debug)]
-struct Item {
-    name: String,
-    api: String,
-    uri: String,
+pub(super) struct Item {
+    pub(super) name: String,
+    pub(super) api: String,
+    pub(super) uri: String,
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -332,7 +332,7 @@ pub async fn run(cfg: &Config) -> Result<RunResult> {
     Ok(out)
 }
 
-fn install_ack_crd(cfg: &Config, ack: &AckSetup) -> Result<()> {
+pub(super) fn install_ack_crd(cfg: &Config, ack: &AckSetup) -> Result<()> {
     let crd = ack
         .crds
         .join("apigatewayv2.services.k8s.aws_integrations.yaml");
@@ -460,7 +460,7 @@ async fn run_contender(
     outcome
 }
 
-fn item(kind: Kind, name: &str, api: &str) -> Item {
+pub(super) fn item(kind: Kind, name: &str, api: &str) -> Item {
     Item {
         name: name.to_string(),
         api: api.to_string(),
@@ -468,11 +468,11 @@ fn item(kind: Kind, name: &str, api: &str) -> Item {
     }
 }
 
-fn updated_uri(uri: &str) -> String {
+pub(super) fn updated_uri(uri: &str) -> String {
     format!("{uri}/v2")
 }
 
-async fn strip_finalizers(api: &Api<DynamicObject>) -> Result<()> {
+pub(super) async fn strip_finalizers(api: &Api<DynamicObject>) -> Result<()> {
     for obj in api.list(&Default::default()).await?.items {
         let name = obj.metadata.name.unwrap_or_default();
         let _ = api
@@ -662,70 +662,16 @@ impl Bench<'_> {
 
     async fn start_contender(&mut self, ns: &str) -> Result<()> {
         let cfg = self.cfg;
-        let drift = cfg.drift_s.to_string();
         let log = cfg
             .log_dir
             .join(format!("{}-{}.log", self.kind.name(), cfg.resources));
         let _ = std::fs::remove_file(&log);
         let endpoint = self.proxy.endpoint.clone();
-        let controller = match self.kind {
-            Kind::Limit => {
-                self.limit = Some(Limit::start(apigw_client(cfg, &endpoint), self.api.clone()));
-                return Ok(());
-            }
-            Kind::Ours | Kind::OursUnlimited => {
-                let mut args: Vec<String> = [
-                    "run",
-                    "--watch-namespace",
-                    ns,
-                    "--resync-seconds",
-                    &drift,
-                    "--http-addr",
-                    "127.0.0.1:0",
-                ]
-                .map(String::from)
-                .to_vec();
-                if self.kind == Kind::OursUnlimited {
-                    args.extend(
-                        ["--aws-rate", "1000000", "--aws-burst", "1000000"].map(String::from),
-                    );
-                }
-                let mut env = cfg.stack_env.clone();
-                env.push(("AWS_ENDPOINT_URL".into(), endpoint));
-                env.push(("APIGW_LOG".into(), "info".into()));
-                Controller::new(cfg.operator_bin.clone(), args, env, vec![], log)
-            }
-            Kind::Ack1 | Kind::Ack4 => {
-                let ack = cfg.ack.as_ref().context("no ACK binary")?;
-                let workers = if self.kind == Kind::Ack4 { "4" } else { "1" };
-                let args: Vec<String> = vec![
-                    format!("--aws-endpoint-url={endpoint}"),
-                    format!("--aws-identity-endpoint-url={endpoint}"),
-                    "--allow-unsafe-aws-endpoint-urls".into(),
-                    "--enable-carm=false".into(),
-                    "--enable-field-export-reconciler=false".into(),
-                    "--reconcile-resources=Integration".into(),
-                    format!("--watch-namespace={ns}"),
-                    format!("--reconcile-resource-resync-seconds=Integration={drift}"),
-                    format!("--reconcile-default-max-concurrent-syncs={workers}"),
-                    // Ports of their own (0: off), so stacks and contenders can run side by side.
-                    "--metrics-addr=0".into(),
-                    "--healthz-addr=0".into(),
-                ];
-                // With AWS_CA_BUNDLE set, ACK fails every reconcile ("unable to add custom RootCAs
-                // HTTPClient", a known ACK bug); this machine kind sets it. The endpoint comes from the
-                // flags above, not from AWS_ENDPOINT_URL.
-                let unset = ["AWS_CA_BUNDLE", "AWS_ENDPOINT_URL"].map(String::from);
-                let env = cfg
-                    .stack_env
-                    .iter()
-                    .filter(|(k, _)| !unset.contains(k))
-                    .cloned()
-                    .collect();
-                Controller::new(ack.bin.clone(), args, env, unset.to_vec(), log)
-            }
-        };
-        self.controller = Some(controller);
+        if self.kind == Kind::Limit {
+            self.limit = Some(Limit::start(apigw_client(cfg, &endpoint), self.api.clone()));
+            return Ok(());
+        }
+        self.controller = Some(controller(cfg, self.kind, ns, &endpoint, cfg.drift_s, log)?);
         self.controller.as_mut().unwrap().spawn();
         self.until_started().await?;
         Ok(())
@@ -741,25 +687,7 @@ impl Bench<'_> {
             if let Some(why) = c.exited() {
                 bail!(why);
             }
-            let log = c.log_since_start();
-            let started = if kind.is_ack() {
-                log.contains("Starting workers")
-            } else {
-                // The latest start's address: "... serving /metrics, /healthz and /readyz addr=127.0.0.1:P".
-                log.lines()
-                    .rev()
-                    .find(|l| l.contains("serving /metrics"))
-                    .and_then(|l| {
-                        let at = l.find("127.0.0.1:")?;
-                        let port: String = l[at + 10..]
-                            .chars()
-                            .take_while(char::is_ascii_digit)
-                            .collect();
-                        port.parse::<u16>().ok()
-                    })
-                    .is_some_and(readyz)
-            };
-            if started {
+            if started(kind, &c.log_since_start()) {
                 return Ok(Instant::now());
             }
             if Instant::now() > deadline {
@@ -1131,6 +1059,94 @@ impl Bench<'_> {
             self.alive()?;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// The process of contender `kind` (ours or ACK) watching `ns`, its AWS calls sent to `endpoint`, with
+/// drift period `drift_s`, logging to `log`; not started yet.
+pub(super) fn controller(
+    cfg: &Config,
+    kind: Kind,
+    ns: &str,
+    endpoint: &str,
+    drift_s: u64,
+    log: PathBuf,
+) -> Result<Controller> {
+    let drift = drift_s.to_string();
+    let endpoint = endpoint.to_string();
+    Ok(match kind {
+        Kind::Limit => bail!("limit has no process"),
+        Kind::Ours | Kind::OursUnlimited => {
+            let mut args: Vec<String> = [
+                "run",
+                "--watch-namespace",
+                ns,
+                "--resync-seconds",
+                &drift,
+                "--http-addr",
+                "127.0.0.1:0",
+            ]
+            .map(String::from)
+            .to_vec();
+            if kind == Kind::OursUnlimited {
+                args.extend(["--aws-rate", "1000000", "--aws-burst", "1000000"].map(String::from));
+            }
+            let mut env = cfg.stack_env.clone();
+            env.push(("AWS_ENDPOINT_URL".into(), endpoint));
+            env.push(("APIGW_LOG".into(), "info".into()));
+            Controller::new(cfg.operator_bin.clone(), args, env, vec![], log)
+        }
+        Kind::Ack1 | Kind::Ack4 => {
+            let ack = cfg.ack.as_ref().context("no ACK binary")?;
+            let workers = if kind == Kind::Ack4 { "4" } else { "1" };
+            let args: Vec<String> = vec![
+                format!("--aws-endpoint-url={endpoint}"),
+                format!("--aws-identity-endpoint-url={endpoint}"),
+                "--allow-unsafe-aws-endpoint-urls".into(),
+                "--enable-carm=false".into(),
+                "--enable-field-export-reconciler=false".into(),
+                "--reconcile-resources=Integration".into(),
+                format!("--watch-namespace={ns}"),
+                format!("--reconcile-resource-resync-seconds=Integration={drift}"),
+                format!("--reconcile-default-max-concurrent-syncs={workers}"),
+                // Ports of their own (0: off), so stacks and contenders can run side by side.
+                "--metrics-addr=0".into(),
+                "--healthz-addr=0".into(),
+            ];
+            // With AWS_CA_BUNDLE set, ACK fails every reconcile ("unable to add custom RootCAs
+            // HTTPClient", a known ACK bug); this machine kind sets it. The endpoint comes from the
+            // flags above, not from AWS_ENDPOINT_URL.
+            let unset = ["AWS_CA_BUNDLE", "AWS_ENDPOINT_URL"].map(String::from);
+            let env = cfg
+                .stack_env
+                .iter()
+                .filter(|(k, _)| !unset.contains(k))
+                .cloned()
+                .collect();
+            Controller::new(ack.bin.clone(), args, env, unset.to_vec(), log)
+        }
+    })
+}
+
+/// Whether a contender whose latest start logged `log` is working: ours answers /readyz, ACK logs that
+/// its workers started.
+pub(super) fn started(kind: Kind, log: &str) -> bool {
+    if kind.is_ack() {
+        log.contains("Starting workers")
+    } else {
+        // The latest start's address: "... serving /metrics, /healthz and /readyz addr=127.0.0.1:P".
+        log.lines()
+            .rev()
+            .find(|l| l.contains("serving /metrics"))
+            .and_then(|l| {
+                let at = l.find("127.0.0.1:")?;
+                let port: String = l[at + 10..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                port.parse::<u16>().ok()
+            })
+            .is_some_and(readyz)
     }
 }
 
