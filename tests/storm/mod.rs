@@ -742,7 +742,7 @@ fn freeze_the_holder(
     ns: &str,
     lease: &str,
     fig: &mut Figures,
-    batch: impl FnOnce(),
+    batch: impl FnOnce() + Send,
 ) {
     let holder = wait_opt(Duration::from_secs(60), || {
         let h = lease_holder(ns, lease)?;
@@ -759,14 +759,19 @@ fn freeze_the_holder(
         let s = slots.lock().unwrap();
         (s[idx].name, s[idx].op.pid().expect("the holder runs"))
     };
-    batch();
-    let started = Instant::now();
-    while proxy.in_flight().1 == 0 && started.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    assert!(signal(pid, Signal::Stop), "kill -STOP {pid}");
+    // The user's change is applied on another thread and the proxy watched from the start: the operator
+    // may begin (and, on a quick machine, finish) its updates before kubectl has returned.
+    let mid_write = std::thread::scope(|scope| {
+        scope.spawn(batch);
+        let started = Instant::now();
+        while proxy.in_flight().1 == 0 && started.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(signal(pid, Signal::Stop), "kill -STOP {pid}");
+        proxy.in_flight().1 > 0
+    });
     fig.freezes += 1;
-    if proxy.in_flight().1 > 0 {
+    if mid_write {
         fig.freezes_mid_write += 1;
     }
     let taken_over = wait_opt(Duration::from_secs(60), || {
