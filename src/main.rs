@@ -51,8 +51,10 @@ struct RunArgs {
     /// API Gateway's documented control-plane quota.
     #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
-    /// Burst of API Gateway calls per region.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
+    /// Burst of API Gateway calls per account and region. The default is API Gateway's documented
+    /// burst: the bucket starts empty, and a throttled answer drops whatever it saved (the account's
+    /// own bucket is empty then), so a burst is only spent when nobody else has spent the account's.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
     aws_burst: u32,
     /// Resources reconciled at once. More than --aws-concurrency, so that one reconcile's Kubernetes
     /// reads and writes overlap another's AWS call.
