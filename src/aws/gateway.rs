@@ -6,8 +6,11 @@
 use super::credentials::{AssumedRole, Identity};
 use super::ratelimit::TokenBucket;
 use super::{AwsApi, AwsError, CallStats};
+use crate::api::IntegrationResponseSpec;
 use crate::fence::{Fence, FenceInterceptor};
-use crate::plan::{ApiSummary, IntegrationFields, ObservedIntegration, VpcLinkSummary};
+use crate::plan::{
+    ApiSummary, IntegrationFields, ObservedIntegration, ObservedResponse, VpcLinkSummary,
+};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +53,35 @@ pub trait Gateway: Send + Sync {
         &'a self,
         api_id: &'a str,
         integration_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+
+    // Rule 12: an integration's responses.
+
+    /// Every response of the integration; NotFound when the integration does not exist.
+    fn list_integration_responses<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResponse>, AwsError>>;
+    fn create_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>>;
+    fn update_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>>;
+    /// Deletes the response; one that is already gone counts as deleted.
+    fn delete_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
     ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
@@ -105,6 +137,58 @@ impl Gateway for AwsApi {
         integration_id: &'a str,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(AwsApi::delete_integration(self, api_id, integration_id))
+    }
+    fn list_integration_responses<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResponse>, AwsError>> {
+        Box::pin(AwsApi::list_integration_responses(
+            self,
+            api_id,
+            integration_id,
+        ))
+    }
+    fn create_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>> {
+        Box::pin(AwsApi::create_integration_response(
+            self,
+            api_id,
+            integration_id,
+            body,
+        ))
+    }
+    fn update_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>> {
+        Box::pin(AwsApi::update_integration_response(
+            self,
+            api_id,
+            integration_id,
+            response_id,
+            body,
+        ))
+    }
+    fn delete_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(AwsApi::delete_integration_response(
+            self,
+            api_id,
+            integration_id,
+            response_id,
+        ))
     }
 }
 

@@ -8,11 +8,13 @@ pub mod credentials;
 mod error;
 mod gateway;
 pub mod ratelimit;
+mod responses;
 mod stats;
 
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
 pub use error::AwsError;
 pub use gateway::{Connect, Gateway, SdkConnector, Slots};
+pub use responses::{responses_from_sdk, responses_spec_from_sdk};
 pub use stats::{CallRecord, CallStats};
 
 // `observed!` expands here and names these.

@@ -49,6 +49,10 @@ else:
         if api is None:
             continue
         integrations = c.get_integrations(ApiId=api["ApiId"])["Items"]
+        if api["ProtocolType"] == "WEBSOCKET":
+            for i in integrations:
+                got = c.get_integration_responses(ApiId=api["ApiId"], IntegrationId=i["IntegrationId"])
+                i["Responses"] = sorted(r["IntegrationResponseKey"] for r in got["Items"])
         shown.append({"id": api["ApiId"], "name": api["Name"], "protocol": api["ProtocolType"], "integrations": integrations})
     print(json.dumps(shown))
 "#;
@@ -162,6 +166,7 @@ pub fn run() -> Result<()> {
         "\ndemo: done in {:.1?}. The stack and the operator keep running. Try:\n  \
          source {env}\n  \
          kubectl -n {NAMESPACE} describe apiint catalog-http\n  \
+         kubectl -n {NAMESPACE} get apiint echo-two-way -o jsonpath='{{.status.integrationResponses}}'\n  \
          kubectl -n {NAMESPACE} delete apiint ping-mock     # and watch it leave moto\n\
          Stop everything (operator included) with:  cargo xtask stack down",
         started.elapsed(),
@@ -189,6 +194,9 @@ struct MotoIntegration {
     integration_method: Option<String>,
     integration_subtype: Option<String>,
     integration_uri: Option<String>,
+    /// The keys of its integration responses (WebSocket APIs).
+    #[serde(default)]
+    responses: Vec<String>,
 }
 
 /// The table of what moto holds: one row per integration, under its API's protocol, name and ID.
@@ -212,13 +220,17 @@ fn moto_table(apis: &[MotoApi]) -> String {
                 .as_ref()
                 .or(i.integration_uri.as_ref())
                 .map_or("-", String::as_str);
+            let target = match i.responses.as_slice() {
+                [] => target.to_string(),
+                keys => format!("{target}  (responses: {})", keys.join(", ")),
+            };
             rows.push([
                 api.protocol.clone(),
                 api.name.clone(),
                 api.id.clone(),
                 i.integration_id.clone(),
                 kind,
-                target.to_string(),
+                target,
             ]);
         }
     }
@@ -288,6 +300,7 @@ mod tests {
             integration_method: method.map(Into::into),
             integration_subtype: None,
             integration_uri: Some(uri.into()),
+            responses: Vec::new(),
         }
     }
 
@@ -405,6 +418,23 @@ mod tests {
             lines[1].ends_with("StepFunctions-StartExecution"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn a_websocket_integrations_responses_follow_its_target() {
+        let mut two_way = integration("i4", "MOCK", None, "-");
+        two_way.integration_uri = None;
+        two_way.responses = vec!["$default".into(), "/4\\d\\d/".into()];
+        let table = moto_table(&[api("w1", "ws", "WEBSOCKET", vec![two_way])]);
+        let last = table.lines().nth(1).unwrap();
+        assert!(
+            last.ends_with("-  (responses: $default, /4\\d\\d/)"),
+            "{table}"
+        );
+        let json = r#"[{"id": "w1", "name": "ws", "protocol": "WEBSOCKET", "integrations": [
+            {"IntegrationId": "i4", "IntegrationType": "MOCK", "Responses": ["$default"]}]}]"#;
+        let apis: Vec<MotoApi> = serde_json::from_str(json).unwrap();
+        assert_eq!(apis[0].integrations[0].responses, ["$default"]);
     }
 
     #[test]
