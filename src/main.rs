@@ -307,6 +307,12 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     for s in result.skipped() {
         eprintln!("import: {s}");
     }
+    for o in result.objects() {
+        for l in &o.left_out {
+            let name = o.object.metadata.name.as_deref().unwrap_or_default();
+            eprintln!("import: {name}: {l}");
+        }
+    }
     match &args.out_dir {
         None => print!("{}", render::stream(&result)),
         Some(dir) => {

@@ -50,6 +50,8 @@ pub struct ImportedObject {
     /// Comment lines before the object (what it is and which routes call it).
     pub header: Vec<String>,
     pub notes: Vec<spec::FieldNote>,
+    /// What AWS holds that the spec cannot say (also in the header, and reported on stderr).
+    pub left_out: Vec<String>,
 }
 
 /// An integration that gets no object, and why.
@@ -158,11 +160,13 @@ pub fn import(listings: &[ApiListing], region: &Region, options: &Options) -> Im
             p.drafted.spec,
             options,
         );
-        let header = header(api, &p.integration.integration_id, &p.routes);
+        let mut header = header(api, &p.integration.integration_id, &p.routes);
+        header.extend(p.drafted.left_out.iter().map(|l| format!("left out: {l}")));
         files[p.file].objects.push(ImportedObject {
             object,
             header,
             notes: p.drafted.notes,
+            left_out: p.drafted.left_out,
         });
     }
     let file_names = file_names(&files);

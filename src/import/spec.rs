@@ -109,6 +109,28 @@ pub struct Policy {
 pub struct Drafted {
     pub spec: ApiIntegrationSpec,
     pub notes: Vec<FieldNote>,
+    /// Values AWS holds that no spec can say, left out of this one (reported on stderr and as a
+    /// comment, never dropped silently).
+    pub left_out: Vec<String>,
+}
+
+/// Longest timeout of a WebSocket API's integration (the CRD refuses more).
+const WEBSOCKET_MAX_TIMEOUT: i32 = 29000;
+
+/// Clears the values of `fields` that the CRD would refuse, saying what each was.
+fn leave_out_inexpressible(fields: &mut IntegrationFields, protocol: Protocol) -> Vec<String> {
+    let mut left_out = Vec::new();
+    if protocol == Protocol::WebSocket
+        && let Some(t) = fields.timeout_in_millis
+        && t > WEBSOCKET_MAX_TIMEOUT
+    {
+        fields.timeout_in_millis = None;
+        left_out.push(format!(
+            "timeoutInMillis {t} is above a WebSocket API's maximum of {WEBSOCKET_MAX_TIMEOUT}, \
+             which the spec cannot hold; left out, so the spec asks for the default"
+        ));
+    }
+    left_out
 }
 
 /// The ApiIntegration spec of one integration of `api`: AWS's values less AWS's own defaults
@@ -134,7 +156,8 @@ pub fn integration_spec(
             value: u.value.clone(),
         });
     }
-    let fields = imported_fields(&integration.fields, api.protocol);
+    let mut fields = imported_fields(&integration.fields, api.protocol);
+    let left_out = leave_out_inexpressible(&mut fields, api.protocol);
     let drift = drifted_fields(&fields, &integration.fields, &[], api.protocol);
     if !drift.is_empty() {
         return Err(NotImported::WouldChange(drift));
@@ -177,7 +200,11 @@ pub fn integration_spec(
     spec.region = Some(region.name.clone());
     spec.deletion_policy = Some(DeletionPolicy::Retain);
     spec.management_policy = Some(policy.management);
-    Ok(Drafted { spec, notes })
+    Ok(Drafted {
+        spec,
+        notes,
+        left_out,
+    })
 }
 
 /// The name a connectionRef can use for VPC link `id`, or why it keeps the ID.

@@ -255,3 +255,30 @@ proptest! {
         prop_assert!(d.is_ok(), "{:?}", d);
     }
 }
+
+#[test]
+fn a_value_the_spec_cannot_hold_is_left_out_and_said_so() {
+    let chat = api("w1", "chat", Protocol::WebSocket);
+    let r = region(vec![chat.clone()]);
+    let mut f = http_proxy_as_aws_reports_it();
+    f.payload_format_version = None;
+    f.timeout_in_millis = Some(30000);
+    let d = integration_spec(&chat, &observed(f.clone()), &r, OBSERVE).unwrap();
+    assert_eq!(d.spec.timeout_in_millis, None);
+    assert_eq!(d.left_out.len(), 1);
+    assert!(
+        d.left_out[0].contains("timeoutInMillis 30000"),
+        "{:?}",
+        d.left_out
+    );
+    // On an HTTP API, 30000 is the default and simply not written.
+    let orders = api("a1", "orders", Protocol::Http);
+    let d = integration_spec(
+        &orders,
+        &observed(f),
+        &region(vec![orders.clone()]),
+        OBSERVE,
+    )
+    .unwrap();
+    assert!(d.left_out.is_empty());
+}
