@@ -539,3 +539,103 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
         moto.delete_api(api);
     }
 }
+
+/// Credentials for `role` from moto's STS (moto then acts in the role's account).
+fn assumed(role: &str) -> aws_sdk_sts::types::Credentials {
+    let env = stack_env();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(env["AWS_REGION"].clone()))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(conf);
+    let out = block_on(
+        sts.assume_role()
+            .role_arn(role)
+            .role_session_name("test")
+            .send(),
+    )
+    .unwrap();
+    out.credentials.unwrap()
+}
+
+#[test]
+fn with_role_arn_the_import_reads_the_team_account() {
+    let env = stack_env();
+    let role = format!(
+        "arn:aws:iam::222233334444:role/apigw-import-{:08x}",
+        rand::random::<u32>()
+    );
+    let creds = assumed(&role);
+    let conf = aws_sdk_apigatewayv2::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_apigatewayv2::config::Region::new(
+            env["AWS_REGION"].clone(),
+        ))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_apigatewayv2::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            None,
+            "test",
+        ))
+        .build();
+    let team = Moto {
+        client: aws_sdk_apigatewayv2::Client::from_conf(conf),
+    };
+    let name = format!("team-{:08x}", rand::random::<u32>());
+    let api = team.create_named_api(&name, "HTTP", &[]);
+    let id = team.create_integration_http_proxy(&api, "https://team.example.com/");
+
+    // The operator's own account does not hold the API: a mistyped or foreign --api-id is an error.
+    let mut own = command();
+    own.args(["import", "--api-id", &api]).envs(stack_env());
+    let out = own.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("has the ID {api}")), "{stderr}");
+
+    let proxy = FaultProxy::start();
+    let out = import(
+        &[
+            "--api-id",
+            &api,
+            "--role-arn",
+            &role,
+            "--external-id",
+            "ext-9",
+        ],
+        Some(&proxy.endpoint),
+    );
+    let objects = objects(&out.stdout);
+    assert_eq!(objects.len(), 1, "{}", out.stdout);
+    assert_eq!(
+        objects[0].metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION],
+        id
+    );
+    assert_eq!(
+        objects[0].metadata.name.as_deref(),
+        Some("team-example-com")
+    );
+    let seen = proxy.seen();
+    let assume: Vec<_> = seen
+        .iter()
+        .filter(|r| r.text.contains("Action=AssumeRole"))
+        .collect();
+    assert_eq!(assume.len(), 1, "one AssumeRole for the whole import");
+    assert!(
+        assume[0]
+            .text
+            .contains("RoleSessionName=apigw-operator-import")
+    );
+    assert!(assume[0].text.contains("ExternalId=ext-9"));
+    team.delete_api(&api);
+}
