@@ -29,10 +29,12 @@ enum Command {
     },
     /// Run the operator.
     Run(RunArgs),
-    /// Write an ApiIntegration for each integration API Gateway already holds (made by Terraform,
-    /// CloudFormation, the console, ...), so that applying them changes nothing: adopted by ID,
-    /// deletionPolicy Retain, managementPolicy Observe unless --manage. Lists only (GetApis,
-    /// GetIntegrations, GetRoutes, GetVpcLinks); writes nothing to AWS.
+    /// Write an ApiIntegration for each integration API Gateway already holds.
+    ///
+    /// For integrations made by Terraform, CloudFormation, the console, ...: applying the output changes
+    /// nothing (adopted by ID, deletionPolicy Retain, managementPolicy Observe unless --manage). Makes
+    /// list calls only (GetApis, GetIntegrations, GetRoutes, GetVpcLinks) and writes nothing to AWS.
+    /// docs/migrating.md is the guide.
     Import(ImportArgs),
 }
 
