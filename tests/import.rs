@@ -340,6 +340,10 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
         block_on(req.send()).expect("moto creates the route");
     }
 
+    // A second API under the WebSocket API's name: its integrations must be imported by apiId, with a
+    // comment saying why (apiRef by that name would be ambiguous).
+    let decoy = moto.create_named_api(&place.ws.1, "HTTP", &[]);
+
     // The import, through a proxy that pages every listing (5 items a page) and counts every call.
     let proxy = FaultProxy::start();
     proxy.paginate("GET /v2/apis", 5);
@@ -368,6 +372,12 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
         "no progress line:\n{}",
         out.stderr
     );
+
+    let ws_by_id = format!("apiId: {}  # by ID: 2 APIs in ", place.ws.0);
+    assert!(out.stdout.contains(&ws_by_id), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("name: {}\n", place.http.1)));
+    // The same account imports the same way every time.
+    assert_eq!(import(&args, None).stdout, out.stdout);
 
     // moto gives a WebSocket integration without a timeout HTTP's 30000, which no WebSocket spec may
     // hold: the import leaves it out and says so (never silently).
@@ -432,6 +442,7 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
     drop(s);
     moto.delete_api(&place.http.0);
     moto.delete_api(&place.ws.0);
+    moto.delete_api(&decoy);
 }
 
 #[test]
