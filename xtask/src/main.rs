@@ -10,6 +10,7 @@ mod proc;
 mod release_check;
 mod stack;
 mod test;
+mod test_binaries;
 mod tools;
 
 use anyhow::{Result, bail};
