@@ -294,3 +294,27 @@ async fn a_deleted_resource_takes_its_responses_with_its_integration() {
     );
     assert!(fake.responses("int1").is_empty());
 }
+
+/// Rule 8 with rule 12: a drift check that finds the responses as the spec asks writes nothing at all.
+#[tokio::test]
+async fn a_drift_check_that_finds_the_responses_in_sync_writes_nothing() {
+    let fake = aws();
+    let first = Context::test(&fake, &[mock("chat", two())]);
+    first.reconcile("team", "chat").await.unwrap();
+    let synced = first.server.object("team", "chat");
+    fake.forget_calls();
+    let restarted = Context::test(&fake, &[synced]);
+    restarted.reconcile("team", "chat").await.unwrap();
+    assert_eq!(
+        fake.ops(),
+        ["GetApi", "GetIntegrations", "GetIntegrationResponses"]
+    );
+    assert!(restarted.server.status_writes().is_empty());
+    assert!(
+        restarted
+            .server
+            .calls()
+            .iter()
+            .all(|c| !c.is_object_patch())
+    );
+}
