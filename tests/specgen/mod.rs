@@ -169,6 +169,8 @@ pub fn spec_fields() -> Vec<&'static str> {
     // managementPolicy is mutated with wrong values only (none of ENUMISH is Manage or Observe): an Observe
     // resource makes no integration, which this test's accounting of moto does not expect.
     all.extend(["region", "deletionPolicy", "managementPolicy"]);
+    // The integration's responses (rule 12): not an integration field, a list of their own.
+    all.push("integrationResponses");
     all
 }
 
