@@ -56,6 +56,15 @@ impl Failpoints {
             std::future::pending::<()>().await;
         }
     }
+
+    /// `after-response-create`: the reconcile stops for good after its first CreateIntegrationResponse,
+    /// before anything records it, as if the process had died there (rule 12).
+    pub async fn after_response_create(&self, response_id: &str) {
+        if self.is("after-response-create") {
+            tracing::error!(%response_id, "failpoint after-response-create reached: stopping");
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[cfg(not(feature = "failpoints"))]
@@ -70,4 +79,7 @@ impl Failpoints {
 
     #[inline(always)]
     pub async fn after_create(&self, _integration_id: &str) {}
+
+    #[inline(always)]
+    pub async fn after_response_create(&self, _response_id: &str) {}
 }

@@ -3,13 +3,15 @@
 //! through a `tower_test` mock service ([`FakeApiServer`]), [`Context::test`] around both, and object
 //! builders. Every call either fake receives is recorded, so a test can say what was and was not done.
 
-use crate::api::{ApiIntegration, ApiIntegrationSpec};
+use crate::api::{ApiIntegration, ApiIntegrationSpec, IntegrationResponseSpec};
 use crate::aws::credentials::Identity;
 use crate::aws::{AwsError, Connect, Gateway, Slots};
 use crate::controller::{Context, Settings, Shared, Tenancy, TenancyView};
 use crate::fence::Fence;
 use crate::metrics::{Health, Metrics};
-use crate::plan::{ApiSummary, IntegrationFields, ObservedIntegration, Protocol, VpcLinkSummary};
+use crate::plan::{
+    ApiSummary, IntegrationFields, ObservedIntegration, ObservedResponse, Protocol, VpcLinkSummary,
+};
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
@@ -38,7 +40,12 @@ impl AwsCall {
     pub fn is_write(&self) -> bool {
         matches!(
             self.op,
-            "CreateIntegration" | "UpdateIntegration" | "DeleteIntegration"
+            "CreateIntegration"
+                | "UpdateIntegration"
+                | "DeleteIntegration"
+                | "CreateIntegrationResponse"
+                | "UpdateIntegrationResponse"
+                | "DeleteIntegrationResponse"
         )
     }
 }
@@ -53,6 +60,10 @@ struct AwsState {
     faults: HashMap<&'static str, VecDeque<AwsError>>,
     /// Creates that happen in AWS but whose answer is lost (the caller sees a timeout).
     lose_create_answers: u32,
+    /// Integration responses by integration ID (rule 12), in the order they were made.
+    responses: BTreeMap<String, Vec<ObservedResponse>>,
+    /// Response creates that happen but whose answer is lost.
+    lose_response_create_answers: u32,
     calls: Vec<AwsCall>,
 }
 
@@ -127,6 +138,7 @@ impl FakeAws {
         if let Some(m) = s.integrations.get_mut(api_id) {
             m.remove(id);
         }
+        s.responses.remove(id);
     }
 
     pub fn integration(&self, api_id: &str, id: &str) -> Option<ObservedIntegration> {
@@ -152,6 +164,39 @@ impl FakeAws {
     /// The next create happens in AWS, but its answer never arrives (the caller sees a timeout).
     pub fn lose_next_create_answer(&self) {
         self.state.lock().unwrap().lose_create_answers += 1;
+    }
+
+    /// The responses of integration `id`, in the order they were made.
+    pub fn responses(&self, id: &str) -> Vec<ObservedResponse> {
+        let s = self.state.lock().unwrap();
+        s.responses.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Deletes the response under `key` of integration `id` behind the operator's back.
+    pub fn remove_response(&self, id: &str, key: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(list) = s.responses.get_mut(id) {
+            list.retain(|r| r.fields.integration_response_key != key);
+        }
+    }
+
+    /// Adds a response under `key` to integration `id`, as another tool would.
+    pub fn put_response(&self, id: &str, key: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let made = ObservedResponse {
+            id: format!("resp{}", s.next_id),
+            fields: IntegrationResponseSpec {
+                integration_response_key: key.into(),
+                ..Default::default()
+            },
+        };
+        s.responses.entry(id.into()).or_default().push(made);
+    }
+
+    /// The next response create happens, but its answer never arrives.
+    pub fn lose_next_response_create_answer(&self) {
+        self.state.lock().unwrap().lose_response_create_answers += 1;
     }
 
     /// Every call so far.
@@ -347,8 +392,130 @@ impl Gateway for FakeGateway {
             if let Some(m) = s.integrations.get_mut(api_id) {
                 m.remove(integration_id);
             }
+            // Its responses go with it.
+            s.responses.remove(integration_id);
             Ok(())
         })
+    }
+
+    fn list_integration_responses<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ObservedResponse>, AwsError>> {
+        Box::pin(async move {
+            let mut s = self.aws.enter(
+                &self.account,
+                "GetIntegrationResponses",
+                api_id,
+                Some(integration_id),
+            )?;
+            Self::existing(&mut s, api_id, integration_id)?;
+            Ok(s.responses.get(integration_id).cloned().unwrap_or_default())
+        })
+    }
+
+    fn create_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>> {
+        Box::pin(async move {
+            let mut s = self.aws.enter(
+                &self.account,
+                "CreateIntegrationResponse",
+                api_id,
+                Some(integration_id),
+            )?;
+            Self::existing(&mut s, api_id, integration_id)?;
+            s.next_id += 1;
+            let made = ObservedResponse {
+                id: format!("resp{}", s.next_id),
+                fields: body.clone(),
+            };
+            // Like moto, the fake does not refuse a second response under a key.
+            s.responses
+                .entry(integration_id.into())
+                .or_default()
+                .push(made.clone());
+            if s.lose_response_create_answers > 0 {
+                s.lose_response_create_answers -= 1;
+                return Err(AwsError::Unavailable(
+                    "timed out waiting for the answer".into(),
+                ));
+            }
+            Ok(made)
+        })
+    }
+
+    fn update_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
+        body: &'a IntegrationResponseSpec,
+    ) -> BoxFuture<'a, Result<ObservedResponse, AwsError>> {
+        Box::pin(async move {
+            let mut s = self.aws.enter(
+                &self.account,
+                "UpdateIntegrationResponse",
+                api_id,
+                Some(integration_id),
+            )?;
+            Self::existing(&mut s, api_id, integration_id)?;
+            let held = s
+                .responses
+                .get_mut(integration_id)
+                .and_then(|l| l.iter_mut().find(|r| r.id == response_id))
+                .ok_or_else(|| not_found(&format!("integration response {response_id}")))?;
+            // Like moto: each field sent replaces what was held (maps whole).
+            let f = &mut held.fields;
+            f.integration_response_key = body.integration_response_key.clone();
+            if body.response_templates.is_some() {
+                f.response_templates = body.response_templates.clone();
+            }
+            if body.response_parameters.is_some() {
+                f.response_parameters = body.response_parameters.clone();
+            }
+            if body.template_selection_expression.is_some() {
+                f.template_selection_expression = body.template_selection_expression.clone();
+            }
+            if body.content_handling_strategy.is_some() {
+                f.content_handling_strategy = body.content_handling_strategy;
+            }
+            Ok(held.clone())
+        })
+    }
+
+    fn delete_integration_response<'a>(
+        &'a self,
+        api_id: &'a str,
+        integration_id: &'a str,
+        response_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let mut s = self.aws.enter(
+                &self.account,
+                "DeleteIntegrationResponse",
+                api_id,
+                Some(integration_id),
+            )?;
+            if let Some(list) = s.responses.get_mut(integration_id) {
+                list.retain(|r| r.id != response_id);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl FakeGateway {
+    /// NotFound unless API `api_id` has integration `integration_id`.
+    fn existing(s: &mut AwsState, api_id: &str, integration_id: &str) -> Result<(), AwsError> {
+        Self::api_integrations(s, api_id)?
+            .get(integration_id)
+            .map(|_| ())
+            .ok_or_else(|| not_found(&format!("integration {integration_id}")))
     }
 }
 

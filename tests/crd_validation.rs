@@ -841,6 +841,133 @@ fn reference_rules_accept_and_refuse_with_field_named() {
     }
 }
 
+/// spec.integrationResponses (design rule 12): a list-map keyed by integrationResponseKey, each key
+/// `$default` or `/…/`, at most 32, WebSocket non-proxy integrations only.
+#[test]
+fn integration_response_rules_accept_and_refuse_with_field_named() {
+    let ns = TempNamespace::new("crd-responses");
+    let response = |key: &str| json!({"integrationResponseKey": key});
+    let two = json!([
+        {"integrationResponseKey": "$default", "responseTemplates": {"$default": "{\"ok\":true}"},
+         "templateSelectionExpression": "\\$default", "contentHandlingStrategy": "CONVERT_TO_TEXT",
+         "responseParameters": {"method.response.header.x-id": "integration.response.header.x-id"}},
+        {"integrationResponseKey": "/4\\d\\d/"}
+    ]);
+    let many: Vec<Value> = (0..33).map(|i| response(&format!("/{i}/"))).collect();
+    let ws_ref = json!({"name": "chat", "protocolType": "WEBSOCKET"});
+    let http_ref = json!({"name": "orders", "protocolType": "HTTP"});
+    let cases: Vec<(&str, Value, Expect)> = vec![
+        (
+            "MOCK with two responses",
+            with(mock(), json!({"integrationResponses": two})),
+            Accepted,
+        ),
+        (
+            "empty list",
+            with(mock(), json!({"integrationResponses": []})),
+            Accepted,
+        ),
+        (
+            "WebSocket apiRef",
+            with(
+                mock(),
+                json!({"apiId": null, "apiRef": ws_ref, "integrationResponses": [response("$default")]}),
+            ),
+            Accepted,
+        ),
+        (
+            "HTTP integration with a response",
+            with(
+                mock(),
+                json!({"integrationType": "HTTP", "integrationUri": "https://example.com",
+                                "integrationResponses": [response("/2\\d\\d/")]}),
+            ),
+            Accepted,
+        ),
+        (
+            "duplicate key",
+            with(
+                mock(),
+                json!({"integrationResponses": [response("$default"), response("$default")]}),
+            ),
+            Refused(&["spec.integrationResponses[1]", "Duplicate value"]),
+        ),
+        (
+            "key neither $default nor /pattern/",
+            with(mock(), json!({"integrationResponses": [response("200")]})),
+            Refused(&[
+                "spec.integrationResponses[0].integrationResponseKey",
+                "$default or a regular expression between slashes",
+            ]),
+        ),
+        (
+            "empty key",
+            with(mock(), json!({"integrationResponses": [response("")]})),
+            Refused(&["spec.integrationResponses[0].integrationResponseKey"]),
+        ),
+        (
+            "33 responses",
+            with(mock(), json!({"integrationResponses": many})),
+            Refused(&["spec.integrationResponses", "must have at most 32 items"]),
+        ),
+        (
+            "with AWS_PROXY",
+            with(
+                lambda(),
+                json!({"integrationResponses": [response("$default")]}),
+            ),
+            Refused(&[
+                "spec.integrationResponses",
+                "not allowed with integrationType AWS_PROXY or HTTP_PROXY",
+            ]),
+        ),
+        (
+            "with HTTP_PROXY",
+            with(
+                http_proxy(),
+                json!({"integrationResponses": [response("$default")]}),
+            ),
+            Refused(&[
+                "spec.integrationResponses",
+                "not allowed with integrationType AWS_PROXY or HTTP_PROXY",
+            ]),
+        ),
+        (
+            "HTTP apiRef",
+            with(
+                mock(),
+                json!({"apiId": null, "apiRef": http_ref, "integrationType": "MOCK",
+                                "integrationResponses": [response("$default")]}),
+            ),
+            Refused(&[
+                "spec.integrationResponses",
+                "for WebSocket APIs only, and apiRef.protocolType HTTP",
+            ]),
+        ),
+        (
+            "unknown contentHandlingStrategy",
+            with(
+                mock(),
+                json!({"integrationResponses": [{"integrationResponseKey": "$default", "contentHandlingStrategy": "GZIP"}]}),
+            ),
+            Refused(&[
+                "spec.integrationResponses[0].contentHandlingStrategy",
+                "Unsupported value",
+            ]),
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(case, spec, expect)| check(&ns.name, case, spec, expect))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of the cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// ApiGatewayAccess (design §7): roleArn must be an IAM role ARN, externalId needs a roleArn, each apis
 /// entry sets exactly one of id, name and tags, regions look like regions. Cluster-scoped.
 #[test]

@@ -119,6 +119,7 @@ fn spec() -> impl Strategy<Value = ApiIntegrationSpec> {
             region: None,
             deletion_policy: None,
             management_policy: None,
+            integration_responses: None,
         }
     })
 }

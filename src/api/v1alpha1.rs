@@ -11,7 +11,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod responses;
 mod rules;
+pub use responses::{
+    DEFAULT_RESPONSE_KEY, IntegrationResponseSpec, MAX_INTEGRATION_RESPONSES, RESPONSE_KEY_MESSAGE,
+};
 pub use rules::{RESPONSE_MAPPING_KEY_MESSAGE, SpecRule, spec_rules};
 use rules::{add_spec_rules, response_parameters_schema};
 
@@ -202,6 +206,22 @@ pub struct ApiIntegrationSpec {
     /// no template is defined at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passthrough_behavior: Option<PassthroughBehavior>,
+
+    /// WebSocket APIs only, and only for integrations that are not proxies (AWS, HTTP, MOCK: API
+    /// Gateway passes a proxy's answer on by itself): the integration responses that turn the backend's
+    /// answer into the message sent back to the client, one per integrationResponseKey. They are created
+    /// after the integration, changed in place, deleted when removed from this list, and go with the
+    /// integration. An empty list removes them all. Leaving the field out removes the responses this
+    /// resource made (status.integrationResponses) and leaves any others to other tools: without the
+    /// field, and once none of its own remain, the operator does not read them at all. A two-way route and its route response
+    /// belong to the API, not to this resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "x-kubernetes-list-type" = "map",
+        "x-kubernetes-list-map-keys" = ["integrationResponseKey"],
+        "maxItems" = MAX_INTEGRATION_RESPONSES
+    ))]
+    pub integration_responses: Option<Vec<IntegrationResponseSpec>>,
 
     /// HTTP APIs only, private integrations (VPC_LINK): makes API Gateway talk HTTPS to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -492,6 +512,10 @@ pub struct ApiIntegrationStatus {
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_fields: Vec<String>,
+    /// The integration responses the operator manages (spec.integrationResponses): their IDs in API
+    /// Gateway, by integrationResponseKey.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub integration_responses: BTreeMap<String, String>,
     /// managementPolicy Observe: each field where API Gateway differs from the spec, that is, exactly
     /// what an update would change when the policy becomes Manage. Empty when in sync (and in Manage,
     /// which repairs drift instead of reporting it).

@@ -70,7 +70,7 @@ pub(super) fn connection_type_from_sdk(c: &sdk::ConnectionType) -> Result<Connec
     }
 }
 
-fn content_handling_to_sdk(c: ContentHandlingStrategy) -> sdk::ContentHandlingStrategy {
+pub(super) fn content_handling_to_sdk(c: ContentHandlingStrategy) -> sdk::ContentHandlingStrategy {
     match c {
         ContentHandlingStrategy::ConvertToBinary => sdk::ContentHandlingStrategy::ConvertToBinary,
         ContentHandlingStrategy::ConvertToText => sdk::ContentHandlingStrategy::ConvertToText,

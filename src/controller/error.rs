@@ -52,6 +52,15 @@ pub enum Error {
     /// Deleting the resource failed (its phase is known: the errors inside are classed as a deletion's).
     #[error(transparent)]
     Cleanup(Box<Error>),
+    /// Rule 12: the spec asks for integration responses of an HTTP API's integration.
+    #[error(
+        "spec.integrationResponses is set, but API {0} is an HTTP API, which has no integration \
+         responses; remove the field or use a WebSocket API"
+    )]
+    ResponsesOnHttpApi(String),
+    /// Rule 12: a call about one integration response failed; classed as the AWS error it carries.
+    #[error("integration response {key}: {source}")]
+    Response { key: String, source: AwsError },
 }
 
 /// What the reconciler was doing when the error happened; it changes what some errors mean.
@@ -144,6 +153,13 @@ impl Error {
             Error::DeletionBlocked { .. } => {
                 (Reason::DeletionBlocked, "deletion_blocked", Retry::Slow)
             }
+            Error::ResponsesOnHttpApi(_) => {
+                (Reason::InvalidSpec, "invalid_spec", Retry::WhenSpecChanges)
+            }
+            Error::Response { source, .. } => {
+                let class = Error::Aws(source.clone()).class(phase);
+                (class.reason, class.label, class.retry)
+            }
             Error::Aws(aws) => {
                 let label = aws.outcome();
                 match aws {
@@ -206,6 +222,7 @@ impl Error {
                 what,
                 ids: ids.join(", "),
             },
+            Blocker::ResponsesOnHttpApi => Error::ResponsesOnHttpApi(api_id.to_string()),
         }
     }
 

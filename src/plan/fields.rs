@@ -207,6 +207,8 @@ impl IntegrationFields {
             region: _,
             deletion_policy: _,
             management_policy: _,
+            // Not a field of the integration: its responses, planned by `plan::responses`.
+            integration_responses: _,
             integration_type,
             integration_uri,
             integration_method,

@@ -126,6 +126,7 @@ pub(crate) fn spec_of(fields: &IntegrationFields) -> ApiIntegrationSpec {
         region: Some("eu-west-1".into()),
         deletion_policy: Some(DeletionPolicy::Retain),
         management_policy: None,
+        integration_responses: None,
     }
 }
 

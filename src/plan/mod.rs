@@ -13,6 +13,8 @@
 //! - [`observe`]: managementPolicy Observe: what a read-only resource reports (in sync, drifted and
 //!   how, missing), never a write.
 //! - [`due`]: whether a resource needs looking at now, or when its next drift check is.
+//! - [`responses`]: a WebSocket integration's responses (rule 12): what differs, the next create, update
+//!   or delete, and the spec an import writes for the responses found.
 
 pub mod access;
 pub mod diff;
@@ -21,6 +23,7 @@ pub mod fields;
 pub mod observe;
 pub mod progress;
 pub mod refs;
+pub mod responses;
 pub mod step;
 
 pub use diff::{
@@ -30,8 +33,11 @@ pub use diff::{
 pub use due::{Due, Settled, may_use_listing, next_check, next_check_in};
 pub use fields::{Field, FieldRule, FieldValue, IntegrationFields, Removal, Support};
 pub use observe::{Observation, field_drift, observation};
-pub use progress::{Do, Finish, Outcome, Progress, Recreation, next_check_spread};
+pub use progress::{Do, Finish, Outcome, Progress, Recreation, ResponseStep, next_check_spread};
 pub use refs::{ApiSummary, Resolved, VpcLinkSummary, resolve_api, resolve_vpc_link};
+pub use responses::{
+    ObservedResponse, ResponseChange, WantedResponses, WrittenResponse, spec_from_observed,
+};
 pub use step::{
     Blocker, Candidate, CleanupObserved, CleanupStep, Holding, Observed, Step, next_cleanup_step,
     next_step,

@@ -6,12 +6,18 @@
 //! when the next drift check comes.
 
 use super::diff::ObservedIntegration;
+use super::diff::Protocol;
 use super::due::next_check_in;
 use super::observe::{Observation, observation};
+use super::responses::{
+    ObservedResponse, ResponseChange, WantedResponses, WrittenResponse, apply_written,
+    next_response_change, response_ids,
+};
 use super::step::{Blocker, Holding, Observed, Step, next_step};
 use crate::api::ManagementPolicy;
 use crate::conditions::Reason;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// What the controller does next. Each is carried out as it says, with no choice left.
@@ -36,6 +42,20 @@ pub enum Do {
     Refuse(Blocker),
     /// managementPolicy Observe: report what was found; nothing is written to AWS, and no finalizer.
     Observe(Observation),
+    /// Rule 12: the integration is in sync; read or change its responses.
+    Responses {
+        integration_id: String,
+        step: ResponseStep,
+    },
+}
+
+/// Rule 12: what to do about an integration's responses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResponseStep {
+    /// GetIntegrationResponses: every response of the integration.
+    Read,
+    /// One create, update or delete.
+    Change(ResponseChange),
 }
 
 /// What a step left behind, for [`Progress::record`].
@@ -49,8 +69,12 @@ pub enum Outcome {
     Made(ObservedIntegration),
     /// UpdateIntegration's answer.
     Updated(ObservedIntegration),
-    /// UpdateIntegration answered 404: the integration is gone.
+    /// UpdateIntegration (or GetIntegrationResponses) answered 404: the integration is gone.
     Gone,
+    /// GetIntegrationResponses' answer.
+    ResponsesRead(Vec<ObservedResponse>),
+    /// What a response create, update or delete left in AWS.
+    ResponseWritten(WrittenResponse),
 }
 
 /// Why an integration was created again.
@@ -187,6 +211,10 @@ pub struct Progress {
     answered: Option<ObservedIntegration>,
     /// Manage, or Observe: then the only instruction is [`Do::Observe`].
     pub management: ManagementPolicy,
+    /// Rule 12: what the spec (and status) ask of the integration's responses.
+    pub responses: WantedResponses,
+    /// The integration's responses as last read and changed since by this reconcile (None: not read).
+    pub responses_seen: Option<Vec<ObservedResponse>>,
 }
 
 impl Progress {
@@ -212,6 +240,22 @@ impl Progress {
             recreated: None,
             answered: None,
             management: ManagementPolicy::Manage,
+            responses: WantedResponses::default(),
+            responses_seen: None,
+        }
+    }
+
+    /// The same reconcile, for a resource that asks `wanted` of its integration's responses (rule 12).
+    pub fn with_responses(mut self, wanted: WantedResponses) -> Self {
+        self.responses = wanted;
+        self
+    }
+
+    /// What status.integrationResponses records at the finish: the responses' IDs by key.
+    pub fn response_ids(&self) -> BTreeMap<String, String> {
+        match &self.responses_seen {
+            Some(seen) => response_ids(&self.responses, seen),
+            None => self.responses.recorded.clone(),
         }
     }
 
@@ -227,8 +271,13 @@ impl Progress {
         if self.management == ManagementPolicy::Observe {
             return Do::Observe(observation(&self.observed));
         }
+        // Rule 12: responses exist on WebSocket APIs only; nothing is written for a spec that asks for
+        // them on an HTTP API (the CEL rules catch it only when apiRef says the protocol).
+        if self.responses.asks_for_any() && self.observed.protocol == Some(Protocol::Http) {
+            return Do::Refuse(Blocker::ResponsesOnHttpApi);
+        }
         if let Some(answer) = &self.answered {
-            return Do::Finish(self.finish(answer.clone()));
+            return self.after_integration(answer.clone());
         }
         let step = next_step(&self.observed);
         if let Step::Report(blocker) = step {
@@ -240,11 +289,31 @@ impl Progress {
             return Do::Own { first_create };
         }
         match step {
-            Step::InSync(integration) => Do::Finish(self.finish(integration)),
+            Step::InSync(integration) => self.after_integration(integration),
             Step::Update {
                 ref integration, ..
             } if self.id_on_server.as_deref() != Some(&integration.integration_id) => Do::RecordId,
             step => Do::Aws(step),
+        }
+    }
+
+    /// The integration holds the spec: its responses next (rule 12), then the finish. A resource that
+    /// manages no responses finishes at once, reading nothing more.
+    fn after_integration(&self, integration: ObservedIntegration) -> Do {
+        if !self.responses.managed() {
+            return Do::Finish(self.finish(integration));
+        }
+        let integration_id = integration.integration_id.clone();
+        let step = match &self.responses_seen {
+            None => ResponseStep::Read,
+            Some(seen) => match next_response_change(&self.responses, seen) {
+                Some(change) => ResponseStep::Change(change),
+                None => return Do::Finish(self.finish(integration)),
+            },
+        };
+        Do::Responses {
+            integration_id,
+            step,
         }
     }
 
@@ -272,7 +341,14 @@ impl Progress {
                     self.id_on_server = Some(id.clone());
                 }
             }
+            Outcome::ResponsesRead(list) => self.responses_seen = Some(list),
+            Outcome::ResponseWritten(written) => {
+                self.changed = true;
+                apply_written(self.responses_seen.get_or_insert_default(), &written);
+            }
             Outcome::Gone => {
+                self.responses_seen = None;
+                self.answered = None;
                 if let Holding::Recorded { id, .. } = &self.observed.holding {
                     self.observed.holding = Holding::Recorded {
                         id: id.clone(),
@@ -291,6 +367,14 @@ impl Progress {
             Outcome::Updated(integration) | Outcome::Made(integration) => {
                 if let Do::Aws(step) = done {
                     self.recreated = self.recreation(step).or(self.recreated.take());
+                    // Rule 12: a new integration has no responses; one adopted or recovered is read.
+                    match step {
+                        Step::Create | Step::Recreate { .. } | Step::MoveToNewApi { .. } => {
+                            self.responses_seen = Some(Vec::new())
+                        }
+                        Step::Adopt(_) | Step::RecoverInterrupted(_) => self.responses_seen = None,
+                        _ => {}
+                    }
                 }
                 self.changed = true;
                 self.from_memory = false;

@@ -302,3 +302,125 @@ fn the_next_check_is_the_apis_check_time_within_two_percent() {
         earlier
     );
 }
+
+// Rule 12: responses come after the integration is in sync, and only where the resource manages them.
+
+fn responses(keys: &[&str]) -> crate::plan::WantedResponses {
+    crate::plan::WantedResponses::new(
+        Some(
+            keys.iter()
+                .map(|k| crate::api::IntegrationResponseSpec {
+                    integration_response_key: k.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        Default::default(),
+    )
+}
+
+fn websocket(p: Progress) -> Progress {
+    let mut p = p;
+    p.observed.protocol = Some(Protocol::WebSocket);
+    p
+}
+
+#[test]
+fn an_in_sync_integration_without_responses_finishes_without_reading_them() {
+    let p = websocket(progress(
+        recorded("i1", Some(held("i1", "https://want"))),
+        Some("i1"),
+    ));
+    finish(p.next());
+}
+
+#[test]
+fn an_in_sync_integration_with_responses_reads_them_then_makes_what_is_missing() {
+    let mut p = websocket(progress(
+        recorded("i1", Some(held("i1", "https://want"))),
+        Some("i1"),
+    ))
+    .with_responses(responses(&["$default"]));
+    let read = p.next();
+    assert_eq!(
+        read,
+        Do::Responses {
+            integration_id: "i1".into(),
+            step: ResponseStep::Read
+        }
+    );
+    p.record(&read, Outcome::ResponsesRead(vec![]), Instant::now());
+    let create = p.next();
+    let Do::Responses {
+        step: ResponseStep::Change(ResponseChange::Create(body)),
+        ..
+    } = &create
+    else {
+        panic!("expected a response create, got {create:?}");
+    };
+    assert_eq!(body.integration_response_key, "$default");
+    let made = crate::plan::ObservedResponse {
+        id: "r1".into(),
+        fields: body.clone(),
+    };
+    p.record(
+        &create,
+        Outcome::ResponseWritten(WrittenResponse::Made(made)),
+        Instant::now(),
+    );
+    let f = finish(p.next());
+    assert!(!f.unchanged, "a response write is a change");
+    assert_eq!(
+        p.response_ids(),
+        [("$default".to_string(), "r1".to_string())].into()
+    );
+}
+
+#[test]
+fn a_new_integration_has_no_responses_to_read() {
+    let mut p =
+        websocket(progress(Holding::Nothing, None)).with_responses(responses(&["$default"]));
+    p.marked = true;
+    let create = p.next();
+    assert_eq!(create, Do::Aws(Step::Create));
+    p.record(
+        &create,
+        Outcome::Made(held("i9", "https://want")),
+        Instant::now(),
+    );
+    assert!(matches!(
+        p.next(),
+        Do::Responses {
+            step: ResponseStep::Change(ResponseChange::Create(_)),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn responses_on_an_http_api_are_refused_before_the_finalizer() {
+    let mut p = progress(Holding::Nothing, None).with_responses(responses(&["$default"]));
+    p.finalized = false;
+    assert_eq!(p.next(), Do::Refuse(Blocker::ResponsesOnHttpApi));
+    // An empty list asks for nothing an HTTP API lacks.
+    let mut empty = progress(Holding::Nothing, None).with_responses(responses(&[]));
+    empty.finalized = false;
+    assert_eq!(empty.next(), Do::Own { first_create: true });
+}
+
+#[test]
+fn a_404_reading_responses_means_the_integration_is_gone() {
+    let mut p = websocket(progress(
+        recorded("i1", Some(held("i1", "https://want"))),
+        Some("i1"),
+    ))
+    .with_responses(responses(&["$default"]));
+    let read = p.next();
+    p.record(&read, Outcome::Gone, Instant::now());
+    assert_eq!(
+        aws_step(p.next()),
+        Step::Recreate {
+            lost_id: "i1".into()
+        }
+    );
+}

@@ -80,6 +80,9 @@ pub enum Blocker {
     VpcLinkNotFound { what: String },
     /// §6: several APIs or VPC links match: nothing is created on any of them.
     AmbiguousReference { what: String, ids: Vec<String> },
+    /// Rule 12: the spec asks for integration responses, and the API turned out to be an HTTP API,
+    /// which has none.
+    ResponsesOnHttpApi,
 }
 
 /// What to do next.

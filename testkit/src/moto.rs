@@ -199,14 +199,20 @@ fn integration_json(i: &apigw::types::Integration) -> serde_json::Value {
     Value::Object(m)
 }
 
-/// The spec fields that are CreateIntegration inputs (not apiId, region or deletionPolicy).
+/// The spec fields that are CreateIntegration inputs (not apiId, region or deletionPolicy, nor the
+/// integration's responses, which are resources of their own in API Gateway).
 pub fn integration_fields_of_spec(
     spec: &serde_json::Value,
 ) -> serde_json::Map<String, serde_json::Value> {
     spec.as_object()
         .unwrap()
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "apiId" | "region" | "deletionPolicy"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "apiId" | "region" | "deletionPolicy" | "integrationResponses"
+            )
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -199,6 +199,24 @@ pub fn spec_rules() -> Vec<SpecRule> {
             reason: invalid,
         },
     ];
+    // Rule 12: integration responses exist on WebSocket APIs only, and not for proxies (API Gateway
+    // passes a proxy's answer on whole). Each response's key is checked on the item, its uniqueness by
+    // the list-map, the count by maxItems. HTTP-only fields need no rule of their own: AWS, HTTP and
+    // MOCK, the only types left, refuse them already.
+    rules.extend([
+        SpecRule {
+            rule: "!has(self.integrationResponses) || !(self.integrationType in ['AWS_PROXY', 'HTTP_PROXY'])".into(),
+            message: "spec.integrationResponses is not allowed with integrationType AWS_PROXY or HTTP_PROXY: API Gateway passes a proxy's answer on as it is; use AWS, HTTP or MOCK".into(),
+            field: ".integrationResponses",
+            reason: forbidden,
+        },
+        SpecRule {
+            rule: format!("!has(self.integrationResponses) || !{ref_http}"),
+            message: "spec.integrationResponses is for WebSocket APIs only, and apiRef.protocolType HTTP names an HTTP API".into(),
+            field: ".integrationResponses",
+            reason: forbidden,
+        },
+    ]);
     for subtype in IntegrationSubtype::ALL {
         let keys = subtype.required_parameters();
         let list = keys

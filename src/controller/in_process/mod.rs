@@ -7,6 +7,7 @@ mod apply;
 mod cleanup;
 mod observe;
 mod references;
+mod responses;
 mod status;
 mod tenancy;
 

@@ -5,6 +5,7 @@ use super::create::{create, sent_by_interrupted_create};
 use super::finalizer;
 use super::permit;
 use super::resolve::{Resolution, resolve_references};
+use super::responses;
 use crate::api::ManagementPolicy;
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationStatus};
 use crate::aws::credentials::Identity;
@@ -19,7 +20,7 @@ use crate::controller::status::{
 use crate::plan::refs::{self, GoneApi};
 use crate::plan::{
     self, Blocker, Candidate, Do, Due, Finish, Holding, IntegrationFields, Observation, Observed,
-    ObservedIntegration, Outcome, Progress, Step,
+    ObservedIntegration, Outcome, Progress, Step, WantedResponses,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
@@ -66,8 +67,9 @@ fn applying(e: impl Into<Error>) -> Failed {
 }
 
 /// A bound on the instructions of one reconcile, which [`Progress`] never reaches (at most: the
-/// finalizer, a re-create, the ID, an update, a check of its answer, the finish).
-const MAX_STEPS: usize = 12;
+/// finalizer, a re-create, the ID, an update, a check of its answer, the finish; and for responses,
+/// rule 12, a read and one write per response, stray ones included, with room to spare).
+const MAX_STEPS: usize = 12 + 8 * crate::api::MAX_INTEGRATION_RESPONSES;
 
 /// Observe, then carry out what [`Progress::next`] says, one instruction at a time, until it says the
 /// work is done or refused. `status` is kept up to date with what each step established.
@@ -100,6 +102,10 @@ async fn sync(
             Do::Own { first_create } => run.own(*first_create, &progress).await?,
             Do::RecordId => run.record_id().await?,
             Do::Aws(step) => run.aws(step, &progress).await?,
+            Do::Responses {
+                integration_id,
+                step,
+            } => responses::carry_out(obj, ctx, &t, &api, integration_id, step).await?,
             Do::Refuse(blocker) | Do::Observe(Observation::Blocked(blocker)) => {
                 return Err(run.refuse(blocker.clone()).await);
             }
@@ -223,11 +229,12 @@ impl Run<'_> {
 
     /// [`Do::Finish`]: Ready, and the requeue for the next drift check.
     async fn finish(
-        &self,
+        &mut self,
         finish: &Finish,
         progress: &Progress,
         identity: &Identity,
     ) -> Result<Action, Failed> {
+        self.status.integration_responses = progress.response_ids();
         let synced = Synced {
             finish,
             desired: &progress.observed.desired,
@@ -390,7 +397,11 @@ async fn observe(
         obj.status.as_ref().and_then(|s| s.integration_id.clone()),
         finalizer::has_finalizer(&obj.metadata),
     )
-    .with_management(obj.spec.management_policy()))
+    .with_management(obj.spec.management_policy())
+    .with_responses(WantedResponses::new(
+        obj.spec.integration_responses.clone(),
+        status.integration_responses.clone(),
+    )))
 }
 
 /// What [`observe`] reads, and whether the recorded integration came from memory, and when AWS said it.

@@ -9,6 +9,7 @@
 //! | `finalizer.rs` | the finalizer and the first-create marker written with it |
 //! | `permit.rs` | `--tenancy policy`: which ApiGatewayAccess (and so which identity) allows a resource |
 //! | `resolve.rs` | apiRef and connectionRef to IDs, from the scope's listings |
+//! | `responses.rs` | an integration's responses (rule 12): the read, and each create, update, delete |
 
 pub mod apply;
 pub mod cleanup;
@@ -16,3 +17,4 @@ pub mod create;
 pub mod finalizer;
 pub mod permit;
 pub mod resolve;
+pub mod responses;
