@@ -70,8 +70,8 @@ struct ImportArgs {
     /// Most API Gateway calls per second (shared with whatever else uses the account's quota).
     #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
-    /// Burst of API Gateway calls.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
+    /// Burst of API Gateway calls (the same default as `run`: API Gateway's documented burst).
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
     aws_burst: u32,
     /// Seconds to wait for one API Gateway answer.
     #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 10)]
