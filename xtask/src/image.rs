@@ -34,6 +34,10 @@ const DISTROLESS_PACKAGES: [&str; 7] = [
     "ca-certificates",
 ];
 
+/// The version of how [`ensure_distroless`] assembles the stand-in: raised when that changes, so that a
+/// stand-in made the old way is made again.
+const DISTROLESS_RECIPE: u32 = 2;
+
 /// The user distroless' `:nonroot` images run as.
 const NONROOT_UID: u32 = 65532;
 
@@ -321,7 +325,7 @@ const STANDIN_LABEL: &str = "dev.apigw.standin-of";
 /// else the packages are downloaded (cached under the cache dir) and unpacked into a fresh rootfs.
 fn ensure_distroless(engine: &Engine) -> Result<()> {
     let versions = candidate_versions(&DISTROLESS_PACKAGES)?;
-    let made_of = versions.join(" ");
+    let made_of = format!("recipe {DISTROLESS_RECIPE}: {}", versions.join(" "));
     if engine.has_image(DISTROLESS)
         && engine.label(DISTROLESS, STANDIN_LABEL).as_deref() == Some(made_of.as_str())
     {
@@ -364,14 +368,23 @@ fn ensure_distroless(engine: &Engine) -> Result<()> {
     let container = output(engine.buildah().args(["from", "scratch"]))?
         .trim()
         .to_string();
+    let user = format!("{NONROOT_UID}:{NONROOT_UID}");
     let made = (|| -> Result<()> {
-        // `buildah copy` keeps owners and modes of a directory's contents (the files are root's, /tmp 1777).
+        // `buildah copy` keeps modes (/tmp 1777, /root 0700) but makes everything root's, as the
+        // package files are.
         run(engine
             .buildah()
             .args(["copy", &container])
             .arg(format!("{}/", rootfs.display()))
             .arg("/"))?;
-        let user = format!("{NONROOT_UID}:{NONROOT_UID}");
+        // nonroot's home is nonroot's, as in distroless (else the AWS SDK's look for ~/.aws/config is
+        // refused and logged as a warning): set on the container's mounted root.
+        let mounted = PathBuf::from(output(engine.buildah().args(["mount", &container]))?.trim());
+        let home = mounted.join("home/nonroot");
+        let owned = std::os::unix::fs::chown(&home, Some(NONROOT_UID), Some(NONROOT_UID))
+            .with_context(|| format!("chown {}", home.display()));
+        run(engine.buildah().args(["unmount", &container]))?;
+        owned?;
         run(engine.buildah().args([
             "config",
             "--user",
@@ -556,9 +569,6 @@ pub fn build(tag: Option<&str>) -> Result<ImageRef> {
         Some(tag) => ImageRef::new(IMAGE_REPOSITORY, tag),
         None => default_ref()?,
     };
-    let engine = engine()?;
-    ensure_distroless(&engine)?;
-
     eprintln!(
         "xtask: cargo build --release --locked --bin apigw-operator (the Dockerfile's command)"
     );
@@ -570,21 +580,41 @@ pub fn build(tag: Option<&str>) -> Result<ImageRef> {
         "--bin",
         "apigw-operator",
     ]))?;
-    let binary = target_dir().join("release").join("apigw-operator");
+    build_from_binary(&target_dir().join("release").join("apigw-operator"), &image)?;
+    eprintln!("xtask: built {image} in {:.0?}", started.elapsed());
+    Ok(image)
+}
 
-    // The build context of the `from-prebuilt` target: just the binary (the repository's context would send
-    // the whole source tree for nothing, and its .dockerignore leaves target/ out).
+/// The image of `cargo xtask test`: `<version>-release-check`, holding the binary `cargo xtask
+/// release-check` has just built (the release command with optimisation turned down, see
+/// release_check.rs), so the tests check the Dockerfile, the base and how the image runs without a
+/// second, optimised build of every dependency. `cargo xtask image` builds the optimised one.
+pub fn build_for_tests() -> Result<ImageRef> {
+    let version = default_ref()?;
+    let image = ImageRef(format!("{version}-release-check"));
+    build_from_binary(&target_dir().join("release").join("apigw-operator"), &image)?;
+    Ok(image)
+}
+
+/// `podman build --target from-prebuilt` of the repository's Dockerfile with `binary` as the context's
+/// apigw-operator, tagged `image`. Makes the engine and the distroless stand-in first when missing.
+fn build_from_binary(binary: &Path, image: &ImageRef) -> Result<()> {
+    let engine = engine()?;
+    ensure_distroless(&engine)?;
+    // The build context: just the binary (the repository as context would send the whole source tree for
+    // nothing, and its .dockerignore leaves target/ out).
     let context = target_dir().join("image-context");
     if context.exists() {
         std::fs::remove_dir_all(&context)?;
     }
     std::fs::create_dir_all(&context)?;
-    std::fs::copy(&binary, context.join("apigw-operator"))?;
-
-    run(engine
+    std::fs::copy(binary, context.join("apigw-operator"))
+        .with_context(|| format!("copying {}", binary.display()))?;
+    let built = run(engine
         .podman()
         .args([
             "build",
+            "--quiet",
             "--pull=never",
             "--network",
             "host",
@@ -595,10 +625,9 @@ pub fn build(tag: Option<&str>) -> Result<ImageRef> {
             "--file",
         ])
         .arg(repo_root().join("Dockerfile"))
-        .arg(&context))?;
+        .arg(&context));
     std::fs::remove_dir_all(&context)?;
-    eprintln!("xtask: built {image} in {:.0?}", started.elapsed());
-    Ok(image)
+    built
 }
 
 /// Writes `image` from local storage to `path` as an OCI archive (`ctr -n k8s.io images import` reads it).

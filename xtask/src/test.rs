@@ -26,9 +26,12 @@ pub fn run_all(extra: &[&str]) -> Result<()> {
     run(Command::new(&cargo).args(["test", "--workspace", "--no-run"]))?;
     // The tests build the operator with its test hooks; what ships must have none.
     crate::release_check::run_check()?;
+    // tests/image.rs runs this image (the Dockerfile's, with the binary release-check just built).
+    let image = crate::image::build_for_tests()?;
     let stack = stack::up()?;
     let result = run(stack
         .command(&cargo)
+        .env("APIGW_IMAGE", image.as_str())
         .args(["test", "--workspace"])
         .args(extra));
     if stack.started_here {
