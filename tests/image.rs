@@ -136,19 +136,28 @@ impl Drop for Container {
     }
 }
 
+/// A directory removed when the test ends, however it ends.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn the_image_leads_and_reconciles_against_the_stack() {
     let image = image();
     let env = stack_env();
     let ns = TempNamespace::new("image");
     // The kubeconfig, readable by uid 65532 (the stack's own is the invoking user's), mounted read-only.
-    let dir: PathBuf =
-        testkit::paths::target_dir().join(format!("image-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a directory for the kubeconfig");
-    let kubeconfig = dir.join("kubeconfig");
+    let dir =
+        ScratchDir(testkit::paths::target_dir().join(format!("image-test-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).expect("a directory for the kubeconfig");
+    let kubeconfig = dir.0.join("kubeconfig");
     std::fs::copy(&env["KUBECONFIG"], &kubeconfig).expect("copy the kubeconfig");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let port = free_port();
@@ -249,9 +258,17 @@ fn the_image_leads_and_reconciles_against_the_stack() {
     );
     let logs = container.logs();
     assert!(
-        logs.contains("from-the-image"),
-        "the container's log names the object it reconciled:\n{logs}"
+        logs.contains(&format!(
+            "leading: starting the controller identity={pod_name}"
+        )),
+        "the container's log says it leads:\n{logs}"
     );
-    drop(container);
-    std::fs::remove_dir_all(&dir).expect("remove the kubeconfig copy");
+    // A clean start in the image warns about nothing (a file it may not read, a directory it may not
+    // write: the read-only root and the nonroot user are where such warnings would come from).
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert!(
+        warnings.is_empty(),
+        "the container warned at a clean start:\n{}",
+        warnings.join("\n")
+    );
 }

@@ -569,6 +569,8 @@ pub fn build(tag: Option<&str>) -> Result<ImageRef> {
         Some(tag) => ImageRef::new(IMAGE_REPOSITORY, tag),
         None => default_ref()?,
     };
+    // The engine and the base first: they fail fast, the release build takes minutes.
+    ensure_distroless(&engine()?)?;
     eprintln!(
         "xtask: cargo build --release --locked --bin apigw-operator (the Dockerfile's command)"
     );
