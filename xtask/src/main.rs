@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod demo;
 mod deny;
+mod node;
 mod paths;
 mod proc;
 mod release_check;
@@ -61,10 +62,13 @@ impl Task {
     fn usage(self) -> &'static str {
         match self {
             Task::StackUp => {
-                "  stack up       build the tools if needed, start etcd, kube-apiserver, kube-controller-manager and moto"
+                "  stack up       build the tools if needed, start etcd, kube-apiserver, kube-controller-manager and moto
+                 [--node]         also a node: containerd, kubelet and kube-scheduler (Pods run for real);
+                                  added to a stack already up without one"
             }
             Task::StackDown => {
-                "  stack down     stop exactly the processes `stack up` started and remove their data"
+                "  stack down     stop exactly the processes `stack up` started and remove their data
+                 [--node]         only the node, and everything it made; the control plane keeps running"
             }
             Task::StackStatus => "  stack status   say what runs",
             Task::Tools => {
@@ -117,6 +121,7 @@ fn usage_of(tasks: &[Task]) -> String {
             match task {
                 Task::Bench | Task::Chaos => " [options]",
                 Task::Test => " [-- ARGS]",
+                Task::StackUp | Task::StackDown => " [--node]",
                 _ => "",
             },
             task.usage()
@@ -173,6 +178,7 @@ fn parse<'a>(args: &'a [&'a str]) -> Result<Invocation<'a>> {
     let takes_options = match task {
         Task::Bench | Task::Chaos => true,
         Task::Test => rest.first().is_none_or(|a| *a == "--"),
+        Task::StackUp | Task::StackDown => rest.is_empty() || rest == ["--node"],
         _ => rest.is_empty(),
     };
     if !takes_options {
@@ -202,7 +208,8 @@ fn run() -> Result<()> {
             Ok(())
         }
         Invocation::Run(task, rest) => match task {
-            Task::StackUp => stack::up().map(|_| ()),
+            Task::StackUp => stack::up_with(rest == ["--node"]).map(|_| ()),
+            Task::StackDown if rest == ["--node"] => node::down(),
             Task::StackDown => stack::down(),
             Task::StackStatus => stack::status(),
             Task::Tools => tools::ensure_all().map(|t| t.print_versions()),
@@ -318,6 +325,15 @@ mod tests {
         assert!(parse(&["demo", "now"]).is_err());
         assert!(parse(&["test", "crd_sync"]).is_err());
         assert!(parse(&["stack", "up", "--fast"]).is_err());
+        assert_eq!(
+            parsed(&["stack", "up", "--node"]),
+            Invocation::Run(Task::StackUp, &["--node"])
+        );
+        assert_eq!(
+            parsed(&["stack", "down", "--node"]),
+            Invocation::Run(Task::StackDown, &["--node"])
+        );
+        assert!(parse(&["stack", "status", "--node"]).is_err());
         assert!(parse(&["nope"]).is_err());
     }
 }
