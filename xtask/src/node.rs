@@ -33,7 +33,8 @@ const CGROUP_ROOT: &str = "kubepods";
 pub const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
 /// The sandbox image, as Kubernetes 1.36 names it; built here from Kubernetes' own pause.c.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
-/// A small image for Pods that only need a shell: Debian's static busybox on an empty root.
+/// A small image for test Pods: Debian's static busybox and node-probe (xtask/src/node_probe.go) on an
+/// empty root.
 pub const BUSYBOX_IMAGE: &str = "localhost/apigw-node-busybox:latest";
 /// Debian packages the node needs: the OCI runtime, the CNI plugins (bridge, host-local, loopback),
 /// nftables for the node's rules, and busybox for the test image. Installed by `stack up --node`.
@@ -47,10 +48,12 @@ pub const DEBIAN_PACKAGES: [&str; 4] = [
 const KUBELET: &str = "kubelet";
 const CONTAINERD: &str = "containerd";
 const SCHEDULER: &str = "kube-scheduler";
-/// A second kube-controller-manager that only publishes the cluster's CA (`kube-root-ca.crt`) into every
-/// namespace, which every Pod's service-account volume needs; the stack's own one is left as it was.
-const CA_PUBLISHER: &str = "kube-controller-manager-ca-publisher";
-const NODE_PROCESSES: [&str; 4] = [KUBELET, SCHEDULER, CA_PUBLISHER, CONTAINERD];
+/// A second kube-controller-manager with the controllers only a node needs: the one that publishes the
+/// cluster's CA (`kube-root-ca.crt`) into every namespace, which every Pod's service-account volume
+/// mounts, and the node lifecycle controller, which lifts the not-ready taint the kubelet registers its
+/// Node with. The stack's own controller manager is left as it was.
+const NODE_CONTROLLERS: &str = "kube-controller-manager-node";
+const NODE_PROCESSES: [&str; 4] = [KUBELET, SCHEDULER, NODE_CONTROLLERS, CONTAINERD];
 
 /// Directories outside the node's directory that containerd, runc or the CNI plugins make whatever they
 /// are told; removed at `down` when the node made them and they are empty.
@@ -285,13 +288,44 @@ fn ensure_pause_image() -> Result<PathBuf> {
     Ok(archive)
 }
 
-/// Debian's static busybox on an empty root (with /tmp), as a small image for test Pods.
+/// The source of node-probe, a static program in the test image that checks what a Pod reaches.
+const NODE_PROBE_SOURCE: &str = include_str!("node_probe.go");
+
+/// A digest of the probe's source, so that a changed probe makes a new image.
+fn probe_digest() -> Result<String> {
+    let dir = cache_dir().join("src").join("node-probe");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("main.go"), NODE_PROBE_SOURCE)?;
+    Ok(sha256_file(&dir.join("main.go"))?[..12].to_string())
+}
+
+/// Builds node-probe (standard library only, no cgo: a static binary) into `out`.
+fn build_node_probe(out: &Path) -> Result<()> {
+    let dir = cache_dir().join("src").join("node-probe");
+    std::fs::write(
+        dir.join("go.mod"),
+        "module apigw-stack/node-probe\n\ngo 1.22\n",
+    )?;
+    run(Command::new("go")
+        .current_dir(&dir)
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-o"])
+        .arg(out)
+        .arg("."))
+}
+
+/// Debian's static busybox and node-probe on an empty root (with /tmp), as a small image for test Pods.
 fn ensure_busybox_image() -> Result<PathBuf> {
     let images = cache_dir().join("images");
     std::fs::create_dir_all(&images)?;
     let version =
         output(Command::new("dpkg-query").args(["-W", "-f=${Version}", "busybox-static"]))?;
-    let archive = images.join(format!("busybox-static-{}.oci.tar", version.trim()));
+    let archive = images.join(format!(
+        "busybox-static-{}-probe-{}.oci.tar",
+        version.trim(),
+        probe_digest()?
+    ));
     if archive.is_file() {
         return Ok(archive);
     }
@@ -303,7 +337,10 @@ fn ensure_busybox_image() -> Result<PathBuf> {
         std::fs::create_dir_all(rootfs.join(d))?;
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
-    for applet in ["sh", "id", "cat", "sleep", "touch", "ls", "wget", "grep"] {
+    build_node_probe(&rootfs.join("bin/node-probe"))?;
+    for applet in [
+        "sh", "id", "cat", "sleep", "touch", "ls", "grep", "tr", "cut", "head",
+    ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))?;
     }
     run(Command::new("chmod").arg("1777").arg(rootfs.join("tmp")))?;
@@ -439,7 +476,7 @@ fn read_state() -> Result<StackState> {
 }
 
 /// Starts the node on the running stack (whose state is `state`); nothing when it runs already.
-pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path, ca_key: &Path) -> Result<()> {
+pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path) -> Result<()> {
     let started = Instant::now();
     let mut state = read_state()?;
     if state.node.is_some() {
@@ -601,7 +638,7 @@ pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path, ca_key: &Path) -
         .join("bin")
         .join(format!("kube-controller-manager-{KUBERNETES}"));
     let port = free_port()?;
-    let log = logs.join("kube-controller-manager-ca-publisher.log");
+    let log = logs.join("kube-controller-manager-node.log");
     let mut child = spawn_detached(
         Command::new(&kcm)
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -616,12 +653,12 @@ pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path, ca_key: &Path) -
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--secure-port={port}"))
             .arg("--leader-elect=false")
-            .arg("--controllers=root-ca-certificate-publisher-controller")
+            .arg("--controllers=root-ca-certificate-publisher-controller,node-lifecycle-controller")
             .arg(format!("--root-ca-file={}", ca_cert.display()))
             .arg("--v=1"),
         &log,
     )?;
-    record(&mut state, CA_PUBLISHER, child.id(), &kcm)?;
+    record(&mut state, NODE_CONTROLLERS, child.id(), &kcm)?;
     wait_ready(
         "the CA publisher",
         &mut child,
@@ -629,7 +666,6 @@ pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path, ca_key: &Path) -
         Duration::from_secs(60),
         || https_ok(port, "/healthz"),
     )?;
-    let _ = ca_key;
 
     // The kubelet.
     let ports = KubeletPorts {
@@ -668,14 +704,15 @@ pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path, ca_key: &Path) -
                     "node",
                     NODE_NAME,
                     "-o",
-                    r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+                    r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}|{.spec.taints[*].key}"#,
                 ])
                 .output()
-                .is_ok_and(|o| o.stdout == b"True")
+                // Ready, and the not-ready taint it registered with lifted: Pods can be scheduled.
+                .is_ok_and(|o| o.stdout == b"True|")
         },
     )?;
     println!(
-        "stack: node {NODE_NAME} Ready after {t:.1?} (node up in {:.1?}); Pods reach the host's loopback at {GATEWAY}",
+        "stack: node {NODE_NAME} Ready (and untainted) after {t:.1?} (node up in {:.1?}); Pods reach the host's loopback at {GATEWAY}",
         started.elapsed()
     );
     Ok(())
@@ -760,7 +797,7 @@ pub fn down() -> Result<()> {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
-    for name in [KUBELET, SCHEDULER, CA_PUBLISHER] {
+    for name in [KUBELET, SCHEDULER, NODE_CONTROLLERS] {
         stop_recorded(&state, name)?;
     }
     // What the kubelet could not take down: kill every task and remove it while containerd still runs.

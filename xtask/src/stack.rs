@@ -90,12 +90,7 @@ pub fn up_with(node: bool) -> Result<Stack> {
         let node_tools = tools::ensure_node()?;
         node_tools.print_versions();
         let pki = stack.dir.join("pki");
-        crate::node::up(
-            &node_tools,
-            &stack.kubeconfig,
-            &pki.join("ca.crt"),
-            &pki.join("ca.key"),
-        )?;
+        crate::node::up(&node_tools, &stack.kubeconfig, &pki.join("ca.crt"))?;
     }
     Ok(stack)
 }
@@ -254,6 +249,8 @@ fn start(tools: &Tools) -> Result<Stack> {
                 sa_key.display()
             ))
             .arg("--allow-privileged=true")
+            // The node's name resolves nowhere: reach its kubelet (logs, exec) at its address.
+            .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--v=1"),
         &api_log,
     )?;
@@ -614,6 +611,16 @@ pub fn status() -> Result<()> {
     }
     if let Some(s) = &state.aws_endpoint {
         println!("  AWS endpoint (moto)      {s}");
+    }
+    if let Some(node) = &state.node {
+        println!(
+            "  node                     {} (bridge {} at {}, Pods in {}; {})",
+            node.name,
+            node.bridge,
+            node.gateway,
+            node.pod_subnet,
+            node.dir.display()
+        );
     }
     println!(
         "  env file                 {}",

@@ -1,0 +1,119 @@
+//! The stack's node for the tests that need Pods to run: started on demand with `cargo xtask stack up
+//! --node` (added to the running stack; nothing when it runs already), and what it made on the machine,
+//! for the test that checks `stack down --node` leaves nothing behind.
+
+use crate::paths::repo_root;
+use crate::stack::{StackNode, StackState};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn xtask(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repo_root())
+        .arg("xtask")
+        .args(args)
+        .status()
+        .expect("cargo xtask runs");
+    assert!(
+        status.success(),
+        "cargo xtask {} failed: {status}",
+        args.join(" ")
+    );
+}
+
+/// The node, started if it is not up (this test needs it: it never skips).
+pub fn ensure_node() -> StackNode {
+    xtask(&["stack", "up", "--node"]);
+    StackState::expect_running()
+        .node
+        .expect("`stack up --node` recorded a node")
+}
+
+/// Stops the node and removes what it made; the control plane keeps running.
+pub fn node_down() {
+    xtask(&["stack", "down", "--node"]);
+}
+
+/// What a node can leave on this machine, as one set of lines to compare before and after: network
+/// interfaces, nftables tables, network namespaces, cgroups named kubepods, mounts and processes that
+/// name `dir`, and the directories containerd and the CNI plugins make by default.
+pub fn machine_traces(dir: &Path) -> BTreeSet<String> {
+    let mut traces = BTreeSet::new();
+    let dir_text = dir.display().to_string();
+    if let Ok(links) = std::fs::read_dir("/sys/class/net") {
+        for l in links.flatten() {
+            traces.insert(format!("interface {}", l.file_name().to_string_lossy()));
+        }
+    }
+    let nft = Command::new("nft").args(["list", "tables"]).output();
+    if let Ok(out) = nft {
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            traces.insert(format!("nft {l}"));
+        }
+    }
+    for family in ["iptables-save", "ip6tables-save"] {
+        if let Ok(out) = Command::new(family).output() {
+            for l in String::from_utf8_lossy(&out.stdout).lines() {
+                if l.starts_with(':') || l.starts_with('*') {
+                    traces.insert(format!(
+                        "{family} {}",
+                        l.split_whitespace().next().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    for netns in ["/run/netns", "/var/run/netns"] {
+        if let Ok(entries) = std::fs::read_dir(netns) {
+            for e in entries.flatten() {
+                traces.insert(format!("netns {}", e.path().display()));
+            }
+        }
+    }
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            let kubepods = h.path().join("kubepods");
+            if kubepods.exists() {
+                traces.insert(format!("cgroup {}", kubepods.display()));
+            }
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for m in mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+    {
+        if m.starts_with(&dir_text) || m.contains("containerd") || m.contains("kubelet") {
+            traces.insert(format!("mount {m}"));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Ok(argv) = crate::process::argv_of(pid)
+                && argv.iter().any(|a| a.contains(&dir_text))
+            {
+                traces.insert(format!("process {pid} {}", argv.join(" ")));
+            }
+        }
+    }
+    for d in [
+        "/run/containerd",
+        "/var/lib/cni",
+        "/run/netns",
+        "/var/run/netns",
+        "/var/lib/kubelet",
+        "/var/log/pods",
+        "/etc/cni",
+        "/opt/cni",
+    ] {
+        if Path::new(d).exists() {
+            traces.insert(format!("directory {d}"));
+        }
+    }
+    traces
+}
