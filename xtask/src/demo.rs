@@ -55,13 +55,14 @@ else:
 
 pub fn run() -> Result<()> {
     let started = Instant::now();
-    let stack = stack::up()?;
+    // Only the tools the stack runs: helm, promtool and the monitoring CRDs are for the tests.
+    let stack = stack::up_with(stack::ToolSet::Stack)?;
     println!(
         "demo: Kubernetes API via {}, API Gateway (moto) at {}",
         stack.kubeconfig.display(),
         stack.aws_endpoint
     );
-    let tools = tools::ensure_all()?;
+    let tools = tools::ensure_stack()?;
     let python = tools
         .moto_server
         .parent()

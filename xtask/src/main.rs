@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod demo;
 mod deny;
+mod image;
 mod node;
 mod paths;
 mod proc;
@@ -28,10 +29,11 @@ enum Task {
     ReleaseCheck,
     Bench,
     Chaos,
+    Image,
 }
 
 impl Task {
-    const ALL: [Task; 9] = [
+    const ALL: [Task; 10] = [
         Task::StackUp,
         Task::StackDown,
         Task::StackStatus,
@@ -41,6 +43,7 @@ impl Task {
         Task::ReleaseCheck,
         Task::Bench,
         Task::Chaos,
+        Task::Image,
     ];
 
     /// The words that name the task on the command line.
@@ -55,6 +58,7 @@ impl Task {
             Task::ReleaseCheck => &["release-check"],
             Task::Bench => &["bench"],
             Task::Chaos => &["chaos"],
+            Task::Image => &["image"],
         }
     }
 
@@ -87,6 +91,7 @@ impl Task {
                 "  release-check  build with --release and check that the binary carries no test hook (failpoints)"
             }
             Task::Bench => bench::USAGE,
+            Task::Image => image::USAGE,
             Task::Chaos => {
                 "  chaos          the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table
                  [--rounds N]     rounds of the storm (default 1)
@@ -119,7 +124,7 @@ fn usage_of(tasks: &[Task]) -> String {
             "usage: cargo xtask {}{}\n\n{}\n",
             task.words().join(" "),
             match task {
-                Task::Bench | Task::Chaos => " [options]",
+                Task::Bench | Task::Chaos | Task::Image => " [options]",
                 Task::Test => " [-- ARGS]",
                 Task::StackUp | Task::StackDown => " [--node]",
                 _ => "",
@@ -176,7 +181,7 @@ fn parse<'a>(args: &'a [&'a str]) -> Result<Invocation<'a>> {
         return Ok(Invocation::Help(usage_of(&[task])));
     }
     let takes_options = match task {
-        Task::Bench | Task::Chaos => true,
+        Task::Bench | Task::Chaos | Task::Image => true,
         Task::Test => rest.first().is_none_or(|a| *a == "--"),
         Task::StackUp | Task::StackDown => rest.is_empty() || rest == ["--node"],
         _ => rest.is_empty(),
@@ -208,7 +213,8 @@ fn run() -> Result<()> {
             Ok(())
         }
         Invocation::Run(task, rest) => match task {
-            Task::StackUp => stack::up_with(rest == ["--node"]).map(|_| ()),
+            Task::StackUp if rest == ["--node"] => stack::up_with_node().map(|_| ()),
+            Task::StackUp => stack::up().map(|_| ()),
             Task::StackDown if rest == ["--node"] => node::down(),
             Task::StackDown => stack::down(),
             Task::StackStatus => stack::status(),
@@ -218,6 +224,7 @@ fn run() -> Result<()> {
             Task::ReleaseCheck => release_check::run_check(),
             Task::Bench => bench::run_cmd(rest),
             Task::Chaos => chaos::run(rest),
+            Task::Image => image::run_cmd(rest),
         },
     }
 }

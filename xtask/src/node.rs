@@ -68,87 +68,6 @@ fn node_dir() -> PathBuf {
     stack_dir().join("node")
 }
 
-/// Installs the missing ones of `packages` with apt-get. Idempotent; waits for the dpkg lock when another
-/// process holds it, and reads the package lists once when a package is unknown.
-pub fn ensure_debian_packages(packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !debian_package_installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("xtask: installing Debian packages {}", missing.join(" "));
-    let started = Instant::now();
-    let mut updated = false;
-    loop {
-        let out = Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args([
-                "-o",
-                "DPkg::Lock::Timeout=300",
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-            ])
-            .args(&missing)
-            .output()
-            .context("cannot run apt-get")?;
-        if out.status.success() {
-            eprintln!(
-                "xtask: installed {} in {:.0?}",
-                missing.join(" "),
-                started.elapsed()
-            );
-            return Ok(());
-        }
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        match apt_failure(&err) {
-            AptFailure::Locked if started.elapsed() < Duration::from_secs(900) => {
-                eprintln!("xtask: the dpkg lock is held by another process; retrying in 5 s");
-                std::thread::sleep(Duration::from_secs(5));
-            }
-            AptFailure::UnknownPackage if !updated => {
-                updated = true;
-                run(Command::new("apt-get")
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .args(["-o", "DPkg::Lock::Timeout=300", "update", "-q"]))?;
-            }
-            _ => bail!("apt-get install {} failed:\n{err}", missing.join(" ")),
-        }
-    }
-}
-
-fn debian_package_installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout) == "install ok installed")
-        .unwrap_or(false)
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum AptFailure {
-    Locked,
-    UnknownPackage,
-    Other,
-}
-
-/// Why apt-get failed, from its error output.
-fn apt_failure(stderr: &str) -> AptFailure {
-    if stderr.contains("Could not get lock") || stderr.contains("Unable to acquire the dpkg") {
-        AptFailure::Locked
-    } else if stderr.contains("Unable to locate package")
-        || stderr.contains("has no installation candidate")
-    {
-        AptFailure::UnknownPackage
-    } else {
-        AptFailure::Other
-    }
-}
-
 /// An OCI image layout archive of one image with one layer (the directory `rootfs`), named `name` for
 /// `ctr images import`. Deterministic: the same files give the same digests.
 pub fn write_oci_archive(
@@ -1047,24 +966,6 @@ fn remove_empty_tree(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn apt_failures_are_told_apart() {
-        assert_eq!(
-            apt_failure(
-                "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 42 (apt-get)"
-            ),
-            AptFailure::Locked
-        );
-        assert_eq!(
-            apt_failure("E: Unable to locate package containernetworking-plugins"),
-            AptFailure::UnknownPackage
-        );
-        assert_eq!(
-            apt_failure("E: Sub-process /usr/bin/dpkg returned an error code (1)"),
-            AptFailure::Other
-        );
-    }
 
     #[test]
     fn mounts_below_the_node_come_deepest_first_and_others_are_left_out() {

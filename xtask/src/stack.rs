@@ -77,25 +77,44 @@ fn running() -> Option<Stack> {
     })
 }
 
-pub fn up() -> Result<Stack> {
-    up_with(false)
+/// Which tools `up` makes sure of: the stack's own, or also those only the tests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolSet {
+    /// etcd, kube-apiserver, kube-controller-manager, kubectl and moto: what the demo needs.
+    Stack,
+    /// Those and helm, promtool and the monitoring CRDs: what `stack up` and the tests need.
+    WithTestTools,
 }
 
-/// `stack up`, and with `node` also the node (`stack up --node`), added to a stack already running
-/// without one.
-pub fn up_with(node: bool) -> Result<Stack> {
-    let stack = up_control_plane()?;
-    if node {
-        crate::node::ensure_debian_packages(&crate::node::DEBIAN_PACKAGES)?;
-        let node_tools = tools::ensure_node()?;
-        node_tools.print_versions();
-        let pki = stack.dir.join("pki");
-        crate::node::up(&node_tools, &stack.kubeconfig, &pki.join("ca.crt"))?;
+impl ToolSet {
+    fn ensure(self) -> Result<Tools> {
+        match self {
+            ToolSet::Stack => tools::ensure_stack(),
+            ToolSet::WithTestTools => tools::ensure_all(),
+        }
     }
+}
+
+/// `cargo xtask stack up`: the stack with every tool the tests use on its PATH.
+pub fn up() -> Result<Stack> {
+    up_with(ToolSet::WithTestTools)
+}
+
+/// `stack up --node`: the stack (with the test tools), and the node, added to a stack already running
+/// without one.
+pub fn up_with_node() -> Result<Stack> {
+    let stack = up_with(ToolSet::WithTestTools)?;
+    crate::image::ensure_debian_packages(&crate::node::DEBIAN_PACKAGES)?;
+    let node_tools = tools::ensure_node()?;
+    node_tools.print_versions();
+    let pki = stack.dir.join("pki");
+    crate::node::up(&node_tools, &stack.kubeconfig, &pki.join("ca.crt"))?;
     Ok(stack)
 }
 
-fn up_control_plane() -> Result<Stack> {
+/// The stack, building only the tools of `set` that are not cached (a stack already up is reused as it
+/// is, with whatever test tools it was given before, plus those of `set`).
+pub fn up_with(set: ToolSet) -> Result<Stack> {
     let started = Instant::now();
     if let Some(mut stack) = running() {
         println!(
@@ -104,7 +123,7 @@ fn up_control_plane() -> Result<Stack> {
         );
         // A stack started by an older xtask may lack tools added since: build (or find) them and
         // offer them the same way as a fresh stack does.
-        let tools = tools::ensure_all()?;
+        let tools = set.ensure()?;
         offer_test_tools(&stack.dir, &tools)?;
         stack.env = read_env_file(&stack.dir.join("env"))?;
         ensure_crds(&stack)?;
@@ -116,7 +135,7 @@ fn up_control_plane() -> Result<Stack> {
         );
         down()?;
     }
-    let tools = tools::ensure_all()?;
+    let tools = set.ensure()?;
     tools.print_versions();
     let tools_ready = started.elapsed();
     let stack = start(&tools)?;
@@ -150,7 +169,6 @@ fn start(tools: &Tools) -> Result<Stack> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::os::unix::fs::symlink(&tools.kubectl, bin.join("kubectl"))?;
-    std::os::unix::fs::symlink(&tools.helm, bin.join("helm"))?;
 
     // Secrets of this stack only: service-account signing key and bearer tokens.
     let pki = dir.join("pki");
@@ -375,20 +393,26 @@ fn start(tools: &Tools) -> Result<Stack> {
     })
 }
 
-/// Tools only the tests use, not the stack itself: promtool on the stack's PATH, and the directory of the
-/// Prometheus operator's CRDs as `APIGW_MONITORING_CRDS` in the env file (the tests that need them apply
-/// them; the stack does not, so every other test sees a cluster without them). Idempotent.
+/// Tools only the tests use, not the stack itself, when they were built: helm and promtool on the stack's
+/// PATH, and the directory of the Prometheus operator's CRDs as `APIGW_MONITORING_CRDS` in the env file
+/// (the tests that need them apply them; the stack does not, so every other test sees a cluster without
+/// them). Idempotent; without test tools (the demo's stack) it changes nothing.
 fn offer_test_tools(dir: &Path, tools: &Tools) -> Result<()> {
-    let link = dir.join("bin").join("promtool");
-    if std::fs::read_link(&link).ok().as_deref() != Some(tools.promtool.as_path()) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&tools.promtool, &link)?;
+    let Some(test) = &tools.test else {
+        return Ok(());
+    };
+    for (name, target) in [("helm", &test.helm), ("promtool", &test.promtool)] {
+        let link = dir.join("bin").join(name);
+        if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(target, &link)?;
+        }
     }
     let env_file = dir.join("env");
     let text = std::fs::read_to_string(&env_file)?;
     let line = format!(
         "export APIGW_MONITORING_CRDS={}",
-        tools.monitoring_crds.display()
+        test.monitoring_crds.display()
     );
     let mut kept: Vec<&str> = text
         .lines()

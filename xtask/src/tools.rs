@@ -36,13 +36,21 @@ pub const CONTAINERD: &str = "v2.4.2";
 /// only `cargo xtask test` builds it (neither `stack up` nor the demo does).
 pub const CARGO_DENY: &str = "0.20.2";
 
+/// The tools the stack runs (and the demo needs), plus the ones only the tests use when they were asked for.
 pub struct Tools {
     pub etcd: PathBuf,
     pub kube_apiserver: PathBuf,
     pub kube_controller_manager: PathBuf,
     pub kubectl: PathBuf,
-    pub helm: PathBuf,
     pub moto_server: PathBuf,
+    /// `None` when only the stack's tools were asked for ([`ensure_stack`]: the demo).
+    pub test: Option<TestTools>,
+}
+
+/// Tools only the tests use: helm for the chart tests, promtool for the alert rules, and the Prometheus
+/// operator's CRDs for the chart's optional ServiceMonitor and PrometheusRule. The demo builds none of them.
+pub struct TestTools {
+    pub helm: PathBuf,
     pub promtool: PathBuf,
     /// A directory holding the ServiceMonitor and PrometheusRule CRDs (and nothing else).
     pub monitoring_crds: PathBuf,
@@ -51,43 +59,47 @@ pub struct Tools {
 impl Tools {
     pub fn print_versions(&self) {
         println!("tools (cache: {}):", cache_dir().display());
-        println!(
-            "  etcd                     {ETCD:<10} {}",
-            self.etcd.display()
-        );
-        println!(
-            "  kube-apiserver           {KUBERNETES:<10} {}",
-            self.kube_apiserver.display()
-        );
-        println!(
-            "  kube-controller-manager  {KUBERNETES:<10} {}",
-            self.kube_controller_manager.display()
-        );
-        println!(
-            "  kubectl                  {KUBERNETES:<10} {}",
-            self.kubectl.display()
-        );
-        println!(
-            "  helm                     {HELM:<10} {}",
-            self.helm.display()
-        );
-        println!(
-            "  moto_server              {MOTO:<10} {}",
-            self.moto_server.display()
-        );
-        println!(
-            "  promtool                 {PROMETHEUS:<10} {}",
-            self.promtool.display()
-        );
-        println!(
-            "  monitoring CRDs          {PROMETHEUS_OPERATOR:<10} {}",
-            self.monitoring_crds.display()
-        );
+        let mut rows = vec![
+            ("etcd", ETCD, &self.etcd),
+            ("kube-apiserver", KUBERNETES, &self.kube_apiserver),
+            (
+                "kube-controller-manager",
+                KUBERNETES,
+                &self.kube_controller_manager,
+            ),
+            ("kubectl", KUBERNETES, &self.kubectl),
+            ("moto_server", MOTO, &self.moto_server),
+        ];
+        if let Some(test) = &self.test {
+            rows.push(("helm", HELM, &test.helm));
+            rows.push(("promtool", PROMETHEUS, &test.promtool));
+            rows.push((
+                "monitoring CRDs",
+                PROMETHEUS_OPERATOR,
+                &test.monitoring_crds,
+            ));
+        }
+        for (name, version, path) in rows {
+            println!("  {name:<24} {version:<10} {}", path.display());
+        }
     }
 }
 
-/// Returns every tool, building whatever is missing from the cache.
+/// Returns every tool, the tests' included, building whatever is missing from the cache.
 pub fn ensure_all() -> Result<Tools> {
+    let mut tools = ensure_stack()?;
+    let bin = cache_dir().join("bin");
+    tools.test = Some(TestTools {
+        helm: ensure(&bin, "helm", HELM, build_helm)?,
+        promtool: ensure(&bin, "promtool", PROMETHEUS, build_promtool)?,
+        monitoring_crds: ensure_monitoring_crds(&bin)?,
+    });
+    Ok(tools)
+}
+
+/// Returns the tools the stack itself runs, building whatever is missing from the cache; none of the
+/// tools only the tests use (a first `cargo xtask demo` does not wait for them).
+pub fn ensure_stack() -> Result<Tools> {
     let bin = cache_dir().join("bin");
     std::fs::create_dir_all(&bin)?;
     Ok(Tools {
@@ -101,10 +113,8 @@ pub fn ensure_all() -> Result<Tools> {
         kubectl: ensure(&bin, "kubectl", KUBERNETES, |o| {
             build_kubernetes("kubectl", o)
         })?,
-        helm: ensure(&bin, "helm", HELM, build_helm)?,
         moto_server: ensure_moto()?,
-        promtool: ensure(&bin, "promtool", PROMETHEUS, build_promtool)?,
-        monitoring_crds: ensure_monitoring_crds(&bin)?,
+        test: None,
     })
 }
 
