@@ -117,3 +117,62 @@ pub fn machine_traces(dir: &Path) -> BTreeSet<String> {
     }
     traces
 }
+
+/// The operator's image built from the Dockerfile (`cargo xtask image --tag TAG`) and imported into the
+/// node's containerd; returns its reference (`localhost/apigw-operator:TAG`).
+pub fn operator_image_on_node(node: &StackNode, tag: &str) -> String {
+    let archive = crate::paths::stack_dir().join(format!("apigw-operator-{tag}.oci.tar"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(repo_root())
+        .args(["xtask", "image", "--tag", tag, "--save"])
+        .arg(&archive)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("cargo xtask image runs");
+    assert!(out.status.success(), "cargo xtask image --tag {tag} failed");
+    let image = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("cargo xtask image prints the image")
+        .trim()
+        .to_string();
+    import_image(node, &archive);
+    std::fs::remove_file(&archive).ok();
+    image
+}
+
+/// Imports an OCI archive into the node's containerd (the namespace the kubelet uses).
+pub fn import_image(node: &StackNode, archive: &Path) {
+    let out = Command::new(&node.ctr)
+        .arg("--address")
+        .arg(&node.containerd_socket)
+        .args(["-n", "k8s.io", "images", "import"])
+        .arg(archive)
+        .output()
+        .expect("ctr runs");
+    assert!(
+        out.status.success(),
+        "ctr images import {} failed: {}",
+        archive.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The host pid of a running container (the `containerd://ID` of a Pod's container status).
+pub fn container_pid(node: &StackNode, container_id: &str) -> u32 {
+    let id = container_id.trim_start_matches("containerd://");
+    let out = Command::new(&node.ctr)
+        .arg("--address")
+        .arg(&node.containerd_socket)
+        .args(["-n", "k8s.io", "tasks", "ls"])
+        .output()
+        .expect("ctr runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(id)).then(|| words.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no running task {id} in the node's containerd"))
+}

@@ -63,6 +63,8 @@ pub struct StackNode {
     pub dir: PathBuf,
     /// containerd's socket.
     pub containerd_socket: PathBuf,
+    /// containerd's client, for importing images into the node.
+    pub ctr: PathBuf,
     /// The Linux bridge the Pods' network interfaces are attached to.
     pub bridge: String,
     /// The bridge's address: the node's address, and where Pods reach the host's loopback services

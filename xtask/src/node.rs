@@ -448,6 +448,7 @@ pub fn up(tools: &NodeTools, kubeconfig: &Path, ca_cert: &Path) -> Result<()> {
         name: NODE_NAME.into(),
         dir: dir.clone(),
         containerd_socket: socket.clone(),
+        ctr: tools.ctr(),
         bridge: BRIDGE.into(),
         gateway: GATEWAY.into(),
         pod_subnet: POD_SUBNET.into(),
