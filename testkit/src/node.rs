@@ -118,28 +118,32 @@ pub fn machine_traces(dir: &Path) -> BTreeSet<String> {
     traces
 }
 
-/// The operator's image built from the Dockerfile (`cargo xtask image --tag TAG`) and imported into the
-/// node's containerd; returns its reference (`localhost/apigw-operator:TAG`).
-pub fn operator_image_on_node(node: &StackNode, tag: &str) -> String {
-    let archive = crate::paths::stack_dir().join(format!("apigw-operator-{tag}.oci.tar"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(repo_root())
-        .args(["xtask", "image", "--tag", tag, "--save"])
-        .arg(&archive)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("cargo xtask image runs");
-    assert!(out.status.success(), "cargo xtask image --tag {tag} failed");
-    let image = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("cargo xtask image prints the image")
-        .trim()
-        .to_string();
-    import_image(node, &archive);
-    std::fs::remove_file(&archive).ok();
-    image
+/// The operator's image from the Dockerfile on the node under each of `names`: the image `cargo xtask
+/// test` built for the tests (`$APIGW_IMAGE`), else one `cargo xtask image` builds now; loaded with
+/// `cargo xtask stack load-image`.
+pub fn operator_image_on_node(names: &[&str]) {
+    let source = match std::env::var("APIGW_IMAGE") {
+        Ok(image) if !image.is_empty() => image,
+        _ => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = Command::new(cargo)
+                .current_dir(repo_root())
+                .args(["xtask", "image"])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("cargo xtask image runs");
+            assert!(out.status.success(), "cargo xtask image failed");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .expect("cargo xtask image prints the image")
+                .trim()
+                .to_string()
+        }
+    };
+    let mut args = vec!["stack", "load-image", source.as_str()];
+    args.extend(names);
+    xtask(&args);
 }
 
 /// Imports an OCI archive into the node's containerd (the namespace the kubelet uses).

@@ -23,6 +23,7 @@ enum Task {
     StackUp,
     StackDown,
     StackStatus,
+    StackLoadImage,
     Tools,
     Demo,
     Test,
@@ -33,10 +34,11 @@ enum Task {
 }
 
 impl Task {
-    const ALL: [Task; 10] = [
+    const ALL: [Task; 11] = [
         Task::StackUp,
         Task::StackDown,
         Task::StackStatus,
+        Task::StackLoadImage,
         Task::Tools,
         Task::Demo,
         Task::Test,
@@ -52,6 +54,7 @@ impl Task {
             Task::StackUp => &["stack", "up"],
             Task::StackDown => &["stack", "down"],
             Task::StackStatus => &["stack", "status"],
+            Task::StackLoadImage => &["stack", "load-image"],
             Task::Tools => &["tools"],
             Task::Demo => &["demo"],
             Task::Test => &["test"],
@@ -75,6 +78,11 @@ impl Task {
                  [--node]         only the node, and everything it made; the control plane keeps running"
             }
             Task::StackStatus => "  stack status   say what runs",
+            Task::StackLoadImage => {
+                "  stack load-image IMAGE [NAME...]
+                 put an image of podman's local storage on the node (`stack up --node`), under its own
+                 name or under each NAME, for Pods with imagePullPolicy: Never"
+            }
             Task::Tools => {
                 "  tools          build (or find cached) the Go tools and the moto virtualenv, print versions"
             }
@@ -127,6 +135,7 @@ fn usage_of(tasks: &[Task]) -> String {
                 Task::Bench | Task::Chaos | Task::Image => " [options]",
                 Task::Test => " [-- ARGS]",
                 Task::StackUp | Task::StackDown => " [--node]",
+                Task::StackLoadImage => " IMAGE [NAME...]",
                 _ => "",
             },
             task.usage()
@@ -184,6 +193,7 @@ fn parse<'a>(args: &'a [&'a str]) -> Result<Invocation<'a>> {
         Task::Bench | Task::Chaos | Task::Image => true,
         Task::Test => rest.first().is_none_or(|a| *a == "--"),
         Task::StackUp | Task::StackDown => rest.is_empty() || rest == ["--node"],
+        Task::StackLoadImage => !rest.is_empty(),
         _ => rest.is_empty(),
     };
     if !takes_options {
@@ -218,6 +228,7 @@ fn run() -> Result<()> {
             Task::StackDown if rest == ["--node"] => node::down(),
             Task::StackDown => stack::down(),
             Task::StackStatus => stack::status(),
+            Task::StackLoadImage => node::load_image(rest[0], &rest[1..]),
             Task::Tools => tools::ensure_all().map(|t| t.print_versions()),
             Task::Demo => demo::run(),
             Task::Test => test::run_all(rest.get(1..).unwrap_or_default()),
@@ -308,7 +319,8 @@ mod tests {
             Invocation::Help(usage_of(&[
                 Task::StackUp,
                 Task::StackDown,
-                Task::StackStatus
+                Task::StackStatus,
+                Task::StackLoadImage
             ]))
         );
         assert!(parse(&["stack"]).is_err());

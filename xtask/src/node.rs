@@ -663,6 +663,40 @@ fn check_apiserver_serves_service_address(cert: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Puts the image `source` (in podman's local storage, e.g. one `cargo xtask image` built) on the running
+/// node under each of `names` (the source's own name when `names` is empty): tagged in podman, saved as an
+/// OCI archive and imported into the node's containerd, where Pods with `imagePullPolicy: Never` find it.
+pub fn load_image(source: &str, names: &[&str]) -> Result<()> {
+    let state = read_state()?;
+    let node = state
+        .node
+        .context("the stack has no node: `cargo xtask stack up --node` first")?;
+    let engine = crate::image::engine()?;
+    if !engine.has_image(source) {
+        bail!("podman's local storage has no image {source} (build it with `cargo xtask image`)");
+    }
+    let names: Vec<&str> = if names.is_empty() {
+        vec![source]
+    } else {
+        names.to_vec()
+    };
+    for name in names {
+        if name != source {
+            run(engine.podman().args(["tag", source, name]))?;
+        }
+        let archive = node.dir.join("image-import.oci.tar");
+        run(engine
+            .podman()
+            .args(["save", "--quiet", "--format", "oci-archive", "--output"])
+            .arg(&archive)
+            .arg(name))?;
+        output(ctr_command(&node).args(["images", "import"]).arg(&archive))?;
+        std::fs::remove_file(&archive)?;
+        println!("stack: {name} is on the node {}", node.name);
+    }
+    Ok(())
+}
+
 /// Stops the node and removes everything it made; the control plane keeps running. Nothing when the
 /// stack has no node.
 pub fn down() -> Result<()> {
