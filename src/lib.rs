@@ -9,6 +9,7 @@ pub mod failpoints;
 pub mod fence;
 #[cfg(test)]
 pub mod fixtures;
+pub mod import;
 pub mod lease;
 pub mod metrics;
 pub mod plan;

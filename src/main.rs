@@ -29,6 +29,53 @@ enum Command {
     },
     /// Run the operator.
     Run(RunArgs),
+    /// Write an ApiIntegration for each integration API Gateway already holds.
+    ///
+    /// For integrations made by Terraform, CloudFormation, the console, ...: applying the output changes
+    /// nothing (adopted by ID, deletionPolicy Retain, managementPolicy Observe unless --manage). Makes
+    /// list calls only (GetApis, GetIntegrations, GetRoutes, GetVpcLinks) and writes nothing to AWS.
+    /// docs/migrating.md is the guide.
+    Import(ImportArgs),
+}
+
+#[derive(Parser, Debug)]
+struct ImportArgs {
+    /// Region to import from (default: the AWS SDK's region chain, as `run`).
+    #[arg(long, env = "APIGW_REGION")]
+    region: Option<String>,
+    /// Act as this IAM role (assumed on top of the usual credentials), e.g. a team account's role.
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// External ID for --role-arn, if the role's trust policy asks for one.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
+    /// Import this API (repeatable).
+    #[arg(long = "api-id", value_name = "ID")]
+    api_ids: Vec<String>,
+    /// Import the APIs whose Name matches this glob (`*`, `?`; repeatable).
+    #[arg(long = "api-name", value_name = "GLOB")]
+    api_names: Vec<String>,
+    /// Import only APIs carrying this tag (repeatable: every one must match).
+    #[arg(long = "api-tag", value_name = "KEY=VALUE")]
+    api_tags: Vec<apigw_operator::import::TagFilter>,
+    /// metadata.namespace of the objects (and the kustomization's namespace).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Write one file per API and a kustomization.yaml into this directory instead of stdout.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Write managementPolicy Manage instead of Observe: the operator takes over at once.
+    #[arg(long)]
+    manage: bool,
+    /// Most API Gateway calls per second (shared with whatever else uses the account's quota).
+    #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
+    aws_rate: f64,
+    /// Burst of API Gateway calls.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
+    aws_burst: u32,
+    /// Seconds to wait for one API Gateway answer.
+    #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 10)]
+    aws_timeout_seconds: u64,
 }
 
 #[derive(Parser, Debug)]
@@ -131,6 +178,7 @@ async fn main() -> ExitCode {
         }
         Command::Crd { dir: Some(dir) } => write_crds(&dir),
         Command::Run(args) => run(args).await,
+        Command::Import(args) => import(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,11 +194,7 @@ async fn main() -> ExitCode {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     anyhow::ensure!(args.aws_rate > 0.0, "--aws-rate must be positive");
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &args.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    let sdk_config = loader.load().await;
+    let sdk_config = sdk_config(args.region.as_deref()).await;
     let default_region = sdk_config
         .region()
         .map(|r| r.to_string())
@@ -204,6 +248,111 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         sdk_config,
     };
     lead_then_run(&args, clients, settings, shared, timings, stop_rx).await
+}
+
+/// `apigw-operator import`: list, build, write; progress and the call count on stderr.
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    use apigw_operator::api::ManagementPolicy;
+    use apigw_operator::aws::credentials::Identity;
+    use apigw_operator::import::{self, Options, Policy, Selection, render};
+    anyhow::ensure!(args.aws_rate > 0.0, "--aws-rate must be positive");
+    let started = std::time::Instant::now();
+    let sdk_config = sdk_config(args.region.as_deref()).await;
+    let region = sdk_config
+        .region()
+        .map(|r| r.to_string())
+        .ok_or_else(|| anyhow::anyhow!("no AWS region: pass --region or set AWS_REGION"))?;
+    let identity = Identity {
+        role_arn: args.role_arn.clone(),
+        external_id: args.external_id.clone(),
+        session_name: "apigw-operator-import".into(),
+    };
+    let stats = Arc::new(CallStats::default());
+    let aws = apigw_operator::aws::reader(
+        &sdk_config,
+        &identity,
+        &region,
+        Duration::from_secs(args.aws_timeout_seconds.max(1)),
+        (args.aws_rate, args.aws_burst),
+        stats.clone(),
+    )
+    .await;
+    let selection = Selection {
+        ids: args.api_ids.clone(),
+        name_globs: args.api_names.clone(),
+        tags: args.api_tags.clone(),
+    };
+    let mut listed = 0usize;
+    let (listings, region_info) = import::list::list(&aws, &selection, |i, n, l| {
+        listed += l.integrations.len();
+        eprintln!(
+            "import: API {i}/{n} {} ({}): {} integrations, {} routes ({listed} integrations so far)",
+            l.api.name,
+            l.api.id,
+            l.integrations.len(),
+            l.routes.len()
+        );
+    })
+    .await
+    .with_context(|| format!("cannot list API Gateway in {region}"))?;
+    let options = Options {
+        namespace: args.namespace.clone(),
+        policy: Policy {
+            management: if args.manage {
+                ManagementPolicy::Manage
+            } else {
+                ManagementPolicy::Observe
+            },
+        },
+    };
+    let result = import::import(&listings, &region_info, &options);
+    for s in result.skipped() {
+        eprintln!("import: {s}");
+    }
+    for o in result.objects() {
+        for l in &o.left_out {
+            let name = o.object.metadata.name.as_deref().unwrap_or_default();
+            eprintln!("import: {name}: {l}");
+        }
+    }
+    match &args.out_dir {
+        None => print!("{}", render::stream(&result)),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
+            for (name, text) in render::out_dir_files(&result, args.namespace.as_deref()) {
+                let path = dir.join(name);
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+    }
+    let counts = stats.counts();
+    let calls: u64 = counts.values().sum();
+    let by_op: Vec<String> = counts.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    eprintln!(
+        "import: {} ApiIntegrations written, {} integrations skipped, from {} APIs in {region} in \
+         {:.1} s; {calls} AWS calls ({})",
+        result.objects().count(),
+        result.skipped().count(),
+        result.files.len(),
+        started.elapsed().as_secs_f64(),
+        by_op.join(", ")
+    );
+    if result.files.is_empty() {
+        eprintln!("import: no API in {region} matched the selection");
+    }
+    Ok(())
+}
+
+/// The AWS SDK's configuration from the environment (credentials chain, AWS_ENDPOINT_URL), in `region`
+/// when given.
+async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
+    }
+    loader.load().await
 }
 
 /// Resolves once the stop channel says stop.

@@ -133,3 +133,40 @@ fn deleting_in_observe_leaves_moto_alone_even_with_deletion_policy_delete() {
     assert_eq!(moto.integrations(&api).len(), 1);
     assert_eq!(writes(op), 0, "{:?}", op.calls());
 }
+
+/// An observed object has no finalizer, so its deletion is never reconciled; made again under the same
+/// name (a re-import, say), it is another object and is looked at at once, not when the first one's
+/// drift check would have been due.
+#[test]
+fn an_observed_object_deleted_and_made_again_is_looked_at_at_once() {
+    let s = Scenario::builder("e2e-observe-again")
+        .args(&["--resync-seconds", "600"])
+        .start();
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
+    let api = moto.create_api("HTTP");
+    let first = moto.create_integration_http_proxy(&api, "https://example.com/first");
+    let second = moto.create_integration_http_proxy(&api, "https://example.com/second");
+    let observed = |id: &str, uri: &str| {
+        Manifest::http_proxy("again", &api)
+            .uri(uri)
+            .spec_field("managementPolicy", "Observe")
+            .annotation("apigw.dev/adopt-integration-id", id)
+    };
+    observed(&first, "https://example.com/first").apply(n);
+    wait_reason("again", n, "InSync");
+    kubectl_ok(&["delete", "apiintegration/again", "-n", n, "--timeout=30s"]);
+    let started = std::time::Instant::now();
+    observed(&second, "https://example.com/other").apply(n);
+    let (_, message) = wait_reason("again", n, "Drifted");
+    assert!(message.contains(&second), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "looked at after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        get_json("apiintegration/again", n)["status"]["integrationId"],
+        second.as_str()
+    );
+    assert_eq!(writes(op), 0, "{:?}", op.calls());
+}

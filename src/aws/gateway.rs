@@ -162,30 +162,21 @@ impl Connect for SdkConnector {
         slots: Slots,
     ) -> BoxFuture<'a, Arc<dyn Gateway>> {
         Box::pin(async move {
-            use aws_sdk_apigatewayv2::config::{Builder, Region, retry::RetryConfig, timeout};
             let mut clients = self.clients.lock().await;
             let key = (identity.clone(), region.to_string());
             if let Some(aws) = clients.get(&key) {
                 return aws.clone() as Arc<dyn Gateway>;
             }
-            let mut conf = Builder::from(&self.sdk_config)
-                .region(Region::new(region.to_string()))
-                .retry_config(RetryConfig::disabled())
-                .interceptor(FenceInterceptor(self.fence.clone()))
-                .timeout_config(
-                    timeout::TimeoutConfig::builder()
-                        .connect_timeout(self.timeout.min(Duration::from_secs(5)))
-                        .operation_attempt_timeout(self.timeout)
-                        .build(),
-                );
-            if identity.role_arn.is_some() {
-                let assumed = AssumedRole::new(identity, &self.sdk_config).await;
-                conf = conf.credentials_provider(
-                    aws_credential_types::provider::SharedCredentialsProvider::new(assumed),
-                );
-            }
+            let client = sdk_client(
+                &self.sdk_config,
+                identity,
+                region,
+                self.fence.clone(),
+                self.timeout,
+            )
+            .await;
             let aws = Arc::new(AwsApi::new(
-                aws_sdk_apigatewayv2::Client::from_conf(conf.build()),
+                client,
                 identity.account(),
                 region.to_string(),
                 slots.bucket,
@@ -196,4 +187,56 @@ impl Connect for SdkConnector {
             aws as Arc<dyn Gateway>
         })
     }
+}
+
+/// An API Gateway client acting as `identity` in `region`: the operator's own credentials from
+/// `sdk_config`, or an assumed role on top of them; SDK retries off, each call answered within `timeout`
+/// and refused once `fence` says this process may no longer write.
+async fn sdk_client(
+    sdk_config: &aws_config::SdkConfig,
+    identity: &Identity,
+    region: &str,
+    fence: Arc<Fence>,
+    timeout: Duration,
+) -> aws_sdk_apigatewayv2::Client {
+    use aws_sdk_apigatewayv2::config::{Builder, Region, retry::RetryConfig, timeout};
+    let mut conf = Builder::from(sdk_config)
+        .region(Region::new(region.to_string()))
+        .retry_config(RetryConfig::disabled())
+        .interceptor(FenceInterceptor(fence))
+        .timeout_config(
+            timeout::TimeoutConfig::builder()
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .operation_attempt_timeout(timeout)
+                .build(),
+        );
+    if identity.role_arn.is_some() {
+        let assumed = AssumedRole::new(identity, sdk_config).await;
+        conf = conf.credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(assumed),
+        );
+    }
+    aws_sdk_apigatewayv2::Client::from_conf(conf.build())
+}
+
+/// A client of its own for a one-off reader outside the controller (`apigw-operator import`): the same
+/// credentials, role, timeout and quota rules as `run`'s clients, with no fence (it writes nothing), at
+/// most `rate` calls per second (burst `burst`) and one call at a time, each counted in `stats`.
+pub async fn reader(
+    sdk_config: &aws_config::SdkConfig,
+    identity: &Identity,
+    region: &str,
+    timeout: Duration,
+    (rate, burst): (f64, u32),
+    stats: Arc<CallStats>,
+) -> AwsApi {
+    let client = sdk_client(sdk_config, identity, region, Fence::open(), timeout).await;
+    AwsApi::new(
+        client,
+        identity.account(),
+        region.to_string(),
+        Arc::new(TokenBucket::new(rate, burst)),
+        Arc::new(tokio::sync::Semaphore::new(1)),
+        stats,
+    )
 }

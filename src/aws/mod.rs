@@ -12,7 +12,7 @@ mod stats;
 
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
 pub use error::AwsError;
-pub use gateway::{Connect, Gateway, SdkConnector, Slots};
+pub use gateway::{Connect, Gateway, SdkConnector, Slots, reader};
 pub use stats::{CallRecord, CallStats};
 
 // `observed!` expands here and names these.
@@ -26,6 +26,24 @@ use convert::{observed, to_btree};
 use error::classify;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+/// A route as GetRoutes lists it: its key (`GET /orders/{id}`, `$connect`) and target
+/// (`integrations/<id>`, when it calls an integration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSummary {
+    pub route_key: String,
+    pub target: Option<String>,
+}
+
+impl RouteSummary {
+    /// The integration this route calls, if its target is one.
+    pub fn integration_id(&self) -> Option<&str> {
+        self.target
+            .as_deref()
+            .and_then(|t| t.strip_prefix("integrations/"))
+            .filter(|id| !id.is_empty())
+    }
+}
 
 /// API Gateway V2 in one region.
 #[derive(Clone)]
@@ -173,6 +191,32 @@ impl AwsApi {
                 id: l.vpc_link_id().unwrap_or_default().to_string(),
                 name: l.name().unwrap_or_default().to_string(),
                 tags: l.tags().map(to_btree).unwrap_or_default(),
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Every route of the API (its key and target), following NextToken: which routes call which
+    /// integration (for `apigw-operator import`'s names).
+    pub async fn list_routes(&self, api_id: &str) -> Result<Vec<RouteSummary>, AwsError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = self
+                .client
+                .get_routes()
+                .api_id(api_id)
+                .max_results("100")
+                .set_next_token(token.clone());
+            let out = self.call("GetRoutes", req.send()).await?;
+            all.extend(out.items().iter().map(|r| RouteSummary {
+                route_key: r.route_key().unwrap_or_default().to_string(),
+                target: r.target().map(str::to_string),
             }));
             match out.next_token() {
                 Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {

@@ -19,6 +19,8 @@ pub struct CallRecord {
 pub struct CallStats {
     log: Option<Mutex<std::fs::File>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Calls made so far, by operation (whatever the outcome).
+    counts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl CallStats {
@@ -27,6 +29,7 @@ impl CallStats {
         CallStats {
             log: log.map(Mutex::new),
             metrics: None,
+            counts: Mutex::default(),
         }
     }
 
@@ -51,7 +54,18 @@ impl CallStats {
         }
     }
 
+    /// The calls made so far, by operation.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.counts.lock().unwrap().clone()
+    }
+
     pub(super) fn record(&self, rec: CallRecord) {
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry(rec.operation)
+            .or_default() += 1;
         if let Some(m) = &self.metrics {
             m.aws_call(rec.operation, rec.outcome, &rec.region);
         }

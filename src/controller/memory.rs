@@ -13,15 +13,37 @@ use std::time::Instant;
 
 type Key = ObjectRef<ApiIntegration>;
 
+/// A remembered value and the object it is about, by UID. An object can be deleted without a reconcile
+/// of its deletion (one in managementPolicy Observe has no finalizer) and made again under the same name:
+/// that is another object, and it inherits nothing of the first.
+struct Of<T> {
+    uid: Option<String>,
+    value: T,
+}
+
+impl<T> Of<T> {
+    fn new(obj: &ApiIntegration, value: T) -> Self {
+        Of {
+            uid: obj.metadata.uid.clone(),
+            value,
+        }
+    }
+
+    /// The value, if it was remembered for this very object.
+    fn of(&self, obj: &ApiIntegration) -> Option<&T> {
+        (self.uid == obj.metadata.uid).then_some(&self.value)
+    }
+}
+
 /// The per-object memory, shared by all reconciles.
 #[derive(Default)]
 pub struct Memory {
     /// Failures in a row per object, for the backoff.
-    failures: Mutex<HashMap<Key, u32>>,
+    failures: Mutex<HashMap<Key, Of<u32>>>,
     /// What each object was last found to be (in sync, or refused by AWS), at which generation.
-    settled: Mutex<HashMap<Key, Settled>>,
+    settled: Mutex<HashMap<Key, Of<Settled>>>,
     /// What AWS held for each object's integration at its last successful sync (its answer then).
-    last_synced: Mutex<HashMap<Key, (ApiKey, ObservedIntegration)>>,
+    last_synced: Mutex<HashMap<Key, Of<(ApiKey, ObservedIntegration)>>>,
 }
 
 impl Memory {
@@ -31,6 +53,7 @@ impl Memory {
             .lock()
             .unwrap()
             .get(&ObjectRef::from(obj))
+            .and_then(|e| e.of(obj))
             .copied()
     }
 
@@ -41,11 +64,14 @@ impl Memory {
         self.failures.lock().unwrap().remove(&key);
         self.settled.lock().unwrap().insert(
             key,
-            Settled {
-                generation: obj.metadata.generation,
-                due_at,
-                refused,
-            },
+            Of::new(
+                obj,
+                Settled {
+                    generation: obj.metadata.generation,
+                    due_at,
+                    refused,
+                },
+            ),
         );
     }
 
@@ -62,7 +88,7 @@ impl Memory {
         self.last_synced
             .lock()
             .unwrap()
-            .insert(ObjectRef::from(obj), (api, held.clone()));
+            .insert(ObjectRef::from(obj), Of::new(obj, (api, held.clone())));
     }
 
     /// What AWS held for integration `id` of `api` at `obj`'s last successful sync by this process.
@@ -73,7 +99,7 @@ impl Memory {
         id: &str,
     ) -> Option<ObservedIntegration> {
         let last = self.last_synced.lock().unwrap();
-        let (at, held) = last.get(&ObjectRef::from(obj))?;
+        let (at, held) = last.get(&ObjectRef::from(obj))?.of(obj)?;
         (at == api && held.integration_id == id).then(|| held.clone())
     }
 
@@ -88,9 +114,14 @@ impl Memory {
     /// Counts one more failure in a row for `obj`; returns how many came before it.
     pub fn count_failure(&self, obj: &ApiIntegration) -> u32 {
         let mut failures = self.failures.lock().unwrap();
-        let n = failures.entry(ObjectRef::from(obj)).or_default();
-        *n += 1;
-        *n - 1
+        let entry = failures
+            .entry(ObjectRef::from(obj))
+            .or_insert_with(|| Of::new(obj, 0));
+        if entry.of(obj).is_none() {
+            *entry = Of::new(obj, 0);
+        }
+        entry.value += 1;
+        entry.value - 1
     }
 }
 
@@ -169,6 +200,27 @@ mod tests {
         assert_eq!(memory.last_synced(&a, &ApiKey::new("r", "a2"), "i1"), None);
         assert_eq!(memory.last_synced(&a, &ApiKey::new("r2", "a1"), "i1"), None);
         assert_eq!(memory.last_synced(&object("b", 1), &api, "i1"), None);
+    }
+
+    #[test]
+    fn an_object_made_again_under_the_same_name_inherits_nothing() {
+        let memory = Memory::default();
+        let mut first = object("a", 1);
+        first.metadata.uid = Some("uid-1".into());
+        let api = ApiKey::new("r", "a1");
+        memory.count_failure(&first);
+        memory.remember_settled(&first, false, Instant::now() + Duration::from_secs(600));
+        memory.remember_synced(&first, api.clone(), &held("i1"));
+        memory.count_failure(&first);
+        // Deleted without a reconcile of its deletion (no finalizer), then made again: same name and
+        // generation, another UID.
+        let mut second = object("a", 1);
+        second.metadata.uid = Some("uid-2".into());
+        assert_eq!(memory.settled(&second), None);
+        assert_eq!(memory.last_synced(&second, &api, "i1"), None);
+        assert_eq!(memory.count_failure(&second), 0);
+        assert_eq!(memory.count_failure(&second), 1);
+        assert!(memory.settled(&first).is_some(), "the first is still known");
     }
 
     #[test]

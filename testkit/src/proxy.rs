@@ -779,6 +779,7 @@ pub fn classify(
         ("PATCH", ["v2", "apis", _, "integrations", _]) => "UpdateIntegration",
         ("DELETE", ["v2", "apis", _, "integrations", _]) => "DeleteIntegration",
         ("GET", ["v2", "vpclinks"]) => "GetVpcLinks",
+        ("GET", ["v2", "apis", _, "routes"]) => "GetRoutes",
         _ => {
             // STS speaks the query protocol (Action=... in a form body) or JSON with X-Amz-Target.
             let form = String::from_utf8_lossy(body);
@@ -943,6 +944,7 @@ mod tests {
             ("UpdateIntegration".to_string(), Some("i9".to_string()))
         );
         assert_eq!(op("GET", "/v2/apis/a1/integrations").0, "GetIntegrations");
+        assert_eq!(op("GET", "/v2/apis/a1/routes").0, "GetRoutes");
         assert_eq!(op("GET", "/v2/apis/a1/integrations/i9").0, "GetIntegration");
         assert_eq!(
             op("DELETE", "/v2/apis/a1/integrations/i9").0,

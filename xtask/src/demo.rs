@@ -1,7 +1,10 @@
 //! `cargo xtask demo`: the main job, end to end on the local stack. Starts the stack, builds and starts
 //! the operator, creates an HTTP API and a WebSocket API in moto, applies every manifest in examples/
 //! (with those API IDs) and examples/references/ (which names an API "orders" and a VPC link the demo makes
-//! too), waits until all are Ready and shows both sides: the resources and what moto holds.
+//! too), waits until all are Ready and shows both sides: the resources and what moto holds. Then the
+//! import (issue 22): an API whose integrations were made directly in moto, as another tool would, is
+//! imported with `apigw-operator import`, applied in Observe, shows one field someone changed in AWS as
+//! drift, and is switched to Manage, which repairs it with one UpdateIntegration.
 
 use crate::paths::{repo_root, stack_dir};
 use crate::proc::{self, output, pid_runs, spawn_detached};
@@ -39,6 +42,30 @@ if sys.argv[1] == "apis":
         c.create_vpc_link(Name="orders-vpclink", SubnetIds=["subnet-0a1b2c3d"], Tags={"env": "prod"})
     json.dump(known, open(state_path, "w"))
     print(known["HTTP"], known["WEBSOCKET"])
+elif sys.argv[1] == "legacy":
+    # Another tool's API, with three integrations and two routes made afresh on each run. The API itself
+    # is kept from a previous run (a new one under the same name would get a new ID, which the operator
+    # learns only at its next listing of the region's APIs).
+    found = [a["ApiId"] for a in c.get_apis()["Items"] if a.get("Name") == "legacy-shop"]
+    api = found[0] if found else c.create_api(Name="legacy-shop", ProtocolType="HTTP")["ApiId"]
+    for r in c.get_routes(ApiId=api)["Items"]:
+        c.delete_route(ApiId=api, RouteId=r["RouteId"])
+    for i in c.get_integrations(ApiId=api)["Items"]:
+        c.delete_integration(ApiId=api, IntegrationId=i["IntegrationId"])
+    products = c.create_integration(ApiId=api, IntegrationType="HTTP_PROXY", IntegrationMethod="GET",
+        IntegrationUri="https://shop.example.com/products/{id}", PayloadFormatVersion="1.0",
+        TimeoutInMillis=8000)["IntegrationId"]
+    checkout = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri="arn:aws:lambda:us-east-1:123456789012:function:checkout")["IntegrationId"]
+    c.create_integration(ApiId=api, IntegrationType="HTTP_PROXY", IntegrationMethod="ANY",
+        IntegrationUri="https://legacy.example.com/{proxy}", PayloadFormatVersion="1.0")
+    c.create_route(ApiId=api, RouteKey="GET /products/{id}", Target="integrations/" + products)
+    c.create_route(ApiId=api, RouteKey="POST /checkout", Target="integrations/" + checkout)
+    print(api, products)
+elif sys.argv[1] == "set-timeout":
+    c.update_integration(ApiId=sys.argv[3], IntegrationId=sys.argv[4], TimeoutInMillis=int(sys.argv[5]))
+elif sys.argv[1] == "timeout":
+    print(c.get_integration(ApiId=sys.argv[3], IntegrationId=sys.argv[4])["TimeoutInMillis"])
 else:
     # What moto holds for the demo's APIs, as JSON; the xtask formats the table (moto_table).
     known = json.load(open(state_path))
@@ -159,16 +186,210 @@ pub fn run() -> Result<()> {
         serde_json::from_str(&held).context("the moto script prints its APIs as JSON")?;
     print!("{}", moto_table(&apis));
 
+    import_demo(&stack, &binary, &python, &demo_state, &calls)?;
+
     println!(
         "\ndemo: done in {:.1?}. The stack and the operator keep running. Try:\n  \
          source {env}\n  \
          kubectl -n {NAMESPACE} describe apiint catalog-http\n  \
-         kubectl -n {NAMESPACE} delete apiint ping-mock     # and watch it leave moto\n\
+         kubectl -n {NAMESPACE} delete apiint ping-mock     # and watch it leave moto\n  \
+         kubectl -n {NAMESPACE} describe apiint get-products-id   # the imported one\n\
          Stop everything (operator included) with:  cargo xtask stack down",
         started.elapsed(),
         env = stack_dir().join("env").display()
     );
     Ok(())
+}
+
+/// The import, end to end: another tool's integrations in moto, `apigw-operator import`, Observe with one
+/// drifted field, then Manage, which repairs it.
+fn import_demo(
+    stack: &Stack,
+    binary: &Path,
+    python: &Path,
+    demo_state: &Path,
+    calls: &Path,
+) -> Result<()> {
+    let moto = |args: &[&str]| {
+        output(
+            stack
+                .command(python)
+                .args(["-c", MOTO_SCRIPT, args[0]])
+                .arg(demo_state)
+                .args(&args[1..]),
+        )
+    };
+    println!("\n== Import: integrations another tool made ==");
+    let dir = stack_dir().join("demo-import");
+    let file = dir.join("legacy-shop.yaml");
+    // A previous demo run's objects adopted legacy-shop's integrations of then: they go first (Retain:
+    // deleting them leaves AWS alone), before those integrations are replaced.
+    if let Ok(previous) = std::fs::read_to_string(&file) {
+        let mut delete = stack.kubectl();
+        delete.args([
+            "delete",
+            "apiint",
+            "-n",
+            NAMESPACE,
+            "--ignore-not-found",
+            "--timeout=60s",
+        ]);
+        proc::run(delete.args(object_names(&previous)))?;
+    }
+    let made = moto(&["legacy"])?;
+    let (api, products) = made
+        .split_once(' ')
+        .map(|(a, p)| (a.trim().to_string(), p.trim().to_string()))
+        .context("the moto script prints the API and an integration ID")?;
+    println!(
+        "demo: made API legacy-shop ({api}) directly in moto: 3 integrations, 2 routes, no ApiIntegration"
+    );
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    println!(
+        "\n$ apigw-operator import --api-name legacy-shop -n {NAMESPACE} --out-dir {}",
+        dir.display()
+    );
+    proc::run(
+        stack
+            .command(binary)
+            .args([
+                "import",
+                "--api-name",
+                "legacy-shop",
+                "-n",
+                NAMESPACE,
+                "--out-dir",
+            ])
+            .arg(&dir),
+    )?;
+    let yaml = std::fs::read_to_string(&file)?;
+    println!("\n$ cat {}\n{yaml}", file.display());
+    let names = object_names(&yaml);
+
+    println!(
+        "demo: meanwhile someone sets get-products-id's timeout to 3000 ms in the console (the import said 8000)"
+    );
+    moto(&["set-timeout", &api, &products, "3000"])?;
+    let writes_before = aws_writes(calls);
+    println!("\n$ kubectl apply -k {}", dir.display());
+    proc::run(stack.kubectl().args(["apply", "-k"]).arg(&dir))?;
+    wait_reasons(stack, &names, |name| {
+        if name == "get-products-id" {
+            "Drifted"
+        } else {
+            "InSync"
+        }
+    })?;
+    println!("\n$ kubectl get apiint -n {NAMESPACE} {}", names.join(" "));
+    proc::run(
+        stack
+            .kubectl()
+            .args(["get", "apiint", "-n", NAMESPACE])
+            .args(&names),
+    )?;
+    println!("\n$ kubectl describe apiint get-products-id -n {NAMESPACE}");
+    proc::run(
+        stack
+            .kubectl()
+            .args(["describe", "apiint", "get-products-id", "-n", NAMESPACE]),
+    )?;
+    let observe_writes = aws_writes(calls).saturating_sub(writes_before);
+    println!(
+        "demo: Observe made {observe_writes} AWS writes; moto still holds timeout {} ms",
+        moto(&["timeout", &api, &products])?.trim()
+    );
+
+    println!(
+        "\n$ kubectl patch apiint get-products-id -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"managementPolicy\":\"Manage\"}}}}'"
+    );
+    proc::run(stack.kubectl().args([
+        "patch",
+        "apiint",
+        "get-products-id",
+        "-n",
+        NAMESPACE,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"managementPolicy":"Manage"}}"#,
+    ]))?;
+    wait_reasons(stack, &["get-products-id".to_string()], |_| "Synced")?;
+    proc::run(
+        stack
+            .kubectl()
+            .args(["get", "apiint", "-n", NAMESPACE])
+            .args(&names),
+    )?;
+    println!(
+        "demo: Manage repaired it with {} AWS write(s); moto holds timeout {} ms again",
+        aws_writes(calls).saturating_sub(writes_before + observe_writes),
+        moto(&["timeout", &api, &products])?.trim()
+    );
+    Ok(())
+}
+
+/// metadata.name of each object in a file `import` wrote (the only two-space-indented `name:`).
+fn object_names(yaml: &str) -> Vec<String> {
+    yaml.lines()
+        .filter_map(|l| l.strip_prefix("  name: "))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// How many UpdateIntegration, CreateIntegration and DeleteIntegration calls the operator's call log has.
+fn aws_writes(calls: &Path) -> usize {
+    std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            [
+                "\"UpdateIntegration\"",
+                "\"CreateIntegration\"",
+                "\"DeleteIntegration\"",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .count()
+}
+
+/// Waits (at most a minute) until each named object's Ready reason is the one `want` gives for it.
+fn wait_reasons(
+    stack: &Stack,
+    names: &[String],
+    want: impl Fn(&str) -> &'static str,
+) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let mut off = Vec::new();
+        for name in names {
+            let reason = output(stack.kubectl().args([
+                "get",
+                "apiint",
+                name,
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+            ]))?;
+            if reason.trim() != want(name) {
+                off.push(format!(
+                    "{name}: {} (waiting for {})",
+                    reason.trim(),
+                    want(name)
+                ));
+            }
+        }
+        if off.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("after a minute: {}", off.join("; "));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// One API as moto holds it, with its integrations (what the moto script's `show` prints).
@@ -406,6 +627,12 @@ mod tests {
             lines[1].ends_with("StepFunctions-StartExecution"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn object_names_are_the_metadata_names_not_the_api_ref() {
+        let yaml = "metadata:\n  annotations:\n    apigw.dev/adopt-integration-id: i1\n  name: get-a\n  namespace: n\nspec:\n  apiRef:\n    name: shop\n---\nmetadata:\n  name: post-b\n";
+        assert_eq!(object_names(yaml), ["get-a", "post-b"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod proc;
 mod release_check;
 mod stack;
 mod test;
+mod test_binaries;
 mod tools;
 
 use anyhow::{Result, bail};
@@ -91,7 +92,9 @@ impl Task {
             }
             Task::Test => {
                 "  test [-- ARGS] fmt check, cargo deny, clippy -D warnings, unit, integration and end-to-end tests on
-                 the real stack; ARGS go to `cargo test --workspace` (e.g. a test name filter)
+                 the real stack, side by side in $APIGW_TEST_LANES lanes (default 3; the chaos storm
+                 alone at the end; logs in target/test-logs/); ARGS go to one `cargo test --workspace`
+                 instead (e.g. a test name filter)
                  advisory database: $APIGW_ADVISORY_DB (default ../shared/reference/advisory-db);
                  and release-check"
             }

@@ -1,0 +1,286 @@
+//! The spec of one imported integration: what API Gateway holds, without the values API Gateway fills in
+//! by itself (a user would not write them, and GitOps would then show changes nobody made), checked with
+//! the operator's own diff to change nothing once applied.
+
+use crate::api::{
+    ApiIntegrationSpec, ApiRef, ConnectionRef, ConnectionType, DeletionPolicy, IntegrationMethod,
+    IntegrationType, ManagementPolicy, PayloadFormatVersion,
+};
+use crate::plan::{
+    ApiSummary, Field, IntegrationFields, ObservedIntegration, Protocol, Removal, VpcLinkSummary,
+    drifted_fields, normalize_observed,
+};
+
+/// The integration fields a user would write for what AWS holds: AWS's answer normalized as the diff
+/// reads it, then without
+/// - every field whose removal is [`Removal::Reset`] holding what AWS holds when it was never set
+///   ([`IntegrationFields::unset`]: connectionType INTERNET, the protocol's default timeout,
+///   passthroughBehavior WHEN_NO_MATCH, empty strings, an empty tlsConfig);
+/// - payloadFormatVersion "1.0" on a WebSocket API (AWS sets it; only HTTP APIs require it);
+/// - integrationMethod POST on an HTTP API's Lambda proxy integration (AWS sets it).
+pub fn imported_fields(observed: &IntegrationFields, protocol: Protocol) -> IntegrationFields {
+    let mut f = normalize_observed(observed);
+    let never_set = IntegrationFields::unset(protocol.default_timeout());
+    for &field in Field::ALL {
+        if field.rule().removal == Removal::Reset
+            && f.is_set(field)
+            && f.get(field) == never_set.get(field)
+        {
+            f.clear(field);
+        }
+    }
+    if protocol == Protocol::WebSocket && f.payload_format_version == Some(PayloadFormatVersion::V1)
+    {
+        f.payload_format_version = None;
+    }
+    let lambda_proxy =
+        f.integration_type == Some(IntegrationType::AwsProxy) && f.integration_subtype.is_none();
+    if protocol == Protocol::Http
+        && lambda_proxy
+        && f.integration_method == Some(IntegrationMethod::Post)
+    {
+        f.integration_method = None;
+    }
+    f
+}
+
+/// A remark on one spec field, written as a YAML comment after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldNote {
+    /// The spec key the comment goes after (`apiId`, `connectionId`).
+    pub key: &'static str,
+    pub text: String,
+}
+
+/// Why an integration gets no ApiIntegration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotImported {
+    /// API Gateway made it (quick create) and manages it: the operator never takes those over.
+    ManagedByApiGateway,
+    /// It holds a value this operator does not know (API Gateway added it since).
+    UnknownValue { field: Field, value: String },
+    /// It has no integration type (nothing a spec could say).
+    NoType,
+    /// The spec AWS's values make would still differ from them in these fields (a rule of the diff the
+    /// import does not follow): applying it would change the integration, so it is not written.
+    WouldChange(Vec<&'static str>),
+}
+
+impl std::fmt::Display for NotImported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotImported::ManagedByApiGateway => f.write_str(
+                "API Gateway made it (quick create) and manages it itself; the operator never takes \
+                 such integrations over",
+            ),
+            NotImported::UnknownValue { field, value } => write!(
+                f,
+                "its {field} is {value:?}, which this version of the operator does not know"
+            ),
+            NotImported::NoType => f.write_str("API Gateway reports no integrationType for it"),
+            NotImported::WouldChange(fields) => write!(
+                f,
+                "a spec of what AWS holds would still differ from it in {}; applying it would change \
+                 the integration",
+                fields.join(", ")
+            ),
+        }
+    }
+}
+
+/// What the import knows of the region, to name the API and the VPC link by name where it can.
+#[derive(Clone, Debug, Default)]
+pub struct Region {
+    pub name: String,
+    /// Every API of the region (not only the imported ones): a name is usable only when unique.
+    pub apis: Vec<ApiSummary>,
+    /// Every VPC link of the region (empty when none of the imported integrations uses one).
+    pub vpc_links: Vec<VpcLinkSummary>,
+}
+
+/// How the imported objects are to be managed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub management: ManagementPolicy,
+}
+
+/// An imported integration's spec, with the remarks to write beside its fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drafted {
+    pub spec: ApiIntegrationSpec,
+    pub notes: Vec<FieldNote>,
+    /// Values AWS holds that no spec can say, left out of this one (reported on stderr and as a
+    /// comment, never dropped silently).
+    pub left_out: Vec<String>,
+}
+
+/// Longest timeout of a WebSocket API's integration (the CRD refuses more).
+const WEBSOCKET_MAX_TIMEOUT: i32 = 29000;
+
+/// Clears the values of `fields` that the CRD would refuse, saying what each was.
+fn leave_out_inexpressible(fields: &mut IntegrationFields, protocol: Protocol) -> Vec<String> {
+    let mut left_out = Vec::new();
+    if protocol == Protocol::WebSocket
+        && let Some(t) = fields.timeout_in_millis
+        && t > WEBSOCKET_MAX_TIMEOUT
+    {
+        fields.timeout_in_millis = None;
+        left_out.push(format!(
+            "timeoutInMillis {t} is above a WebSocket API's maximum of {WEBSOCKET_MAX_TIMEOUT}, \
+             which the spec cannot hold; left out, so the spec asks for the default"
+        ));
+    }
+    left_out
+}
+
+/// The ApiIntegration spec of one integration of `api`: AWS's values less AWS's own defaults
+/// ([`imported_fields`]), the API named by `apiRef: {name}` and the VPC link by `connectionRef: {name}`
+/// when that name is unique in the region (else by ID, with a note saying why), the region,
+/// `deletionPolicy: Retain` and `policy`'s management policy. Refused when it cannot be expressed, or
+/// when the operator's own diff would still find a difference.
+///
+/// This is the one place an integration becomes a spec: what else belongs to it (its integration
+/// responses, say) is added here.
+pub fn integration_spec(
+    api: &ApiSummary,
+    integration: &ObservedIntegration,
+    region: &Region,
+    policy: Policy,
+) -> Result<Drafted, NotImported> {
+    if integration.api_gateway_managed {
+        return Err(NotImported::ManagedByApiGateway);
+    }
+    if let Some(u) = integration.unknown_values.first() {
+        return Err(NotImported::UnknownValue {
+            field: u.field,
+            value: u.value.clone(),
+        });
+    }
+    let mut fields = imported_fields(&integration.fields, api.protocol);
+    let left_out = leave_out_inexpressible(&mut fields, api.protocol);
+    let drift = drifted_fields(&fields, &integration.fields, &[], api.protocol);
+    if !drift.is_empty() {
+        return Err(NotImported::WouldChange(drift));
+    }
+    let mut notes = Vec::new();
+    let mut spec = spec_of(&fields).ok_or(NotImported::NoType)?;
+    let namesakes = region.apis.iter().filter(|a| a.name == api.name).count();
+    if namesakes == 1 && !api.name.is_empty() {
+        spec.api_ref = Some(ApiRef {
+            name: Some(api.name.clone()),
+            ..Default::default()
+        });
+    } else {
+        spec.api_id = Some(api.id.clone());
+        notes.push(FieldNote {
+            key: "apiId",
+            text: format!(
+                "by ID: {namesakes} APIs in {} are named {:?}, so apiRef by name would be ambiguous",
+                region.name, api.name
+            ),
+        });
+    }
+    if fields.connection_type == Some(ConnectionType::VpcLink)
+        && let Some(id) = &fields.connection_id
+    {
+        match vpc_link_by_name(id, region) {
+            Ok(name) => {
+                spec.connection_id = None;
+                spec.connection_ref = Some(ConnectionRef {
+                    name: Some(name),
+                    tags: None,
+                });
+            }
+            Err(why) => notes.push(FieldNote {
+                key: "connectionId",
+                text: why,
+            }),
+        }
+    }
+    spec.region = Some(region.name.clone());
+    spec.deletion_policy = Some(DeletionPolicy::Retain);
+    spec.management_policy = Some(policy.management);
+    Ok(Drafted {
+        spec,
+        notes,
+        left_out,
+    })
+}
+
+/// The name a connectionRef can use for VPC link `id`, or why it keeps the ID.
+fn vpc_link_by_name(id: &str, region: &Region) -> Result<String, String> {
+    let Some(link) = region.vpc_links.iter().find(|l| l.id == id) else {
+        return Err(format!(
+            "by ID: GetVpcLinks in {} does not list {id} (a REST API VPC link, as WebSocket APIs \
+             use, is not one)",
+            region.name
+        ));
+    };
+    let namesakes = region
+        .vpc_links
+        .iter()
+        .filter(|l| l.name == link.name)
+        .count();
+    if namesakes == 1 && !link.name.is_empty() {
+        Ok(link.name.clone())
+    } else {
+        Err(format!(
+            "by ID: {namesakes} VPC links in {} are named {:?}, so connectionRef by name would be \
+             ambiguous",
+            region.name, link.name
+        ))
+    }
+}
+
+/// A spec holding exactly `fields` (and none of the operator's own fields); None without a type.
+fn spec_of(fields: &IntegrationFields) -> Option<ApiIntegrationSpec> {
+    // Taken apart without `..`: a new integration field does not compile until it is imported.
+    let IntegrationFields {
+        integration_type,
+        integration_uri,
+        integration_method,
+        integration_subtype,
+        connection_type,
+        connection_id,
+        credentials_arn,
+        description,
+        payload_format_version,
+        timeout_in_millis,
+        request_parameters,
+        request_templates,
+        response_parameters,
+        template_selection_expression,
+        content_handling_strategy,
+        passthrough_behavior,
+        tls_config,
+    } = fields.clone();
+    Some(ApiIntegrationSpec {
+        api_id: None,
+        api_ref: None,
+        integration_type: integration_type?,
+        integration_uri,
+        integration_method,
+        integration_subtype,
+        connection_type,
+        connection_id,
+        connection_ref: None,
+        credentials_arn,
+        description,
+        payload_format_version,
+        timeout_in_millis,
+        request_parameters,
+        request_templates,
+        response_parameters,
+        template_selection_expression,
+        content_handling_strategy,
+        passthrough_behavior,
+        tls_config,
+        region: None,
+        deletion_policy: None,
+        management_policy: None,
+    })
+}
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;

@@ -1,0 +1,652 @@
+//! `apigw-operator import` against the real API server and moto (issue 22): integrations made directly in
+//! moto through the SDK, as another tool would make them, are imported, applied and observed, and the
+//! operator finds every one InSync with an empty status.drift and makes no AWS write; switched to
+//! Manage, it still writes nothing. The import itself makes list calls only. Needs `cargo xtask stack up`.
+//!
+//! - The round trip runs over the specs the fuzzer's generator makes (tests/specgen, seeded;
+//!   `PROPTEST_CASES`, default 40, sets how many) and over every manifest in examples/, through a proxy
+//!   that cuts every listing into pages.
+//! - The large import: `APIGW_IMPORT_COUNT` integrations (default 1000, the issue's figure; one run
+//!   took 87 s on the 2-core build machine, 1 s of it the import itself, 9 AWS calls) on 4 APIs,
+//!   written with --out-dir and applied with `kubectl apply -k`. A smaller count makes a quicker run.
+
+mod common;
+mod e2e;
+mod specgen;
+
+use apigw_operator::api::{
+    ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, IntegrationMethod,
+};
+use apigw_operator::aws::create_input;
+use apigw_operator::plan::{Field, IntegrationFields};
+use common::{kubectl_ok, kubectl_stdin, repo_path, stack_env};
+use e2e::*;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+use serde_json::Value;
+use specgen::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const WRITES: [&str; 3] = [
+    "CreateIntegration",
+    "UpdateIntegration",
+    "DeleteIntegration",
+];
+const LISTINGS: [&str; 4] = ["GetApis", "GetIntegrations", "GetRoutes", "GetVpcLinks"];
+const SEED: u64 = 0x00f0_2222_0003;
+
+fn writes(op: &Operator) -> usize {
+    WRITES.iter().map(|w| op.count(w)).sum()
+}
+
+/// What the import printed and wrote.
+struct ImportRun {
+    stdout: String,
+    stderr: String,
+}
+
+impl ImportRun {
+    /// The call count the import printed last: (total, per operation).
+    fn printed_calls(&self) -> (usize, BTreeMap<String, usize>) {
+        let line = self
+            .stderr
+            .lines()
+            .rfind(|l| l.contains(" AWS calls ("))
+            .unwrap_or_else(|| panic!("no call count printed:\n{}", self.stderr));
+        let (head, ops) = line.split_once(" AWS calls (").unwrap();
+        let total = head.rsplit(' ').next().unwrap().parse().unwrap();
+        let per_op = ops
+            .trim_end_matches(')')
+            .split(", ")
+            .map(|p| {
+                let (op, n) = p.rsplit_once(' ').unwrap();
+                (op.to_string(), n.parse().unwrap())
+            })
+            .collect();
+        (total, per_op)
+    }
+
+    fn written(&self) -> usize {
+        let line = self
+            .stderr
+            .lines()
+            .rfind(|l| l.contains("ApiIntegrations written"))
+            .unwrap();
+        line.trim_start_matches("import: ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Runs `apigw-operator import` with the stack's AWS settings (through `endpoint` when given).
+fn import(args: &[&str], endpoint: Option<&str>) -> ImportRun {
+    let mut cmd = command();
+    cmd.arg("import").args(args).envs(stack_env());
+    if let Some(e) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", e);
+    }
+    let out = cmd.output().expect("the import runs");
+    let run = ImportRun {
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    assert!(out.status.success(), "import failed:\n{}", run.stderr);
+    run
+}
+
+/// The objects of a YAML stream the import wrote.
+fn objects(yaml: &str) -> Vec<ApiIntegration> {
+    yaml.split("\n---\n")
+        .filter(|doc| doc.lines().any(|l| l.starts_with("kind:")))
+        .map(|doc| serde_saphyr::from_str(doc).unwrap_or_else(|e| panic!("{e}:\n{doc}")))
+        .collect()
+}
+
+/// (name, Ready reason, status.drift) of every ApiIntegration in `ns`.
+fn states(ns: &str) -> Vec<(String, String, Value)> {
+    let list: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "apiintegrations",
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let reason = o["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready")
+                .map(|c| {
+                    format!(
+                        "{}/{}",
+                        c["status"].as_str().unwrap(),
+                        c["reason"].as_str().unwrap()
+                    )
+                })
+                .unwrap_or_default();
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                reason,
+                o["status"]["drift"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until all `count` objects of `ns` are Ready with `reason`; fails naming those that are not.
+fn wait_all(ns: &str, count: usize, reason: &str, timeout: Duration) {
+    let want = format!("True/{reason}");
+    let start = Instant::now();
+    loop {
+        let s = states(ns);
+        let off: Vec<_> = s.iter().filter(|(_, r, _)| *r != want).collect();
+        if s.len() == count && off.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "after {timeout:?}, {} of {count} are not {want}: {:?}",
+            off.len() + count.saturating_sub(s.len()),
+            off.iter().take(10).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Creates the integration `spec` asks for directly in moto, as another tool would.
+fn create_in_moto(moto: &Moto, api: &str, fields: &IntegrationFields) -> String {
+    block_on(create_input(api, fields).send_with(&moto.client))
+        .expect("moto creates the integration")
+        .integration_id
+        .unwrap()
+}
+
+fn create_vpc_link(moto: &Moto, name: &str) -> String {
+    let req = moto
+        .client
+        .create_vpc_link()
+        .name(name)
+        .subnet_ids("subnet-0a1b2c3d");
+    block_on(req.send()).unwrap().vpc_link_id.unwrap()
+}
+
+/// This test's APIs and VPC link, to fill the generator's placeholders with.
+struct Place {
+    http: (String, String),
+    ws: (String, String),
+    tag: String,
+    link: (String, String),
+}
+
+impl Place {
+    fn fill(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                let real = match s.as_str() {
+                    HTTP_ID => &self.http.0,
+                    WS_ID => &self.ws.0,
+                    HTTP_NAME => &self.http.1,
+                    WS_NAME => &self.ws.1,
+                    RUN_TAG => &self.tag,
+                    LINK_ID => &self.link.0,
+                    LINK_NAME => &self.link.1,
+                    _ => return,
+                };
+                *s = real.clone();
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| self.fill(v)),
+            Value::Object(o) => o.values_mut().for_each(|v| self.fill(v)),
+            _ => {}
+        }
+    }
+
+    /// The API (ID, protocol) a filled spec names, if it is one of this test's.
+    fn api_of(&self, spec: &Value) -> Option<(String, Proto)> {
+        let by_id = |id: &str| {
+            if id == self.http.0 {
+                Some((id.to_string(), Proto::Http))
+            } else if id == self.ws.0 {
+                Some((id.to_string(), Proto::Ws))
+            } else {
+                None
+            }
+        };
+        if let Some(id) = spec["apiId"].as_str() {
+            return by_id(id);
+        }
+        let r = &spec["apiRef"];
+        let (id, proto, name) = match r["name"].as_str() {
+            Some(n) if n == self.http.1 => (&self.http.0, Proto::Http, "HTTP"),
+            Some(n) if n == self.ws.1 => (&self.ws.0, Proto::Ws, "WEBSOCKET"),
+            Some(_) => return None,
+            // By tags: only the HTTP API carries the run's tags.
+            None => (&self.http.0, Proto::Http, "HTTP"),
+        };
+        r["protocolType"]
+            .as_str()
+            .is_none_or(|p| p == name)
+            .then(|| (id.clone(), proto))
+    }
+}
+
+/// The integrations to make: the examples, then `cases` generated specs that API Gateway would take on
+/// the API they name (a spec aimed at a missing API or VPC link, or one API Gateway refuses, is no
+/// integration another tool could have made).
+fn specs_to_make(place: &Place, cases: u32) -> Vec<(String, Proto, IntegrationFields)> {
+    let mut made = Vec::new();
+    let dir = repo_path("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let o: ApiIntegration = serde_saphyr::from_str(&std::fs::read_to_string(&f).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let ws = f.file_name().unwrap().to_string_lossy().starts_with("ws-");
+        let (api, proto) = if ws {
+            (place.ws.0.clone(), Proto::Ws)
+        } else {
+            (place.http.0.clone(), Proto::Http)
+        };
+        let mut fields = IntegrationFields::from_spec(&o.spec);
+        if fields.connection_id.is_some() || o.spec.connection_ref.is_some() {
+            fields.connection_id = Some(place.link.0.clone());
+        }
+        made.push((api, proto, fields));
+    }
+    let mut runner = TestRunner::new(Config {
+        rng_seed: RngSeed::Fixed(SEED),
+        ..Config::default()
+    });
+    let strategy = valid_spec();
+    while made.len() < cases as usize + 8 {
+        let mut spec = strategy.new_tree(&mut runner).unwrap().current();
+        place.fill(&mut spec);
+        let Some((api, proto)) = place.api_of(&spec) else {
+            continue;
+        };
+        if spec["connectionRef"]["name"]
+            .as_str()
+            .is_some_and(|n| n != place.link.1)
+            || aws_refusal(proto, &create_body(&spec)).is_some()
+        {
+            continue;
+        }
+        let parsed: ApiIntegrationSpec = serde_json::from_value(spec.clone()).unwrap();
+        let mut fields = IntegrationFields::from_spec(&parsed);
+        if parsed.connection_ref.is_some() {
+            fields.connection_id = Some(place.link.0.clone());
+        }
+        made.push((api, proto, fields));
+    }
+    made
+}
+
+#[test]
+fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
+    let cases: u32 = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(40);
+    let s = Scenario::builder("e2e-import").args(&["--aws-rate", "100", "--aws-burst", "100"]);
+    let ns = s.ns.name.clone();
+    let moto = &Moto::new();
+    let run = format!("imp{:08x}", rand::random::<u32>());
+    let tags = [("fuzz-run", run.as_str()), ("proto", "http")];
+    let place = Place {
+        http: (
+            moto.create_named_api(&format!("{run}-http"), "HTTP", &tags),
+            format!("{run}-http"),
+        ),
+        ws: (
+            moto.create_named_api(&format!("{run}-ws"), "WEBSOCKET", &[]),
+            format!("{run}-ws"),
+        ),
+        tag: run.clone(),
+        link: (
+            create_vpc_link(moto, &format!("{run}-link")),
+            format!("{run}-link"),
+        ),
+    };
+    let made: BTreeMap<String, (Proto, IntegrationFields)> = specs_to_make(&place, cases)
+        .into_iter()
+        .map(|(api, proto, fields)| (create_in_moto(moto, &api, &fields), (proto, fields)))
+        .collect();
+    // Routes name some of them; the rest are named after their targets.
+    for (i, id) in made.keys().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let (api, key) = match made[id].0 {
+            Proto::Http => (&place.http.0, format!("GET /items/{i}/{{id}}")),
+            Proto::Ws => (&place.ws.0, format!("action{i}")),
+        };
+        let req = moto
+            .client
+            .create_route()
+            .api_id(api)
+            .route_key(key)
+            .target(format!("integrations/{id}"));
+        block_on(req.send()).expect("moto creates the route");
+    }
+
+    // A second API under the WebSocket API's name: its integrations must be imported by apiId, with a
+    // comment saying why (apiRef by that name would be ambiguous).
+    let decoy = moto.create_named_api(&place.ws.1, "HTTP", &[]);
+
+    // The import, through a proxy that pages every listing (5 items a page) and counts every call.
+    let proxy = FaultProxy::start();
+    proxy.paginate("GET /v2/apis", 5);
+    let args = [
+        "--api-id",
+        place.http.0.as_str(),
+        "--api-id",
+        place.ws.0.as_str(),
+        "-n",
+        ns.as_str(),
+    ];
+    let out = import(&args, Some(&proxy.endpoint));
+    let calls = proxy.calls_since(0, None);
+    let ops: BTreeSet<&str> = calls.iter().map(|c| c.op.as_str()).collect();
+    assert!(ops.iter().all(|op| LISTINGS.contains(op)), "{ops:?}");
+    let (printed, per_op) = out.printed_calls();
+    assert_eq!(printed, calls.len(), "{}", out.stderr);
+    assert_eq!(
+        per_op["GetApis"],
+        calls.iter().filter(|c| c.op == "GetApis").count()
+    );
+    let (_, follow_ups) = proxy.pages();
+    assert!(follow_ups > 0, "no listing was paged: {:?}", proxy.pages());
+    assert!(
+        out.stderr.contains("import: API 2/2 "),
+        "no progress line:\n{}",
+        out.stderr
+    );
+
+    let ws_by_id = format!("apiId: {}  # by ID: 2 APIs in ", place.ws.0);
+    assert!(out.stdout.contains(&ws_by_id), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("name: {}\n", place.http.1)));
+    // The same account imports the same way every time.
+    assert_eq!(import(&args, None).stdout, out.stdout);
+
+    // moto gives a WebSocket integration without a timeout HTTP's 30000, which no WebSocket spec may
+    // hold: the import leaves it out and says so (never silently).
+    for line in out.stderr.lines().filter(|l| l.contains("left out")) {
+        assert!(line.contains("timeoutInMillis 30000 is above"), "{line}");
+    }
+
+    // Every integration once, under its own ID, with nothing the original did not ask for.
+    let imported = objects(&out.stdout);
+    assert_eq!(imported.len(), made.len(), "{}", out.stderr);
+    assert_eq!(out.written(), made.len());
+    let names: BTreeSet<_> = imported.iter().map(|o| o.metadata.name.clone()).collect();
+    assert_eq!(names.len(), imported.len());
+    for o in &imported {
+        let id = &o.metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION];
+        let (proto, original) = &made[id];
+        let mut fields = IntegrationFields::from_spec(&o.spec);
+        if o.spec.connection_ref.is_some() {
+            fields.connection_id = Some(place.link.0.clone());
+        }
+        for f in fields.set_fields() {
+            // moto gives an integration with a URI but no method POST (API Gateway requires the
+            // method there, so only moto holds such an integration).
+            let motos_method = f == Field::IntegrationMethod
+                && original.integration_method.is_none()
+                && original.integration_uri.is_some()
+                && fields.integration_method == Some(IntegrationMethod::Post);
+            assert!(
+                motos_method || original.get(f) == fields.get(f),
+                "{id}: {f} is {:?} in the import but {:?} in the original {original:?} ({proto:?})",
+                fields.get(f),
+                original.get(f)
+            );
+        }
+    }
+
+    // Applied: all observed in sync, no drift, no write; then Manage: still no write.
+    let applied = kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &out.stdout);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let s = s.start();
+    let timeout = Duration::from_secs(60 + made.len() as u64 / 5);
+    wait_all(&ns, made.len(), "InSync", timeout);
+    for (name, _, drift) in states(&ns) {
+        assert!(drift.is_null(), "{name}: {drift}");
+    }
+    assert_eq!(writes(&s.op), 0, "{:?}", s.op.calls());
+    let manage = import(&[&args[..], &["--manage"]].concat(), None);
+    let applied = kubectl_stdin(&["apply", "-n", &ns, "-f", "-"], &manage.stdout);
+    assert!(applied.status.success());
+    wait_all(&ns, made.len(), "Synced", timeout);
+    assert_eq!(writes(&s.op), 0, "{:?}", s.op.calls());
+    println!(
+        "import round trip: {} integrations ({} generated), {} import calls; 0 writes",
+        made.len(),
+        made.len() - 8,
+        calls.len()
+    );
+    drop(s);
+    moto.delete_api(&place.http.0);
+    moto.delete_api(&place.ws.0);
+    moto.delete_api(&decoy);
+}
+
+#[test]
+fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
+    let count: usize = std::env::var("APIGW_IMPORT_COUNT")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1000);
+    let s = Scenario::builder("e2e-import-many").args(&["--aws-rate", "200", "--aws-burst", "200"]);
+    let ns = s.ns.name.clone();
+    let moto = &Moto::new();
+    let run = format!("many{:08x}", rand::random::<u32>());
+    let apis: Vec<String> = (0..4)
+        .map(|i| {
+            let proto = if i == 3 { "WEBSOCKET" } else { "HTTP" };
+            moto.create_named_api(&format!("{run}-{i}"), proto, &[("import-run", &run)])
+        })
+        .collect();
+    let started = Instant::now();
+    for n in 0..count {
+        let (api, ws) = (&apis[n % 4], n % 4 == 3);
+        let mut fields = IntegrationFields::default();
+        if ws {
+            fields.integration_type = Some(apigw_operator::api::IntegrationType::Mock);
+            fields.request_templates =
+                Some(BTreeMap::from([("application/json".into(), "{}".into())]));
+        } else if n % 2 == 0 {
+            fields.integration_type = Some(apigw_operator::api::IntegrationType::HttpProxy);
+            fields.integration_method = Some(apigw_operator::api::IntegrationMethod::Get);
+            fields.integration_uri = Some(format!("https://svc{n}.example.com/{{proxy}}"));
+            fields.payload_format_version = Some(apigw_operator::api::PayloadFormatVersion::V1);
+        } else {
+            fields.integration_type = Some(apigw_operator::api::IntegrationType::AwsProxy);
+            fields.integration_uri = Some(format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:fn{n}"
+            ));
+            fields.payload_format_version = Some(apigw_operator::api::PayloadFormatVersion::V2);
+            fields.timeout_in_millis = Some(5000 + n as i32);
+        }
+        let id = create_in_moto(moto, api, &fields);
+        if n % 4 == 0 {
+            let req = moto
+                .client
+                .create_route()
+                .api_id(api)
+                .route_key(format!("GET /items{n}/{{id}}"))
+                .target(format!("integrations/{id}"));
+            block_on(req.send()).unwrap();
+        }
+    }
+    let made_in = started.elapsed();
+
+    let dir = std::env::temp_dir().join(format!("apigw-{run}"));
+    let started = Instant::now();
+    let tag = format!("import-run={run}");
+    let out = import(
+        &[
+            "--api-tag",
+            &tag,
+            "-n",
+            &ns,
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    let imported_in = started.elapsed();
+    assert_eq!(out.written(), count, "{}", out.stderr);
+    let (calls, per_op) = out.printed_calls();
+    assert!(
+        per_op.keys().all(|op| LISTINGS.contains(&op.as_str())),
+        "{per_op:?}"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut want: Vec<String> = (0..4).map(|i| format!("{run}-{i}.yaml")).collect();
+    want.insert(0, "kustomization.yaml".into());
+    assert_eq!(files, want);
+
+    let started = Instant::now();
+    kubectl_ok(&["apply", "-k", dir.to_str().unwrap()]);
+    let s = s.start();
+    wait_all(
+        &ns,
+        count,
+        "InSync",
+        Duration::from_secs(120 + count as u64 / 5),
+    );
+    let observed_in = started.elapsed();
+    assert_eq!(writes(&s.op), 0, "{:?}", s.op.calls());
+    for (name, _, drift) in states(&ns) {
+        assert!(drift.is_null(), "{name}: {drift}");
+    }
+    println!(
+        "import of {count} integrations on 4 APIs: made in moto in {made_in:.1?}, imported in \
+         {imported_in:.1?} with {calls} AWS calls {per_op:?}, applied and all InSync in \
+         {observed_in:.1?}, 0 writes"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+    for api in &apis {
+        moto.delete_api(api);
+    }
+}
+
+/// Credentials for `role` from moto's STS (moto then acts in the role's account).
+fn assumed(role: &str) -> aws_sdk_sts::types::Credentials {
+    let env = stack_env();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(env["AWS_REGION"].clone()))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(conf);
+    let out = block_on(
+        sts.assume_role()
+            .role_arn(role)
+            .role_session_name("test")
+            .send(),
+    )
+    .unwrap();
+    out.credentials.unwrap()
+}
+
+#[test]
+fn with_role_arn_the_import_reads_the_team_account() {
+    let env = stack_env();
+    let role = format!(
+        "arn:aws:iam::222233334444:role/apigw-import-{:08x}",
+        rand::random::<u32>()
+    );
+    let creds = assumed(&role);
+    let conf = aws_sdk_apigatewayv2::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_apigatewayv2::config::Region::new(
+            env["AWS_REGION"].clone(),
+        ))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_apigatewayv2::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_string()),
+            None,
+            "test",
+        ))
+        .build();
+    let team = Moto {
+        client: aws_sdk_apigatewayv2::Client::from_conf(conf),
+    };
+    let name = format!("team-{:08x}", rand::random::<u32>());
+    let api = team.create_named_api(&name, "HTTP", &[]);
+    let id = team.create_integration_http_proxy(&api, "https://team.example.com/");
+
+    // The operator's own account does not hold the API: a mistyped or foreign --api-id is an error.
+    let mut own = command();
+    own.args(["import", "--api-id", &api]).envs(stack_env());
+    let out = own.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("has the ID {api}")), "{stderr}");
+
+    let proxy = FaultProxy::start();
+    let out = import(
+        &[
+            "--api-id",
+            &api,
+            "--role-arn",
+            &role,
+            "--external-id",
+            "ext-9",
+        ],
+        Some(&proxy.endpoint),
+    );
+    let objects = objects(&out.stdout);
+    assert_eq!(objects.len(), 1, "{}", out.stdout);
+    assert_eq!(
+        objects[0].metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION],
+        id
+    );
+    assert_eq!(
+        objects[0].metadata.name.as_deref(),
+        Some("team-example-com")
+    );
+    let seen = proxy.seen();
+    let assume: Vec<_> = seen
+        .iter()
+        .filter(|r| r.text.contains("Action=AssumeRole"))
+        .collect();
+    assert_eq!(assume.len(), 1, "one AssumeRole for the whole import");
+    assert!(
+        assume[0]
+            .text
+            .contains("RoleSessionName=apigw-operator-import")
+    );
+    assert!(assume[0].text.contains("ExternalId=ext-9"));
+    team.delete_api(&api);
+}
