@@ -665,7 +665,8 @@ fn check_apiserver_serves_service_address(cert: &Path) -> Result<()> {
 
 /// Puts the image `source` (in podman's local storage, e.g. one `cargo xtask image` built) on the running
 /// node under each of `names` (the source's own name when `names` is empty): tagged in podman, saved as an
-/// OCI archive and imported into the node's containerd, where Pods with `imagePullPolicy: Never` find it.
+/// OCI archive, imported into the node's containerd (where Pods with `imagePullPolicy: Never` find it),
+/// and untagged again.
 pub fn load_image(source: &str, names: &[&str]) -> Result<()> {
     let state = read_state()?;
     let node = state
@@ -692,6 +693,10 @@ pub fn load_image(source: &str, names: &[&str]) -> Result<()> {
             .arg(name))?;
         output(ctr_command(&node).args(["images", "import"]).arg(&archive))?;
         std::fs::remove_file(&archive)?;
+        if name != source {
+            // The name was only needed for the archive: podman's storage is left as it was.
+            run(engine.podman().args(["untag", source, name]))?;
+        }
         println!("stack: {name} is on the node {}", node.name);
     }
     Ok(())

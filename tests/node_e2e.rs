@@ -1,16 +1,24 @@
-//! The chart as users run it: the image built from the Dockerfile (`cargo xtask image`), installed with
-//! `helm install` onto the stack's real node (`cargo xtask stack up --node`, started here when it is not
-//! up), against moto through a counting proxy that the Pods reach at the node's gateway address.
+//! Pods on the stack's real node (`cargo xtask stack up --node`, started here when it is not up).
 //!
-//! Both replicas become Running and Ready through the kubelet's probes and one leads; ApiIntegrations
-//! become Ready through the in-cluster service account; the container runs as 65532 with a read-only root
-//! and no capabilities (read from its process on the host); its log (from the kubelet) names the objects
-//! and has no warning; /metrics answers at the Pod's address. Deleting the leading Pod hands the Lease to
-//! the other replica within the lease and a change made meanwhile lands once; a rolling `helm upgrade` to
-//! a second image tag with 200 resources present duplicates nothing, loses no update and makes a bounded
-//! number of AWS calls; `helm uninstall` leaves the integrations and the CRD.
+//! The two tests take turns on the node (a lock): the first takes the node down at its end to check
+//! that nothing is left, and the test executables of `cargo xtask test` run side by side.
 //!
-//! One test, in order: each step starts from what the one before left.
+//! 1. A restricted Pod: containerd, a kubelet and kube-scheduler on the running control plane; the Pod
+//!    (non-root, read-only root, no capabilities) runs the stand-in busybox image, reaches the API server
+//!    through the in-cluster `kubernetes` Service with its service-account token, reaches the host's
+//!    loopback services through the bridge's address and nothing outside the machine; `stack down
+//!    --node` then leaves nothing behind.
+//!
+//! 2. The chart as users run it: the image built from the Dockerfile, installed with `helm install`
+//!    onto the node, against moto through a counting proxy that the Pods reach at the node's gateway
+//!    address. Both replicas become Running and Ready through the kubelet's probes and one leads;
+//!    ApiIntegrations become Ready through the in-cluster service account; the container runs as 65532
+//!    with a read-only root and no capabilities (read from its process on the host); its log (from the
+//!    kubelet) names the objects and has no warning at a clean start; /metrics answers at the Pod's
+//!    address. Deleting the leading Pod hands the Lease over within the lease and a change made
+//!    meanwhile lands once; a rolling `helm upgrade` to a second image tag with 200 resources present
+//!    duplicates nothing, loses no update and makes a bounded number of AWS calls; `helm uninstall`
+//!    leaves the integrations and the CRD.
 
 mod common;
 use common::*;
@@ -19,8 +27,12 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use testkit::moto::Moto;
-use testkit::node::{container_pid, ensure_node, operator_image_on_node};
+use testkit::node::{
+    container_pid, ensure_node, machine_traces, node_down, operator_image_on_node,
+};
+use testkit::paths::stack_dir;
 use testkit::proxy::{FaultProxy, ProxyCall};
+use testkit::stack::StackState;
 
 /// The release's name: the chart then names its Deployment and Lease the same.
 const RELEASE: &str = "apigw-operator";
@@ -210,8 +222,16 @@ impl Drop for Cleanup {
     }
 }
 
+/// One test on the node at a time (see the file's comment).
+static NODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn node_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    NODE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn the_chart_runs_on_the_node_end_to_end() {
+    let _node = node_to_myself();
     let started = Instant::now();
     let node = ensure_node();
     // The same image under two tags: the upgrade changes the Pod template, which is what rolls.
@@ -530,4 +550,180 @@ fn the_chart_runs_on_the_node_end_to_end() {
         start_warnings.is_empty(),
         "the operator warned at a clean start: {start_warnings:#?}"
     );
+}
+
+const BUSYBOX_IMAGE: &str = "localhost/apigw-node-busybox:latest";
+
+/// The Pod's script: one `key=value` line per check, read back from its log.
+const SCRIPT: &str = r#"
+echo "id=$(id -u):$(id -g)"
+if touch /probe 2>/dev/null; then echo "root_writable=yes"; else echo "root_writable=no"; fi
+echo "capeff=$(grep CapEff /proc/self/status | tr -d '\t' | cut -d: -f2)"
+echo "service=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+node-probe incluster
+node-probe http moto http://$MOTO/moto-api/
+node-probe http outside http://$OUTSIDE/
+echo done=1
+"#;
+
+fn value<'a>(log: &'a str, key: &str) -> &'a str {
+    log.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("the Pod's log has no {key}=: {log}"))
+}
+
+/// An address outside this machine: the default gateway's.
+fn outside_address() -> String {
+    let routes = std::process::Command::new("ip")
+        .args(["route", "show", "default"])
+        .output()
+        .expect("ip runs");
+    let text = String::from_utf8_lossy(&routes.stdout).into_owned();
+    let via = text.split_whitespace().skip_while(|w| *w != "via").nth(1);
+    via.unwrap_or("192.0.2.1").to_string()
+}
+
+#[test]
+fn a_restricted_pod_runs_on_the_node_and_node_down_leaves_nothing_behind() {
+    let _node = node_to_myself();
+    let node_dir = stack_dir().join("node");
+    // A node left up by an earlier test is taken down first, so that the traces compared below are the
+    // machine's own.
+    node_down();
+    let before = machine_traces(&node_dir);
+
+    let started = std::time::Instant::now();
+    let node = ensure_node();
+    eprintln!("node up in {:.1?}", started.elapsed());
+    let info = kubectl_ok(&[
+        "get",
+        "node",
+        &node.name,
+        "-o",
+        "jsonpath={.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}",
+    ]);
+    assert_eq!(
+        info, "v1.36.3 containerd://2.4.2",
+        "versions the node reports"
+    );
+
+    let state = StackState::expect_running();
+    let moto_port = state
+        .aws_endpoint
+        .as_deref()
+        .and_then(|e| e.rsplit(':').next())
+        .expect("moto's endpoint");
+    let ns = TempNamespace::new("node-pod");
+    let pod = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: restricted, namespace: {ns}}}
+spec:
+  restartPolicy: Never
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    runAsGroup: 65532
+    seccompProfile: {{type: RuntimeDefault}}
+  containers:
+  - name: check
+    image: {BUSYBOX_IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", {script}]
+    env:
+    - {{name: MOTO, value: "{gw}:{moto_port}"}}
+    - {{name: OUTSIDE, value: "{outside}"}}
+    securityContext:
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      capabilities: {{drop: ["ALL"]}}
+    resources:
+      limits: {{memory: 64Mi, cpu: 200m}}
+"#,
+        ns = ns.name,
+        script = serde_json::to_string(SCRIPT).unwrap(),
+        gw = node.gateway,
+        outside = outside_address(),
+    );
+    let out = kubectl_stdin(&["apply", "-f", "-"], &pod);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let phase = eventually("the Pod to finish", Duration::from_secs(120), || {
+        let phase = kubectl_ok(&[
+            "get",
+            "pod",
+            "restricted",
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.status.phase}",
+        ]);
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    });
+    let log = kubectl_ok(&["logs", "restricted", "-n", &ns.name]);
+    eprintln!("Pod {phase} after {:.1?}; log:\n{log}", started.elapsed());
+    assert_eq!(phase, "Succeeded");
+    assert_eq!(value(&log, "id"), "65532:65532");
+    assert_eq!(value(&log, "root_writable"), "no");
+    assert_eq!(value(&log, "capeff"), "0000000000000000");
+    assert_eq!(value(&log, "service"), "10.0.0.1:443");
+    let host_view: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(&["get", "--raw", "/version"])).unwrap();
+    assert_eq!(
+        value(&log, "version"),
+        host_view["gitVersion"].as_str().unwrap(),
+        "the Pod reads the API server's /version through the Service address"
+    );
+    assert_eq!(value(&log, "namespace"), ns.name);
+    assert_eq!(value(&log, "secrets_status"), "403");
+    assert!(
+        value(&log, "secrets_message").contains(&format!(
+            "User \"system:serviceaccount:{}:default\"",
+            ns.name
+        )),
+        "the API server knows the Pod by its service account's token"
+    );
+    assert_eq!(value(&log, "moto"), "reached");
+    assert_eq!(value(&log, "outside"), "unreached");
+
+    // The comparison below sees what a node makes: its bridge, its table, its mounts.
+    let during = machine_traces(&node_dir);
+    for trace in [
+        format!("interface {}", node.bridge),
+        format!("nft table ip {}", node.nft_table),
+    ] {
+        assert!(during.contains(&trace), "no {trace:?} while the node runs");
+    }
+    let mounts_below_node = during
+        .iter()
+        .filter(|t| t.starts_with(&format!("mount {}", node_dir.display())))
+        .count();
+    assert!(
+        mounts_below_node > 0,
+        "no mount below the node's directory while a Pod ran"
+    );
+    eprintln!(
+        "while up: {} traces more than before, {mounts_below_node} mounts below the node",
+        during.difference(&before).count()
+    );
+
+    node_down();
+    let after = machine_traces(&node_dir);
+    let left: Vec<_> = after.difference(&before).collect();
+    let gone: Vec<_> = before.difference(&after).collect();
+    assert!(left.is_empty(), "left behind by the node: {left:#?}");
+    assert!(
+        gone.is_empty(),
+        "removed by the node though it was there before: {gone:#?}"
+    );
+    assert!(
+        StackState::expect_running().node.is_none(),
+        "the state still records a node"
+    );
+    let nodes = kubectl_ok(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.trim(), "", "the Node object is removed");
+    assert!(!node_dir.exists());
 }
