@@ -65,10 +65,14 @@ pub fn machine_traces(dir: &Path) -> BTreeSet<String> {
             }
         }
     }
+    // containerd names the Pods' network namespaces cni-<uuid> (the node keeps them below its own
+    // directory; these would be strays). Other tools' (podman's) are not the node's business.
     for netns in ["/run/netns", "/var/run/netns"] {
         if let Ok(entries) = std::fs::read_dir(netns) {
             for e in entries.flatten() {
-                traces.insert(format!("netns {}", e.path().display()));
+                if e.file_name().to_string_lossy().starts_with("cni-") {
+                    traces.insert(format!("netns {}", e.path().display()));
+                }
             }
         }
     }
@@ -104,8 +108,6 @@ pub fn machine_traces(dir: &Path) -> BTreeSet<String> {
     for d in [
         "/run/containerd",
         "/var/lib/cni",
-        "/run/netns",
-        "/var/run/netns",
         "/var/lib/kubelet",
         "/var/log/pods",
         "/etc/cni",
