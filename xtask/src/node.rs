@@ -37,12 +37,15 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 /// empty root.
 pub const BUSYBOX_IMAGE: &str = "localhost/apigw-node-busybox:latest";
 /// Debian packages the node needs: the OCI runtime, the CNI plugins (bridge, host-local, loopback),
-/// nftables for the node's rules, and busybox for the test image. Installed by `stack up --node`.
-pub const DEBIAN_PACKAGES: [&str; 4] = [
+/// nftables for the node's rules, busybox for the test image, and a C compiler with a static libc for
+/// the pause image. Installed by `stack up --node`.
+pub const DEBIAN_PACKAGES: [&str; 6] = [
     "runc",
     "containernetworking-plugins",
     "nftables",
     "busybox-static",
+    "gcc",
+    "libc6-dev",
 ];
 /// Names of the node's processes in the stack state.
 const KUBELET: &str = "kubelet";
