@@ -273,6 +273,8 @@ fn the_chart_runs_on_the_node_end_to_end() {
         "aws.credentialsSecret.name=aws".to_string(),
         format!("region={}", env["AWS_REGION"]),
         format!("leaderElection.leaseDurationSeconds={LEASE_SECONDS}"),
+        // Only this test's resources: other test executables run their own operators beside this one.
+        format!("watchNamespace={}", res.name),
     ];
     let mut install = vec!["install", RELEASE, chart.as_str(), "-n", rel.name.as_str()];
     for s in &sets {
