@@ -1010,6 +1010,60 @@ fn remove_empty_tree(dir: &Path) {
 mod tests {
     use super::*;
 
+    /// What this machine's kind needed (cgroup v1, a root that may not lower oom_score_adj, Pods'
+    /// network namespaces below the node), and nothing of the node outside its directory.
+    #[test]
+    fn the_runtime_and_the_kubelet_are_configured_for_this_machine_and_stay_in_the_node() {
+        let dir = Path::new("/s/node");
+        let containerd = containerd_config(dir);
+        for line in [
+            "restrict_oom_score_adj = true",
+            "netns_mounts_under_state_dir = true",
+            "SystemdCgroup = false",
+            &format!("sandbox = \"{PAUSE_IMAGE}\""),
+            "address = \"/s/node/containerd/containerd.sock\"",
+            "address = \"/s/node/containerd/containerd.sock.ttrpc\"",
+            "Root = \"/s/node/runc\"",
+        ] {
+            assert!(
+                containerd.contains(line),
+                "containerd's config lacks {line}"
+            );
+        }
+        let kubelet = kubelet_config(
+            dir,
+            &KubeletPorts {
+                port: 1,
+                healthz: 2,
+            },
+        );
+        for line in [
+            "failCgroupV1: false",
+            "cgroupDriver: cgroupfs",
+            "makeIPTablesUtilChains: false",
+            &format!("address: {GATEWAY}"),
+            "podLogsDir: /s/node/pod-logs",
+            "volumePluginDir: /s/node/volume-plugins",
+        ] {
+            assert!(kubelet.contains(line), "the kubelet's config lacks {line}");
+        }
+    }
+
+    #[test]
+    fn an_image_archive_is_the_same_for_the_same_files() {
+        let dir = std::env::temp_dir().join(format!("xtask-oci-{}", std::process::id()));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::write(rootfs.join("bin/hello"), "hello").unwrap();
+        let (a, b) = (dir.join("a.tar"), dir.join("b.tar"));
+        write_oci_archive(&rootfs, "localhost/t:1", "65532:65532", &["/bin/hello"], &a).unwrap();
+        write_oci_archive(&rootfs, "localhost/t:1", "65532:65532", &["/bin/hello"], &b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let listing = output(Command::new("tar").arg("-tf").arg(&a)).unwrap();
+        assert!(listing.contains("index.json") && listing.contains("oci-layout"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn mounts_below_the_node_come_deepest_first_and_others_are_left_out() {
         let info = "22 1 8:1 / / rw - ext4 /dev/vda rw\n\
