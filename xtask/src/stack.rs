@@ -100,6 +100,18 @@ pub fn up() -> Result<Stack> {
     up_with(ToolSet::WithTestTools)
 }
 
+/// `stack up --node`: the stack (with the test tools), and the node, added to a stack already running
+/// without one.
+pub fn up_with_node() -> Result<Stack> {
+    let stack = up_with(ToolSet::WithTestTools)?;
+    crate::image::ensure_debian_packages(&crate::node::DEBIAN_PACKAGES)?;
+    let node_tools = tools::ensure_node()?;
+    node_tools.print_versions();
+    let pki = stack.dir.join("pki");
+    crate::node::up(&node_tools, &stack.kubeconfig, &pki.join("ca.crt"))?;
+    Ok(stack)
+}
+
 /// The stack, building only the tools of `set` that are not cached (a stack already up is reused as it
 /// is, with whatever test tools it was given before, plus those of `set`).
 pub fn up_with(set: ToolSet) -> Result<Stack> {
@@ -179,8 +191,17 @@ fn start(tools: &Tools) -> Result<Stack> {
     // A CA of this stack only, and serving certificates it signs for 127.0.0.1, so every client
     // (kubectl, helm, the operator, the tests) verifies the servers as on a real cluster.
     let ca = Ca::new(&pki)?;
-    let (api_cert, api_key) = ca.serving_cert(&pki, "kube-apiserver")?;
-    let (kcm_cert, kcm_key) = ca.serving_cert(&pki, "kube-controller-manager")?;
+    // The API server's certificate also names the in-cluster `kubernetes` Service, which the node's Pods
+    // connect to.
+    let (api_cert, api_key) = ca.serving_cert(
+        &pki,
+        "kube-apiserver",
+        &format!(
+            "IP:{},DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
+            crate::node::KUBERNETES_SERVICE_IP
+        ),
+    )?;
+    let (kcm_cert, kcm_key) = ca.serving_cert(&pki, "kube-controller-manager", "")?;
     let admin_token = random_hex(24)?;
     let tester_token = random_hex(24)?;
     let tokens = pki.join("tokens.csv");
@@ -246,6 +267,8 @@ fn start(tools: &Tools) -> Result<Stack> {
                 sa_key.display()
             ))
             .arg("--allow-privileged=true")
+            // The node's name resolves nowhere: reach its kubelet (logs, exec) at its address.
+            .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--v=1"),
         &api_log,
     )?;
@@ -459,8 +482,14 @@ impl Ca {
         Ok(ca)
     }
 
-    /// A certificate for a server on 127.0.0.1 (and localhost), signed by this CA: (cert, key) paths.
-    fn serving_cert(&self, pki: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    /// A certificate for a server on 127.0.0.1 (and localhost, and the `extra_sans` when not empty),
+    /// signed by this CA: (cert, key) paths.
+    fn serving_cert(&self, pki: &Path, name: &str, extra_sans: &str) -> Result<(PathBuf, PathBuf)> {
+        let mut sans = String::from("subjectAltName=IP:127.0.0.1,DNS:localhost");
+        if !extra_sans.is_empty() {
+            sans.push(',');
+            sans.push_str(extra_sans);
+        }
         let cert = pki.join(format!("{name}.crt"));
         let key = pki.join(format!("{name}.key"));
         output(
@@ -485,7 +514,7 @@ impl Ca {
                     "-addext",
                     "extendedKeyUsage=serverAuth",
                     "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    &sans,
                 ]),
         )?;
         Ok((cert, key))
@@ -552,6 +581,8 @@ pub fn stop_named(name: &str) -> Result<bool> {
 }
 
 pub fn down() -> Result<()> {
+    // The node first, while the API server can still tell its kubelet to take the Pods down.
+    crate::node::down()?;
     let Some(state) = read_state()? else {
         println!(
             "stack: nothing recorded in {}; nothing to stop",
@@ -604,6 +635,16 @@ pub fn status() -> Result<()> {
     }
     if let Some(s) = &state.aws_endpoint {
         println!("  AWS endpoint (moto)      {s}");
+    }
+    if let Some(node) = &state.node {
+        println!(
+            "  node                     {} (bridge {} at {}, Pods in {}; {})",
+            node.name,
+            node.bridge,
+            node.gateway,
+            node.pod_subnet,
+            node.dir.display()
+        );
     }
     println!(
         "  env file                 {}",
