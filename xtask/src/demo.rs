@@ -116,6 +116,8 @@ pub fn run() -> Result<()> {
     }
     let log = stack_dir().join("logs/operator.log");
     let calls = stack_dir().join("operator-aws-calls.jsonl");
+    // Its own port for /metrics and the probes: 8080, the default, may be taken on a shared machine.
+    let http_addr = format!("127.0.0.1:{}", proc::free_port()?);
     let child = spawn_detached(
         stack
             .command(&binary)
@@ -125,6 +127,8 @@ pub fn run() -> Result<()> {
                 NAMESPACE,
                 "--resync-seconds",
                 "60",
+                "--http-addr",
+                &http_addr,
             ])
             .arg("--aws-call-log")
             .arg(&calls),
@@ -139,7 +143,7 @@ pub fn run() -> Result<()> {
         );
     }
     println!(
-        "demo: operator running (pid {}), log {}",
+        "demo: operator running (pid {}), log {}, metrics http://{http_addr}/metrics",
         child.id(),
         log.display()
     );
