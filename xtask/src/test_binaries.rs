@@ -267,7 +267,11 @@ fn run_in_lanes(
     std::thread::scope(|s| {
         for _ in 0..lanes.max(1) {
             s.spawn(|| {
-                while let Some(b) = queue.lock().unwrap().pop_front() {
+                loop {
+                    // The queue's lock is let go before the executable runs (a `while let` on the
+                    // lock would hold it for the loop's body, one lane at a time).
+                    let next = queue.lock().unwrap().pop_front();
+                    let Some(b) = next else { break };
                     let f = run_one(&b, env, records, print);
                     done.lock().unwrap().push(f);
                 }
@@ -456,6 +460,42 @@ mod tests {
         let (shared, _) = order(bins, &HashMap::new());
         let names: Vec<_> = shared.iter().map(|b| b.target.as_str()).collect();
         assert_eq!(names, ["rate_limit", "reconcile", "crd_sync"]);
+    }
+
+    #[test]
+    fn the_lanes_run_at_the_same_time() {
+        let dir = std::env::temp_dir().join(format!("xtask-lanes-meet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let records = Records { dir: dir.clone() };
+        // Each one leaves a mark and waits (up to 10 s) for the other's: run one after the other,
+        // the first would give up.
+        let meet = |me: &str, other: &str| {
+            let path = dir.join(me);
+            std::fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh
+touch {me}.here
+for i in $(seq 100); do [ -e {other}.here ] && exit 0; sleep 0.1; done
+exit 1
+"
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            TestBinary {
+                package: "p".into(),
+                target: me.into(),
+                src: format!("/w/tests/{me}.rs").into(),
+                manifest_dir: dir.clone(),
+                exe: path,
+            }
+        };
+        let both = vec![meet("left", "right"), meet("right", "left")];
+        let result = run(both, vec![], 2, &[], &records);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result.expect("two lanes ran the two executables side by side");
     }
 
     #[test]
