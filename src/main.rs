@@ -71,8 +71,8 @@ struct ImportArgs {
     /// Most API Gateway calls per second (shared with whatever else uses the account's quota).
     #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
-    /// Burst of API Gateway calls.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
+    /// Burst of API Gateway calls (the same default as `run`: API Gateway's documented burst).
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
     aws_burst: u32,
     /// Seconds to wait for one API Gateway answer.
     #[arg(long, env = "APIGW_AWS_TIMEOUT_SECONDS", default_value_t = 10)]
@@ -99,8 +99,10 @@ struct RunArgs {
     /// API Gateway's documented control-plane quota.
     #[arg(long, env = "APIGW_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
-    /// Burst of API Gateway calls per region.
-    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 20)]
+    /// Burst of API Gateway calls per account and region. The default is API Gateway's documented
+    /// burst: the bucket starts empty, and a throttled answer drops whatever it saved (the account's
+    /// own bucket is empty then), so a burst is only spent when nobody else has spent the account's.
+    #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
     aws_burst: u32,
     /// Resources reconciled at once. More than --aws-concurrency, so that one reconcile's Kubernetes
     /// reads and writes overlap another's AWS call.

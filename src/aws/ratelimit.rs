@@ -5,17 +5,25 @@
 //! answers 429 and raises it again over time, as the AWS SDKs' adaptive retry mode does (CUBIC), never
 //! above `--aws-rate` and never below a floor. Every call waits on the bucket first.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 /// After a throttle, the rate drops to this share of what it was.
 const BETA: f64 = 0.7;
-/// How fast the rate grows back (calls/s per s³). The AWS SDKs' adaptive retry mode uses 0.4, which
-/// probes past the quota every second or two: two operators sharing 10/s then had one call in eight
-/// refused (the simulation in the tests below). At 0.005 a cut from 10/s to 7/s takes 8.4 s to climb
-/// back, and two operators sharing the quota see about 3 % of their calls refused.
-const SCALE: f64 = 0.005;
+/// How fast the rate grows back towards the rate at which AWS last throttled (calls/s per s³, CUBIC's
+/// concave part). The AWS SDKs' adaptive retry mode uses 0.4, which probes past the quota every second
+/// or two: two operators sharing 10/s then had one call in eight refused (the simulation in the tests).
+/// At 0.0025 a cut from 10/s to 7/s takes 10.6 s to climb back, and the rate then stays near where AWS
+/// throttled it, where two operators sharing the quota meet. The calls not made meanwhile are not lost:
+/// API Gateway's own bucket (burst 40) saves them for the climb past the old rate. In the simulation,
+/// 0.005 had two operators sharing a thousand calls take 1.055× the quota's bound with 4.5 % refused;
+/// 0.0025 took 1.019× with 3.6 %.
+const SCALE: f64 = 0.0025;
+/// How fast the rate grows past the rate at which AWS last throttled (CUBIC's convex part): nobody has
+/// refused it there, so the other caller has probably left. From 5/s back to 10/s in 4.6 s once past
+/// the old limit (at SCALE it would take 12.6 s); each probe costs about one refused call.
+const PROBE_SCALE: f64 = 0.05;
 /// The slowest the budget goes, whatever AWS answers: a resource must still move.
 const FLOOR: f64 = 0.5;
 /// A waiter looks at the allowed rate again at least this often (it may have risen meanwhile).
@@ -25,11 +33,18 @@ const RECHECK: Duration = Duration::from_millis(250);
 /// throttled answer, cubic growth back towards (and past) the rate at which it was throttled, capped at
 /// the ceiling. A 429 answering a call that was sent before the last decrease says nothing new (it was
 /// sent at the old rate), so it does not cut the rate again: one decrease per round of answers.
+///
+/// Sharing with another caller that backs off too (another cluster running this operator), each cut
+/// below the rate of the cut before it means the other has taken part of the quota; the target then
+/// moves down to halfway between the old target and the new rate (CUBIC's fast convergence), so the
+/// caller with the larger share gives some of it up, and two callers that started unequal meet near half
+/// each within a few cuts instead of keeping their gap.
 #[derive(Debug, Clone)]
 pub struct Budget {
     ceiling: f64,
     floor: f64,
-    /// The rate when AWS last throttled (CUBIC's W_max).
+    /// The rate the growth aims at: where AWS last throttled, or less after a cut below the one before
+    /// (CUBIC's W_max).
     last_max: f64,
     /// When the rate was last cut; None: never throttled, the rate is the ceiling.
     decreased_at: Option<Instant>,
@@ -55,7 +70,8 @@ impl Budget {
             return self.ceiling;
         };
         let t = now.saturating_duration_since(cut).as_secs_f64() - self.back_after;
-        (SCALE * t.powi(3) + self.last_max).clamp(self.floor, self.ceiling)
+        let scale = if t > 0.0 { PROBE_SCALE } else { SCALE };
+        (scale * t.powi(3) + self.last_max).clamp(self.floor, self.ceiling)
     }
 
     /// AWS throttled a call sent at `sent`; the answer came at `now`. Returns whether the rate was cut.
@@ -64,8 +80,13 @@ impl Budget {
             return false;
         }
         let rate = self.rate(now);
-        self.last_max = rate;
-        self.back_after = (rate * (1.0 - BETA) / SCALE).cbrt();
+        self.last_max = if rate < self.last_max {
+            rate * (1.0 + BETA) / 2.0
+        } else {
+            rate
+        };
+        // Starting from rate × BETA (the floor holds it up if that is lower), back at the aim after K s.
+        self.back_after = ((self.last_max - rate * BETA) / SCALE).cbrt();
         self.decreased_at = Some(now);
         true
     }
@@ -102,6 +123,13 @@ impl Bucket {
         self
     }
 
+    /// Drops every saved token at `now`: AWS has just throttled, so the account's own bucket is empty
+    /// whatever this one saved (another caller spent it), and a saved burst would only be refused.
+    pub fn drain(&mut self, now: Instant) {
+        self.tokens = 0.0;
+        self.last = now;
+    }
+
     /// From `now` on, tokens come at `rate` (those saved until now at the rate before).
     pub fn set_rate(&mut self, rate: f64, now: Instant) {
         if rate == self.rate {
@@ -132,6 +160,8 @@ impl Bucket {
 pub struct TokenBucket {
     bucket: Mutex<Bucket>,
     budget: std::sync::Mutex<Budget>,
+    /// Set when a throttled answer cut the rate: the next waiter drops the tokens saved until then.
+    cut: AtomicBool,
     /// The rate the budget allowed when last asked (f64 bits), for the metrics.
     allowed: AtomicU64,
 }
@@ -146,6 +176,7 @@ impl TokenBucket {
         TokenBucket {
             bucket: Mutex::new(Bucket::new(rate, burst, Instant::now()).emptied()),
             budget: std::sync::Mutex::new(Budget::new(rate)),
+            cut: AtomicBool::new(false),
             allowed: AtomicU64::new(rate.to_bits()),
         }
     }
@@ -156,6 +187,9 @@ impl TokenBucket {
         loop {
             let now = Instant::now();
             bucket.set_rate(self.allowed_at(now), now);
+            if self.cut.swap(false, Ordering::Relaxed) {
+                bucket.drain(now);
+            }
             match bucket.try_take(now) {
                 Ok(()) => return,
                 Err(wait) => tokio::time::sleep(wait.min(RECHECK)).await,
@@ -172,6 +206,7 @@ impl TokenBucket {
                 .lock()
                 .expect("the budget lock is never poisoned");
             if budget.throttled(sent, now) {
+                self.cut.store(true, Ordering::Relaxed);
                 tracing::debug!(
                     rate = budget.rate(now),
                     "throttled by API Gateway: rate lowered"
@@ -212,6 +247,40 @@ mod tests {
         assert!((wait.as_secs_f64() - 0.2).abs() < 1e-9, "{wait:?}");
         assert!(b.try_take(t0 + Duration::from_millis(200)).is_ok());
         assert!(b.try_take(t0 + Duration::from_millis(200)).is_err());
+    }
+
+    #[test]
+    fn a_drained_bucket_saves_nothing_from_before() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(10.0, 40, t0);
+        b.drain(t0 + Duration::from_secs(1));
+        let wait = b.try_take(t0 + Duration::from_secs(1)).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-9, "{wait:?}");
+        assert!(b.try_take(t0 + Duration::from_millis(1100)).is_ok());
+    }
+
+    #[test]
+    fn a_cut_below_the_last_one_aims_lower_than_where_it_was_cut() {
+        let t0 = Instant::now();
+        let s = |x: f64| t0 + Duration::from_secs_f64(x);
+        let mut b = Budget::new(10.0);
+        assert!(b.throttled(s(0.9), s(1.0)));
+        // Cut again at 2 s, while still climbing back (below 10): it gives up more of the quota, aiming
+        // at halfway between the new start and the rate it was cut at, not at 10 again.
+        let at_cut = b.rate(s(2.0));
+        assert!(at_cut < 10.0, "{at_cut}");
+        assert!(b.throttled(s(1.9), s(2.0)));
+        assert!((b.rate(s(2.0)) - at_cut * BETA).abs() < 1e-9);
+        let aim = at_cut * (1.0 + BETA) / 2.0;
+        let k = ((aim - at_cut * BETA) / SCALE).cbrt();
+        assert!(
+            (b.rate(s(2.0 + k)) - aim).abs() < 1e-9,
+            "{}",
+            b.rate(s(2.0 + k))
+        );
+        // Past that, with no refusal, it grows faster (probing: the other caller may have left).
+        let one_s_past = b.rate(s(3.0 + k)) - aim;
+        assert!((one_s_past - PROBE_SCALE).abs() < 1e-9, "{one_s_past}");
     }
 
     #[test]

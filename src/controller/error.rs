@@ -21,6 +21,17 @@ pub enum Error {
     NotPermitted(String),
     #[error("no API in {region} matches apiRef ({what}); nothing is created until one does")]
     ApiRefNotFound { what: String, region: String },
+    /// No API matched in a listing older than the look; the region's APIs are listed again in
+    /// `relist_in`.
+    #[error(
+        "no API in {region} matched apiRef ({what}) when the region's APIs were last listed; they are \
+         listed again shortly, and nothing is created until one matches"
+    )]
+    ApiRefNotListedYet {
+        what: String,
+        region: String,
+        relist_in: Duration,
+    },
     /// The API apiRef resolved to was deleted; the region's APIs are listed again in `relist_in`.
     #[error(
         "the API in {region} that apiRef ({what}) resolved to was deleted; nothing is created until \
@@ -134,7 +145,7 @@ impl Error {
             Error::ApiNotFound(_) | Error::ApiRefNotFound { .. } => {
                 (Reason::ApiNotFound, "api_not_found", Retry::Slow)
             }
-            Error::ApiRefGone { relist_in, .. } => {
+            Error::ApiRefGone { relist_in, .. } | Error::ApiRefNotListedYet { relist_in, .. } => {
                 (Reason::ApiNotFound, "api_not_found", Retry::In(*relist_in))
             }
             Error::VpcLinkNotFound { .. } => {
@@ -210,6 +221,11 @@ impl Error {
                 region: api.region.clone(),
             },
             Blocker::ApiRefGone { what, relist_in } => Error::ApiRefGone {
+                what,
+                region: api.region.clone(),
+                relist_in,
+            },
+            Blocker::ApiRefNotListedYet { what, relist_in } => Error::ApiRefNotListedYet {
                 what,
                 region: api.region.clone(),
                 relist_in,

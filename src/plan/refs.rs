@@ -81,23 +81,25 @@ pub fn resolve_api_without(r: &ApiRef, apis: &[ApiSummary], gone: Option<&GoneAp
     )
 }
 
-/// Why an apiRef (`what` describes it) resolves to nothing in a listing fetched at `listed_at`. Only a
-/// listing fetched after the API it last resolved to was found `gone` shows that no API has the name
-/// now (then the user has to act: a slow retry). An older listing proves nothing: the reference is
-/// looked up again as soon as the region's APIs may be listed again, `recheck_after` after `listed_at`,
-/// so an API re-made under the same name is followed within that bound instead of after a slow retry.
+/// Why an apiRef (`what` describes it) resolves to nothing in a listing fetched at `listed_at`, in a
+/// look that began at `looked_from`. Only a listing fetched after the API it last resolved to was found
+/// `gone`, and during this look, shows that no API has the name now (then the user has to act: a slow
+/// retry). An older listing proves nothing: the reference is looked up again as soon as the region's
+/// APIs may be listed again, `recheck_after` after `listed_at`, so an API re-made under the same name,
+/// or made just before the object was applied, is followed within that bound instead of after a slow
+/// retry.
 pub fn unresolved_api_ref(
     what: String,
     gone: Option<&GoneApi>,
     listed_at: Instant,
+    looked_from: Instant,
     now: Instant,
     recheck_after: Duration,
 ) -> Blocker {
+    let relist_in = (listed_at + recheck_after).saturating_duration_since(now);
     match gone {
-        Some(g) if listed_at < g.at => Blocker::ApiRefGone {
-            what,
-            relist_in: (listed_at + recheck_after).saturating_duration_since(now),
-        },
+        Some(g) if listed_at < g.at => Blocker::ApiRefGone { what, relist_in },
+        _ if listed_at < looked_from => Blocker::ApiRefNotListedYet { what, relist_in },
         _ => Blocker::ApiRefNotFound { what },
     }
 }
@@ -252,7 +254,7 @@ mod tests {
         // Listed at t0, the API found gone 2 s later: listed again 3 s from then.
         let g = gone("a2", at(2000));
         assert_eq!(
-            unresolved_api_ref(what(), Some(&g), t0, at(2000), recheck),
+            unresolved_api_ref(what(), Some(&g), t0, t0, at(2000), recheck),
             Blocker::ApiRefGone {
                 what: what(),
                 relist_in: Duration::from_secs(3)
@@ -260,12 +262,35 @@ mod tests {
         );
         // A listing fetched after the 404 that has no match: no API has the name now.
         assert_eq!(
-            unresolved_api_ref(what(), Some(&g), at(2100), at(2100), recheck),
+            unresolved_api_ref(what(), Some(&g), at(2100), at(2100), at(2100), recheck),
             Blocker::ApiRefNotFound { what: what() }
         );
-        // A reference that never resolved: not found, whatever the listing's age.
+        // A reference that never resolved, in a listing fetched for this look: not found, whatever
+        // the listing's age by now.
         assert_eq!(
-            unresolved_api_ref(what(), None, t0, at(2000), recheck),
+            unresolved_api_ref(what(), None, t0, t0, at(2000), recheck),
+            Blocker::ApiRefNotFound { what: what() }
+        );
+    }
+
+    #[test]
+    fn a_listing_older_than_the_look_waits_only_for_the_next_listing_not_a_slow_retry() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let recheck = Duration::from_secs(5);
+        let what = || "name \"legacy-shop\"".to_string();
+        // Listed at t0 (for another resource); this object is looked up 1 s later, when the region may
+        // not be listed again yet: the listing may predate the API, so look again 4 s from now.
+        assert_eq!(
+            unresolved_api_ref(what(), None, t0, at(1000), at(1000), recheck),
+            Blocker::ApiRefNotListedYet {
+                what: what(),
+                relist_in: Duration::from_secs(4)
+            }
+        );
+        // The listing fetched for the next look has no match either: not found, a slow retry.
+        assert_eq!(
+            unresolved_api_ref(what(), None, at(5000), at(5000), at(5100), recheck),
             Blocker::ApiRefNotFound { what: what() }
         );
     }

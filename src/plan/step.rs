@@ -76,6 +76,10 @@ pub enum Blocker {
     /// §6: the API apiRef resolved to answered 404 and the region's listing, older than that, names
     /// no other; it may be listed again in `relist_in`, when an API re-made under the name is found.
     ApiRefGone { what: String, relist_in: Duration },
+    /// §6: no API matches apiRef in a listing older than this look: an API made since (by the tool
+    /// that made the API just before the user applied this object) would not be in it. It may be
+    /// listed again in `relist_in`; only a listing fetched for this look proves that none matches.
+    ApiRefNotListedYet { what: String, relist_in: Duration },
     /// §6: no VPC link matches connectionRef.
     VpcLinkNotFound { what: String },
     /// §6: several APIs or VPC links match: nothing is created on any of them.

@@ -22,6 +22,8 @@ pub mod manifest;
 #[cfg(feature = "stack")]
 pub mod moto;
 #[cfg(feature = "stack")]
+pub mod node;
+#[cfg(feature = "stack")]
 pub mod operator;
 #[cfg(feature = "stack")]
 pub mod proxy;

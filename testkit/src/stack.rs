@@ -46,6 +46,40 @@ pub struct StackState {
     /// or used from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// The node (kubelet, containerd, kube-scheduler) when the stack runs one (`stack up --node`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<StackNode>,
+}
+
+/// Everything a node of the stack made on this machine besides its processes, each recorded before it is
+/// made, so that `stack down` removes exactly these (and a test can check that nothing else is left).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackNode {
+    /// The Node object's name.
+    pub name: String,
+    /// The node's directory: kubelet's root, containerd's root and state (every mount and network
+    /// namespace the node makes lives below it), logs of the pods, configuration.
+    pub dir: PathBuf,
+    /// containerd's socket.
+    pub containerd_socket: PathBuf,
+    /// containerd's client, for importing images into the node.
+    pub ctr: PathBuf,
+    /// The Linux bridge the Pods' network interfaces are attached to.
+    pub bridge: String,
+    /// The bridge's address: the node's address, and where Pods reach the host's loopback services
+    /// (the stack's moto, a test's proxy) under the same port.
+    pub gateway: String,
+    /// The Pods' subnet on the bridge (CIDR).
+    pub pod_subnet: String,
+    /// The nftables table (family ip) holding the node's NAT and forwarding rules.
+    pub nft_table: String,
+    /// Cgroup directories the kubelet was given to make (the name below each hierarchy's root).
+    pub cgroup_root: String,
+    /// Directories outside `dir` that did not exist before the node started and that its components
+    /// make anyway (removed when empty).
+    #[serde(default)]
+    pub made_dirs: Vec<PathBuf>,
 }
 
 impl StackState {

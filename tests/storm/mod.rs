@@ -44,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The ceiling of the operator's client-side budget in the storm (its defaults).
 const RATE: f64 = 10.0;
-const BURST: usize = 20;
+const BURST: usize = 40;
 /// The operator's AWS timeout in the storm; slow answers are held back longer than that.
 const AWS_TIMEOUT_S: u64 = 2;
 const SLOW_BY: Duration = Duration::from_secs(3);
@@ -1439,7 +1439,7 @@ impl Figures {
             self.quota_violations.is_empty(),
             "the calls exceeded API Gateway's quota in some window",
         );
-        // The operator's own bucket (burst 20, at most 10/s) sits inside the quota (burst 40, 10/s), so
+        // The operator's own bucket (burst 40, at most 10/s) sits inside the quota (burst 40, 10/s), so
         // an operator that keeps its own bound is never refused by the quota.
         need(
             !cfg.quota.is_some_and(quota_holds_ours) || self.quota_throttled == 0,

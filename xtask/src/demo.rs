@@ -86,13 +86,14 @@ else:
 
 pub fn run() -> Result<()> {
     let started = Instant::now();
-    let stack = stack::up()?;
+    // Only the tools the stack runs: helm, promtool and the monitoring CRDs are for the tests.
+    let stack = stack::up_with(stack::ToolSet::Stack)?;
     println!(
         "demo: Kubernetes API via {}, API Gateway (moto) at {}",
         stack.kubeconfig.display(),
         stack.aws_endpoint
     );
-    let tools = tools::ensure_all()?;
+    let tools = tools::ensure_stack()?;
     let python = tools
         .moto_server
         .parent()
@@ -115,6 +116,8 @@ pub fn run() -> Result<()> {
     }
     let log = stack_dir().join("logs/operator.log");
     let calls = stack_dir().join("operator-aws-calls.jsonl");
+    // Its own port for /metrics and the probes: 8080, the default, may be taken on a shared machine.
+    let http_addr = format!("127.0.0.1:{}", proc::free_port()?);
     let child = spawn_detached(
         stack
             .command(&binary)
@@ -124,6 +127,8 @@ pub fn run() -> Result<()> {
                 NAMESPACE,
                 "--resync-seconds",
                 "60",
+                "--http-addr",
+                &http_addr,
             ])
             .arg("--aws-call-log")
             .arg(&calls),
@@ -138,7 +143,7 @@ pub fn run() -> Result<()> {
         );
     }
     println!(
-        "demo: operator running (pid {}), log {}",
+        "demo: operator running (pid {}), log {}, metrics http://{http_addr}/metrics",
         child.id(),
         log.display()
     );

@@ -5,6 +5,8 @@ mod bench;
 mod chaos;
 mod demo;
 mod deny;
+mod image;
+mod node;
 mod paths;
 mod proc;
 mod release_check;
@@ -22,25 +24,29 @@ enum Task {
     StackUp,
     StackDown,
     StackStatus,
+    StackLoadImage,
     Tools,
     Demo,
     Test,
     ReleaseCheck,
     Bench,
     Chaos,
+    Image,
 }
 
 impl Task {
-    const ALL: [Task; 9] = [
+    const ALL: [Task; 11] = [
         Task::StackUp,
         Task::StackDown,
         Task::StackStatus,
+        Task::StackLoadImage,
         Task::Tools,
         Task::Demo,
         Task::Test,
         Task::ReleaseCheck,
         Task::Bench,
         Task::Chaos,
+        Task::Image,
     ];
 
     /// The words that name the task on the command line.
@@ -49,12 +55,14 @@ impl Task {
             Task::StackUp => &["stack", "up"],
             Task::StackDown => &["stack", "down"],
             Task::StackStatus => &["stack", "status"],
+            Task::StackLoadImage => &["stack", "load-image"],
             Task::Tools => &["tools"],
             Task::Demo => &["demo"],
             Task::Test => &["test"],
             Task::ReleaseCheck => &["release-check"],
             Task::Bench => &["bench"],
             Task::Chaos => &["chaos"],
+            Task::Image => &["image"],
         }
     }
 
@@ -62,12 +70,20 @@ impl Task {
     fn usage(self) -> &'static str {
         match self {
             Task::StackUp => {
-                "  stack up       build the tools if needed, start etcd, kube-apiserver, kube-controller-manager and moto"
+                "  stack up       build the tools if needed, start etcd, kube-apiserver, kube-controller-manager and moto
+                 [--node]         also a node: containerd, kubelet and kube-scheduler (Pods run for real);
+                                  added to a stack already up without one"
             }
             Task::StackDown => {
-                "  stack down     stop exactly the processes `stack up` started and remove their data"
+                "  stack down     stop exactly the processes `stack up` started and remove their data
+                 [--node]         only the node, and everything it made; the control plane keeps running"
             }
             Task::StackStatus => "  stack status   say what runs",
+            Task::StackLoadImage => {
+                "  stack load-image IMAGE [NAME...]
+                 put an image of podman's local storage on the node (`stack up --node`), under its own
+                 name or under each NAME, for Pods with imagePullPolicy: Never"
+            }
             Task::Tools => {
                 "  tools          build (or find cached) the Go tools and the moto virtualenv, print versions"
             }
@@ -86,6 +102,7 @@ impl Task {
                 "  release-check  build with --release and check that the binary carries no test hook (failpoints)"
             }
             Task::Bench => bench::USAGE,
+            Task::Image => image::USAGE,
             Task::Chaos => {
                 "  chaos          the full storm (kills, AWS faults, control-plane restarts, moto wiped) and its table
                  [--rounds N]     rounds of the storm (default 1)
@@ -118,8 +135,10 @@ fn usage_of(tasks: &[Task]) -> String {
             "usage: cargo xtask {}{}\n\n{}\n",
             task.words().join(" "),
             match task {
-                Task::Bench | Task::Chaos => " [options]",
+                Task::Bench | Task::Chaos | Task::Image => " [options]",
                 Task::Test => " [-- ARGS]",
+                Task::StackUp | Task::StackDown => " [--node]",
+                Task::StackLoadImage => " IMAGE [NAME...]",
                 _ => "",
             },
             task.usage()
@@ -174,8 +193,10 @@ fn parse<'a>(args: &'a [&'a str]) -> Result<Invocation<'a>> {
         return Ok(Invocation::Help(usage_of(&[task])));
     }
     let takes_options = match task {
-        Task::Bench | Task::Chaos => true,
+        Task::Bench | Task::Chaos | Task::Image => true,
         Task::Test => rest.first().is_none_or(|a| *a == "--"),
+        Task::StackUp | Task::StackDown => rest.is_empty() || rest == ["--node"],
+        Task::StackLoadImage => !rest.is_empty(),
         _ => rest.is_empty(),
     };
     if !takes_options {
@@ -205,15 +226,19 @@ fn run() -> Result<()> {
             Ok(())
         }
         Invocation::Run(task, rest) => match task {
+            Task::StackUp if rest == ["--node"] => stack::up_with_node().map(|_| ()),
             Task::StackUp => stack::up().map(|_| ()),
+            Task::StackDown if rest == ["--node"] => node::down(),
             Task::StackDown => stack::down(),
             Task::StackStatus => stack::status(),
+            Task::StackLoadImage => node::load_image(rest[0], &rest[1..]),
             Task::Tools => tools::ensure_all().map(|t| t.print_versions()),
             Task::Demo => demo::run(),
             Task::Test => test::run_all(rest.get(1..).unwrap_or_default()),
             Task::ReleaseCheck => release_check::run_check(),
             Task::Bench => bench::run_cmd(rest),
             Task::Chaos => chaos::run(rest),
+            Task::Image => image::run_cmd(rest),
         },
     }
 }
@@ -297,7 +322,8 @@ mod tests {
             Invocation::Help(usage_of(&[
                 Task::StackUp,
                 Task::StackDown,
-                Task::StackStatus
+                Task::StackStatus,
+                Task::StackLoadImage
             ]))
         );
         assert!(parse(&["stack"]).is_err());
@@ -321,6 +347,15 @@ mod tests {
         assert!(parse(&["demo", "now"]).is_err());
         assert!(parse(&["test", "crd_sync"]).is_err());
         assert!(parse(&["stack", "up", "--fast"]).is_err());
+        assert_eq!(
+            parsed(&["stack", "up", "--node"]),
+            Invocation::Run(Task::StackUp, &["--node"])
+        );
+        assert_eq!(
+            parsed(&["stack", "down", "--node"]),
+            Invocation::Run(Task::StackDown, &["--node"])
+        );
+        assert!(parse(&["stack", "status", "--node"]).is_err());
         assert!(parse(&["nope"]).is_err());
     }
 }

@@ -77,7 +77,44 @@ fn running() -> Option<Stack> {
     })
 }
 
+/// Which tools `up` makes sure of: the stack's own, or also those only the tests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolSet {
+    /// etcd, kube-apiserver, kube-controller-manager, kubectl and moto: what the demo needs.
+    Stack,
+    /// Those and helm, promtool and the monitoring CRDs: what `stack up` and the tests need.
+    WithTestTools,
+}
+
+impl ToolSet {
+    fn ensure(self) -> Result<Tools> {
+        match self {
+            ToolSet::Stack => tools::ensure_stack(),
+            ToolSet::WithTestTools => tools::ensure_all(),
+        }
+    }
+}
+
+/// `cargo xtask stack up`: the stack with every tool the tests use on its PATH.
 pub fn up() -> Result<Stack> {
+    up_with(ToolSet::WithTestTools)
+}
+
+/// `stack up --node`: the stack (with the test tools), and the node, added to a stack already running
+/// without one.
+pub fn up_with_node() -> Result<Stack> {
+    let stack = up_with(ToolSet::WithTestTools)?;
+    crate::image::ensure_debian_packages(&crate::node::DEBIAN_PACKAGES)?;
+    let node_tools = tools::ensure_node()?;
+    node_tools.print_versions();
+    let pki = stack.dir.join("pki");
+    crate::node::up(&node_tools, &stack.kubeconfig, &pki.join("ca.crt"))?;
+    Ok(stack)
+}
+
+/// The stack, building only the tools of `set` that are not cached (a stack already up is reused as it
+/// is, with whatever test tools it was given before, plus those of `set`).
+pub fn up_with(set: ToolSet) -> Result<Stack> {
     let started = Instant::now();
     if let Some(mut stack) = running() {
         println!(
@@ -86,7 +123,7 @@ pub fn up() -> Result<Stack> {
         );
         // A stack started by an older xtask may lack tools added since: build (or find) them and
         // offer them the same way as a fresh stack does.
-        let tools = tools::ensure_all()?;
+        let tools = set.ensure()?;
         offer_test_tools(&stack.dir, &tools)?;
         stack.env = read_env_file(&stack.dir.join("env"))?;
         ensure_crds(&stack)?;
@@ -98,7 +135,7 @@ pub fn up() -> Result<Stack> {
         );
         down()?;
     }
-    let tools = tools::ensure_all()?;
+    let tools = set.ensure()?;
     tools.print_versions();
     let tools_ready = started.elapsed();
     let stack = start(&tools)?;
@@ -132,7 +169,6 @@ fn start(tools: &Tools) -> Result<Stack> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::os::unix::fs::symlink(&tools.kubectl, bin.join("kubectl"))?;
-    std::os::unix::fs::symlink(&tools.helm, bin.join("helm"))?;
 
     // Secrets of this stack only: service-account signing key and bearer tokens.
     let pki = dir.join("pki");
@@ -155,8 +191,17 @@ fn start(tools: &Tools) -> Result<Stack> {
     // A CA of this stack only, and serving certificates it signs for 127.0.0.1, so every client
     // (kubectl, helm, the operator, the tests) verifies the servers as on a real cluster.
     let ca = Ca::new(&pki)?;
-    let (api_cert, api_key) = ca.serving_cert(&pki, "kube-apiserver")?;
-    let (kcm_cert, kcm_key) = ca.serving_cert(&pki, "kube-controller-manager")?;
+    // The API server's certificate also names the in-cluster `kubernetes` Service, which the node's Pods
+    // connect to.
+    let (api_cert, api_key) = ca.serving_cert(
+        &pki,
+        "kube-apiserver",
+        &format!(
+            "IP:{},DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
+            crate::node::KUBERNETES_SERVICE_IP
+        ),
+    )?;
+    let (kcm_cert, kcm_key) = ca.serving_cert(&pki, "kube-controller-manager", "")?;
     let admin_token = random_hex(24)?;
     let tester_token = random_hex(24)?;
     let tokens = pki.join("tokens.csv");
@@ -222,6 +267,8 @@ fn start(tools: &Tools) -> Result<Stack> {
                 sa_key.display()
             ))
             .arg("--allow-privileged=true")
+            // The node's name resolves nowhere: reach its kubelet (logs, exec) at its address.
+            .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--v=1"),
         &api_log,
     )?;
@@ -346,20 +393,26 @@ fn start(tools: &Tools) -> Result<Stack> {
     })
 }
 
-/// Tools only the tests use, not the stack itself: promtool on the stack's PATH, and the directory of the
-/// Prometheus operator's CRDs as `APIGW_MONITORING_CRDS` in the env file (the tests that need them apply
-/// them; the stack does not, so every other test sees a cluster without them). Idempotent.
+/// Tools only the tests use, not the stack itself, when they were built: helm and promtool on the stack's
+/// PATH, and the directory of the Prometheus operator's CRDs as `APIGW_MONITORING_CRDS` in the env file
+/// (the tests that need them apply them; the stack does not, so every other test sees a cluster without
+/// them). Idempotent; without test tools (the demo's stack) it changes nothing.
 fn offer_test_tools(dir: &Path, tools: &Tools) -> Result<()> {
-    let link = dir.join("bin").join("promtool");
-    if std::fs::read_link(&link).ok().as_deref() != Some(tools.promtool.as_path()) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&tools.promtool, &link)?;
+    let Some(test) = &tools.test else {
+        return Ok(());
+    };
+    for (name, target) in [("helm", &test.helm), ("promtool", &test.promtool)] {
+        let link = dir.join("bin").join(name);
+        if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(target, &link)?;
+        }
     }
     let env_file = dir.join("env");
     let text = std::fs::read_to_string(&env_file)?;
     let line = format!(
         "export APIGW_MONITORING_CRDS={}",
-        tools.monitoring_crds.display()
+        test.monitoring_crds.display()
     );
     let mut kept: Vec<&str> = text
         .lines()
@@ -429,8 +482,14 @@ impl Ca {
         Ok(ca)
     }
 
-    /// A certificate for a server on 127.0.0.1 (and localhost), signed by this CA: (cert, key) paths.
-    fn serving_cert(&self, pki: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    /// A certificate for a server on 127.0.0.1 (and localhost, and the `extra_sans` when not empty),
+    /// signed by this CA: (cert, key) paths.
+    fn serving_cert(&self, pki: &Path, name: &str, extra_sans: &str) -> Result<(PathBuf, PathBuf)> {
+        let mut sans = String::from("subjectAltName=IP:127.0.0.1,DNS:localhost");
+        if !extra_sans.is_empty() {
+            sans.push(',');
+            sans.push_str(extra_sans);
+        }
         let cert = pki.join(format!("{name}.crt"));
         let key = pki.join(format!("{name}.key"));
         output(
@@ -455,7 +514,7 @@ impl Ca {
                     "-addext",
                     "extendedKeyUsage=serverAuth",
                     "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    &sans,
                 ]),
         )?;
         Ok((cert, key))
@@ -522,6 +581,8 @@ pub fn stop_named(name: &str) -> Result<bool> {
 }
 
 pub fn down() -> Result<()> {
+    // The node first, while the API server can still tell its kubelet to take the Pods down.
+    crate::node::down()?;
     let Some(state) = read_state()? else {
         println!(
             "stack: nothing recorded in {}; nothing to stop",
@@ -574,6 +635,16 @@ pub fn status() -> Result<()> {
     }
     if let Some(s) = &state.aws_endpoint {
         println!("  AWS endpoint (moto)      {s}");
+    }
+    if let Some(node) = &state.node {
+        println!(
+            "  node                     {} (bridge {} at {}, Pods in {}; {})",
+            node.name,
+            node.bridge,
+            node.gateway,
+            node.pod_subnet,
+            node.dir.display()
+        );
     }
     println!(
         "  env file                 {}",

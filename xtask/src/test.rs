@@ -48,18 +48,24 @@ pub fn run_all(extra: &[&str]) -> Result<()> {
     // The tests build the operator with its test hooks; what ships must have none.
     crate::release_check::run_check()?;
     phases.done("release check");
+    // tests/image.rs runs this image (the Dockerfile's, with the binary release-check just built).
+    let image = crate::image::build_for_tests()?;
+    phases.done("image");
     let stack = stack::up()?;
     phases.done("stack up");
+    let mut env = stack.env.clone();
+    env.push(("APIGW_IMAGE".to_string(), image.to_string()));
     let result = if extra.is_empty() {
         let lanes = lanes()?;
         let records = Records {
             dir: paths::target_dir().join("test-logs"),
         };
         let (shared, alone) = test_binaries::order(binaries, &records.last_durations());
-        test_binaries::run(shared, alone, lanes, &stack.env, &records).map(drop)
+        test_binaries::run(shared, alone, lanes, &env, &records).map(drop)
     } else {
         run(stack
             .command(&cargo)
+            .env("APIGW_IMAGE", image.as_str())
             .args(["test", "--workspace"])
             .args(extra))
     };

@@ -27,6 +27,7 @@ const NEED_THE_STACK_ALONE: &[&str] = &["chaos"];
 /// end. Longest first.
 const KNOWN_TO_BE_LONG: &[&str] = &[
     "rate_limit",
+    "node_e2e",
     "references",
     "import",
     "bench_smoke",

@@ -28,18 +28,29 @@ pub const CONTROLLER_TOOLS: &str = "v0.21.0";
 /// the Go proxy, so it is built from a source checkout (`--ack-src`); its dependencies come from the proxy.
 /// Only the bench builds it: neither `stack up` nor `cargo xtask test` does.
 pub const ACK_APIGATEWAYV2: &str = "v1.4.1";
+/// containerd 2.x (containerd, containerd-shim-runc-v2, ctr), the node's container runtime; Kubernetes 1.35 was
+/// the last release to support containerd 1.x. Only `stack up --node` builds it.
+pub const CONTAINERD: &str = "v2.4.2";
 /// cargo-deny, which `cargo xtask test` runs over the dependency graph (advisories, licenses, duplicate
 /// versions, sources) with deny.toml. Built from the Rust crate registry with `cargo install --locked`;
 /// only `cargo xtask test` builds it (neither `stack up` nor the demo does).
 pub const CARGO_DENY: &str = "0.20.2";
 
+/// The tools the stack runs (and the demo needs), plus the ones only the tests use when they were asked for.
 pub struct Tools {
     pub etcd: PathBuf,
     pub kube_apiserver: PathBuf,
     pub kube_controller_manager: PathBuf,
     pub kubectl: PathBuf,
-    pub helm: PathBuf,
     pub moto_server: PathBuf,
+    /// `None` when only the stack's tools were asked for ([`ensure_stack`]: the demo).
+    pub test: Option<TestTools>,
+}
+
+/// Tools only the tests use: helm for the chart tests, promtool for the alert rules, and the Prometheus
+/// operator's CRDs for the chart's optional ServiceMonitor and PrometheusRule. The demo builds none of them.
+pub struct TestTools {
+    pub helm: PathBuf,
     pub promtool: PathBuf,
     /// A directory holding the ServiceMonitor and PrometheusRule CRDs (and nothing else).
     pub monitoring_crds: PathBuf,
@@ -48,43 +59,47 @@ pub struct Tools {
 impl Tools {
     pub fn print_versions(&self) {
         println!("tools (cache: {}):", cache_dir().display());
-        println!(
-            "  etcd                     {ETCD:<10} {}",
-            self.etcd.display()
-        );
-        println!(
-            "  kube-apiserver           {KUBERNETES:<10} {}",
-            self.kube_apiserver.display()
-        );
-        println!(
-            "  kube-controller-manager  {KUBERNETES:<10} {}",
-            self.kube_controller_manager.display()
-        );
-        println!(
-            "  kubectl                  {KUBERNETES:<10} {}",
-            self.kubectl.display()
-        );
-        println!(
-            "  helm                     {HELM:<10} {}",
-            self.helm.display()
-        );
-        println!(
-            "  moto_server              {MOTO:<10} {}",
-            self.moto_server.display()
-        );
-        println!(
-            "  promtool                 {PROMETHEUS:<10} {}",
-            self.promtool.display()
-        );
-        println!(
-            "  monitoring CRDs          {PROMETHEUS_OPERATOR:<10} {}",
-            self.monitoring_crds.display()
-        );
+        let mut rows = vec![
+            ("etcd", ETCD, &self.etcd),
+            ("kube-apiserver", KUBERNETES, &self.kube_apiserver),
+            (
+                "kube-controller-manager",
+                KUBERNETES,
+                &self.kube_controller_manager,
+            ),
+            ("kubectl", KUBERNETES, &self.kubectl),
+            ("moto_server", MOTO, &self.moto_server),
+        ];
+        if let Some(test) = &self.test {
+            rows.push(("helm", HELM, &test.helm));
+            rows.push(("promtool", PROMETHEUS, &test.promtool));
+            rows.push((
+                "monitoring CRDs",
+                PROMETHEUS_OPERATOR,
+                &test.monitoring_crds,
+            ));
+        }
+        for (name, version, path) in rows {
+            println!("  {name:<24} {version:<10} {}", path.display());
+        }
     }
 }
 
-/// Returns every tool, building whatever is missing from the cache.
+/// Returns every tool, the tests' included, building whatever is missing from the cache.
 pub fn ensure_all() -> Result<Tools> {
+    let mut tools = ensure_stack()?;
+    let bin = cache_dir().join("bin");
+    tools.test = Some(TestTools {
+        helm: ensure(&bin, "helm", HELM, build_helm)?,
+        promtool: ensure(&bin, "promtool", PROMETHEUS, build_promtool)?,
+        monitoring_crds: ensure_monitoring_crds(&bin)?,
+    });
+    Ok(tools)
+}
+
+/// Returns the tools the stack itself runs, building whatever is missing from the cache; none of the
+/// tools only the tests use (a first `cargo xtask demo` does not wait for them).
+pub fn ensure_stack() -> Result<Tools> {
     let bin = cache_dir().join("bin");
     std::fs::create_dir_all(&bin)?;
     Ok(Tools {
@@ -98,11 +113,132 @@ pub fn ensure_all() -> Result<Tools> {
         kubectl: ensure(&bin, "kubectl", KUBERNETES, |o| {
             build_kubernetes("kubectl", o)
         })?,
-        helm: ensure(&bin, "helm", HELM, build_helm)?,
         moto_server: ensure_moto()?,
-        promtool: ensure(&bin, "promtool", PROMETHEUS, build_promtool)?,
-        monitoring_crds: ensure_monitoring_crds(&bin)?,
+        test: None,
     })
+}
+
+/// What a node of the stack runs besides the control plane: kubelet and kube-scheduler from the same
+/// Kubernetes module as the API server, and containerd. Built only by `stack up --node`.
+pub struct NodeTools {
+    pub kubelet: PathBuf,
+    pub kube_scheduler: PathBuf,
+    /// A directory holding containerd, containerd-shim-runc-v2 and ctr.
+    pub containerd: PathBuf,
+}
+
+impl NodeTools {
+    pub fn ctr(&self) -> PathBuf {
+        self.containerd.join("ctr")
+    }
+    pub fn print_versions(&self) {
+        println!(
+            "  kubelet                  {KUBERNETES:<10} {}",
+            self.kubelet.display()
+        );
+        println!(
+            "  kube-scheduler           {KUBERNETES:<10} {}",
+            self.kube_scheduler.display()
+        );
+        println!(
+            "  containerd               {CONTAINERD:<10} {}",
+            self.containerd.display()
+        );
+    }
+}
+
+/// The node's tools, building whatever is missing from the cache.
+pub fn ensure_node() -> Result<NodeTools> {
+    let bin = cache_dir().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    Ok(NodeTools {
+        kubelet: ensure(&bin, "kubelet", KUBERNETES, |o| {
+            build_kubernetes_node("kubelet", o)
+        })?,
+        kube_scheduler: ensure(&bin, "kube-scheduler", KUBERNETES, |o| {
+            build_kubernetes_node("kube-scheduler", o)
+        })?,
+        containerd: ensure(&bin, "containerd", CONTAINERD, build_containerd)?,
+    })
+}
+
+/// The linker flags that stamp Kubernetes' version into a binary, as its release build does (without them
+/// a kubelet reports itself as v0.0.0-master).
+fn kubernetes_version_ldflags() -> String {
+    let (major, minor) = {
+        let mut parts = KUBERNETES.trim_start_matches('v').split('.');
+        (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        )
+    };
+    let pkg = "k8s.io/component-base/version";
+    format!(
+        "-X {pkg}.gitVersion={KUBERNETES} -X {pkg}.gitMajor={major} -X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean"
+    )
+}
+
+/// kubelet or kube-scheduler, from the module directory the API server is built in (its staging replaces
+/// are already there); `go get` adds what these commands need beyond the control plane's.
+fn build_kubernetes_node(command: &str, out: &Path) -> Result<()> {
+    let dir = cache_dir()
+        .join("src")
+        .join(format!("kubernetes-{KUBERNETES}"));
+    if !dir.join("go.sum").is_file() {
+        // Lays out the module directory (and builds kubectl, which the stack needs anyway).
+        ensure(&cache_dir().join("bin"), "kubectl", KUBERNETES, |o| {
+            build_kubernetes("kubectl", o)
+        })?;
+    }
+    run(go()
+        .current_dir(&dir)
+        .arg("get")
+        .arg(format!("k8s.io/kubernetes/cmd/{command}@{KUBERNETES}")))?;
+    run(go()
+        .current_dir(&dir)
+        .env("CGO_ENABLED", "1")
+        .args([
+            "build",
+            "-trimpath",
+            "-ldflags",
+            &kubernetes_version_ldflags(),
+            "-o",
+        ])
+        .arg(out)
+        .arg(format!("k8s.io/kubernetes/cmd/{command}")))
+}
+
+/// containerd's three commands from its Go module into the directory `out` (btrfs support left out: it
+/// needs C headers this machine may lack, and the node uses overlayfs).
+fn build_containerd(out: &Path) -> Result<()> {
+    let dir = scratch_module(&format!("containerd-{CONTAINERD}"))?;
+    let module = "github.com/containerd/containerd/v2";
+    run(go()
+        .current_dir(&dir)
+        .args(["get", &format!("{module}@{CONTAINERD}")]))?;
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(out)?;
+    let ldflags = format!("-X {module}/version.Version={CONTAINERD}");
+    let mut dest = out.as_os_str().to_owned();
+    dest.push("/");
+    run(go()
+        .current_dir(&dir)
+        .env("CGO_ENABLED", "1")
+        .args([
+            "build",
+            "-trimpath",
+            "-tags",
+            "no_btrfs",
+            "-ldflags",
+            &ldflags,
+            "-o",
+        ])
+        .arg(dest)
+        .args(
+            ["containerd", "containerd-shim-runc-v2", "ctr"].map(|c| format!("{module}/cmd/{c}")),
+        ))
 }
 
 /// ACK's controller binary and the directory of its CRDs (its helm/crds, copied), both cached by version.
@@ -211,7 +347,7 @@ fn ensure(
     build: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let path = bin.join(format!("{name}-{version}"));
-    if path.is_file() {
+    if path.exists() {
         return Ok(path);
     }
     eprintln!(

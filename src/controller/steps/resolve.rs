@@ -35,6 +35,7 @@ pub async fn resolve_references(
     };
     if let Some(r) = &spec.api_ref {
         let what = refs::describe(&r.name, &r.tags);
+        let looked_from = Instant::now();
         let (mut apis, mut listed_at) = t.scope.refs.apis(aws, Want::UpToAPeriodOld).await?;
         let mut found = refs::resolve_api_without(r, &apis, gone);
         if found == Resolved::NoMatch {
@@ -51,8 +52,14 @@ pub async fn resolve_references(
             }
             Resolved::NoMatch => {
                 let recheck = t.scope.refs.recheck_after();
-                let blocker =
-                    refs::unresolved_api_ref(what, gone, listed_at, Instant::now(), recheck);
+                let blocker = refs::unresolved_api_ref(
+                    what,
+                    gone,
+                    listed_at,
+                    looked_from,
+                    Instant::now(),
+                    recheck,
+                );
                 resolution.unresolved = Some(blocker);
                 return Ok(resolution);
             }

@@ -49,7 +49,7 @@ impl Kind {
         match self {
             Kind::Limit => "emulator limit (SDK, 4 at a time)",
             Kind::OursUnlimited => "ours, limiter off",
-            Kind::Ours => "ours, defaults (adaptive, at most 10/s, burst 20)",
+            Kind::Ours => "ours, defaults (adaptive, at most 10/s, burst 40)",
             Kind::Ack1 => "ACK, 1 worker",
             Kind::Ack4 => "ACK, 4 workers",
         }
