@@ -10,10 +10,10 @@
 //!   `PROPTEST_CASES`, default 40, sets how many) and over every manifest in examples/, through a proxy
 //!   that cuts every listing into pages.
 //! - The large import: `APIGW_IMPORT_COUNT` integrations (default 1000, the figure) on 4 APIs,
-//!   written with --out-dir and applied with `kubectl apply -k`. One run took 104 s on the 2-core build
-//!   machine, 26 s of it the import itself: 259 AWS calls, 250 of them GetIntegrationResponses for the
-//!   WebSocket API's MOCK integrations, at the default --aws-rate of 10 calls a second. A smaller count
-//!   makes a quicker run.
+//!   written with --out-dir and applied with `kubectl apply -k`. One run took 105 s on the 2-core build
+//!   machine, 26 s of it the import itself: 259 AWS calls, one after another, 250 of them
+//!   GetIntegrationResponses for the WebSocket API's MOCK integrations. A smaller count makes a quicker
+//!   run.
 
 mod common;
 mod e2e;
