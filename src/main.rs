@@ -33,8 +33,9 @@ enum Command {
     ///
     /// For integrations made by Terraform, CloudFormation, the console, ...: applying the output changes
     /// nothing (adopted by ID, deletionPolicy Retain, managementPolicy Observe unless --manage). Makes
-    /// list calls only (GetApis, GetIntegrations, GetRoutes, GetVpcLinks) and writes nothing to AWS.
-    /// docs/migrating.md is the guide.
+    /// list calls only (GetApis, GetIntegrations, GetRoutes, GetVpcLinks, and GetIntegrationResponses
+    /// once per AWS, HTTP or MOCK integration of a WebSocket API, whose responses it writes into the
+    /// spec) and writes nothing to AWS. docs/migrating.md is the guide.
     Import(ImportArgs),
 }
 

@@ -1,14 +1,19 @@
 //! `apigw-operator import` against the real API server and moto (issue 22): integrations made directly in
 //! moto through the SDK, as another tool would make them, are imported, applied and observed, and the
 //! operator finds every one InSync with an empty status.drift and makes no AWS write; switched to
-//! Manage, it still writes nothing. The import itself makes list calls only. Needs `cargo xtask stack up`.
+//! Manage, it still writes nothing. The import itself makes list calls only, the only one per integration
+//! being GetIntegrationResponses, once for each AWS, HTTP or MOCK integration of a WebSocket API (issue 23):
+//! a two-way MOCK integration's responses, made in moto, come into its spec and are then left exactly as
+//! they are (no integration response is created, updated or deleted). Needs `cargo xtask stack up`.
 //!
 //! - The round trip runs over the specs the fuzzer's generator makes (tests/specgen, seeded;
 //!   `PROPTEST_CASES`, default 40, sets how many) and over every manifest in examples/, through a proxy
 //!   that cuts every listing into pages.
-//! - The large import: `APIGW_IMPORT_COUNT` integrations (default 1000, the issue's figure; one run
-//!   took 87 s on the 2-core build machine, 1 s of it the import itself, 9 AWS calls) on 4 APIs,
-//!   written with --out-dir and applied with `kubectl apply -k`. A smaller count makes a quicker run.
+//! - The large import: `APIGW_IMPORT_COUNT` integrations (default 1000, the issue's figure) on 4 APIs,
+//!   written with --out-dir and applied with `kubectl apply -k`. One run took 105 s on the 2-core build
+//!   machine, 26 s of it the import itself: 259 AWS calls, one after another, 250 of them
+//!   GetIntegrationResponses for the WebSocket API's MOCK integrations. A smaller count makes a quicker
+//!   run.
 
 mod common;
 mod e2e;
@@ -16,6 +21,7 @@ mod specgen;
 
 use apigw_operator::api::{
     ADOPT_ANNOTATION, ApiIntegration, ApiIntegrationSpec, IntegrationMethod,
+    IntegrationResponseSpec, IntegrationType,
 };
 use apigw_operator::aws::create_input;
 use apigw_operator::plan::{Field, IntegrationFields};
@@ -28,16 +34,125 @@ use specgen::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-const WRITES: [&str; 3] = [
+const WRITES: [&str; 6] = [
     "CreateIntegration",
     "UpdateIntegration",
     "DeleteIntegration",
+    "CreateIntegrationResponse",
+    "UpdateIntegrationResponse",
+    "DeleteIntegrationResponse",
 ];
-const LISTINGS: [&str; 4] = ["GetApis", "GetIntegrations", "GetRoutes", "GetVpcLinks"];
+/// The calls an import may make (GetIntegrationResponses only for integrations that can have
+/// responses, see [`has_responses`]).
+const LISTINGS: [&str; 5] = [
+    "GetApis",
+    "GetIntegrations",
+    "GetRoutes",
+    "GetVpcLinks",
+    "GetIntegrationResponses",
+];
 const SEED: u64 = 0x00f0_2222_0003;
 
 fn writes(op: &Operator) -> usize {
     WRITES.iter().map(|w| op.count(w)).sum()
+}
+
+/// Can this integration have integration responses (a WebSocket API's AWS, HTTP or MOCK integration),
+/// so that the import reads them?
+fn has_responses(proto: Proto, fields: &IntegrationFields) -> bool {
+    proto == Proto::Ws
+        && matches!(
+            fields.integration_type,
+            Some(IntegrationType::Aws | IntegrationType::Http | IntegrationType::Mock)
+        )
+}
+
+/// The responses moto holds for integration `id`, as GetIntegrationResponses answers (ID and fields,
+/// sorted by key).
+fn responses_in_moto(moto: &Moto, api: &str, id: &str) -> Vec<(String, IntegrationResponseSpec)> {
+    let out = block_on(
+        moto.client
+            .get_integration_responses()
+            .api_id(api)
+            .integration_id(id)
+            .send(),
+    )
+    .expect("moto lists integration responses");
+    let map = |m: Option<&std::collections::HashMap<String, String>>| {
+        m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    };
+    let mut held: Vec<_> = out
+        .items()
+        .iter()
+        .map(|r| {
+            (
+                r.integration_response_id().unwrap().to_string(),
+                IntegrationResponseSpec {
+                    integration_response_key: r.integration_response_key().unwrap().to_string(),
+                    response_templates: map(r.response_templates()),
+                    response_parameters: map(r.response_parameters()),
+                    template_selection_expression: r
+                        .template_selection_expression()
+                        .map(String::from),
+                    content_handling_strategy: None,
+                },
+            )
+        })
+        .collect();
+    held.sort_by(|a, b| {
+        a.1.integration_response_key
+            .cmp(&b.1.integration_response_key)
+    });
+    held
+}
+
+/// Makes a two-way MOCK integration on WebSocket API `api` directly in moto, with two responses: `$default`
+/// answering with a template, and `/2\d\d/`. Returns its ID and fields, and the responses' spec.
+fn create_two_way_mock(
+    moto: &Moto,
+    api: &str,
+) -> (String, IntegrationFields, Vec<IntegrationResponseSpec>) {
+    let fields = IntegrationFields {
+        integration_type: Some(IntegrationType::Mock),
+        template_selection_expression: Some("\\$default".into()),
+        request_templates: Some(BTreeMap::from([(
+            "$default".into(),
+            r#"{"statusCode": 200}"#.into(),
+        )])),
+        ..Default::default()
+    };
+    let id = create_in_moto(moto, api, &fields);
+    let responses = vec![
+        IntegrationResponseSpec {
+            integration_response_key: "$default".into(),
+            response_templates: Some(BTreeMap::from([(
+                "$default".into(),
+                r#"{"type": "echo", "connection": "$context.connectionId"}"#.into(),
+            )])),
+            template_selection_expression: Some("\\$default".into()),
+            ..Default::default()
+        },
+        IntegrationResponseSpec {
+            integration_response_key: "/2\\d\\d/".into(),
+            ..Default::default()
+        },
+    ];
+    for r in &responses {
+        let req = moto
+            .client
+            .create_integration_response()
+            .api_id(api)
+            .integration_id(&id)
+            .integration_response_key(&r.integration_response_key)
+            .set_response_templates(
+                r.response_templates
+                    .as_ref()
+                    .map(|t| t.clone().into_iter().collect()),
+            )
+            .set_template_selection_expression(r.template_selection_expression.clone());
+        block_on(req.send()).expect("moto creates the integration response");
+    }
+    (id, fields, responses)
 }
 
 /// What the import printed and wrote.
@@ -321,10 +436,15 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
             format!("{run}-link"),
         ),
     };
-    let made: BTreeMap<String, (Proto, IntegrationFields)> = specs_to_make(&place, cases)
+    let mut made: BTreeMap<String, (Proto, IntegrationFields)> = specs_to_make(&place, cases)
         .into_iter()
         .map(|(api, proto, fields)| (create_in_moto(moto, &api, &fields), (proto, fields)))
         .collect();
+    // A two-way MOCK integration whose responses another tool made: the import brings them along.
+    let (two_way, two_way_fields, two_way_responses) = create_two_way_mock(moto, &place.ws.0);
+    let held_responses = responses_in_moto(moto, &place.ws.0, &two_way);
+    assert_eq!(held_responses.len(), 2, "{held_responses:?}");
+    made.insert(two_way.clone(), (Proto::Ws, two_way_fields));
     // Routes name some of them; the rest are named after their targets.
     for (i, id) in made.keys().enumerate().filter(|(i, _)| i % 3 == 0) {
         let (api, key) = match made[id].0 {
@@ -365,6 +485,28 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
         per_op["GetApis"],
         calls.iter().filter(|c| c.op == "GetApis").count()
     );
+    // One GetIntegrationResponses per integration that can have responses, none for the others.
+    let mut responses_read: BTreeMap<String, usize> = BTreeMap::new();
+    for c in calls.iter().filter(|c| c.op == "GetIntegrationResponses") {
+        let id = c
+            .integration
+            .clone()
+            .expect("the call names its integration");
+        *responses_read.entry(id).or_default() += 1;
+    }
+    let can_have: BTreeMap<String, usize> = made
+        .iter()
+        .filter(|(_, (proto, f))| has_responses(*proto, f))
+        .map(|(id, _)| (id.clone(), 1))
+        .collect();
+    assert!(can_have.len() > 1, "{can_have:?}");
+    assert_eq!(responses_read, can_have);
+    assert_eq!(
+        per_op["GetIntegrationResponses"],
+        can_have.len(),
+        "{}",
+        out.stderr
+    );
     let (_, follow_ups) = proxy.pages();
     assert!(follow_ups > 0, "no listing was paged: {:?}", proxy.pages());
     assert!(
@@ -397,6 +539,15 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
         let mut fields = IntegrationFields::from_spec(&o.spec);
         if o.spec.connection_ref.is_some() {
             fields.connection_id = Some(place.link.0.clone());
+        }
+        // Responses: the two-way integration's as moto holds them, by key; no field for the others.
+        if *id == two_way {
+            assert_eq!(
+                o.spec.integration_responses.as_ref(),
+                Some(&two_way_responses)
+            );
+        } else {
+            assert_eq!(o.spec.integration_responses, None, "{id}");
         }
         for f in fields.set_fields() {
             // moto gives an integration with a URI but no method POST (API Gateway requires the
@@ -433,11 +584,44 @@ fn imported_specs_are_applied_and_observed_in_sync_with_no_aws_write() {
     assert!(applied.status.success());
     wait_all(&ns, made.len(), "Synced", timeout);
     assert_eq!(writes(&s.op), 0, "{:?}", s.op.calls());
+    // Managed, the operator compared the two-way integration's responses (it read them) and left them
+    // as they were, IDs included; its status records them.
+    assert!(
+        s.op.count("GetIntegrationResponses") >= 1,
+        "{:?}",
+        s.op.calls()
+    );
+    assert_eq!(
+        responses_in_moto(moto, &place.ws.0, &two_way),
+        held_responses
+    );
+    let two_way_name = imported
+        .iter()
+        .find(|o| o.metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION] == two_way)
+        .and_then(|o| o.metadata.name.clone())
+        .unwrap();
+    let status: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "apiintegration",
+        "-n",
+        &ns,
+        &two_way_name,
+        "-o",
+        "jsonpath={.status.integrationResponses}",
+    ]))
+    .unwrap();
+    let recorded: BTreeMap<String, String> = serde_json::from_value(status).unwrap();
+    let held_ids: BTreeMap<String, String> = held_responses
+        .iter()
+        .map(|(id, r)| (r.integration_response_key.clone(), id.clone()))
+        .collect();
+    assert_eq!(recorded, held_ids);
     println!(
-        "import round trip: {} integrations ({} generated), {} import calls; 0 writes",
+        "import round trip: {} integrations (the examples, generated specs and a two-way MOCK), {} \
+         import calls ({} GetIntegrationResponses); 0 writes",
         made.len(),
-        made.len() - 8,
-        calls.len()
+        calls.len(),
+        per_op["GetIntegrationResponses"]
     );
     drop(s);
     moto.delete_api(&place.http.0);
@@ -514,6 +698,12 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
     let (calls, per_op) = out.printed_calls();
     assert!(
         per_op.keys().all(|op| LISTINGS.contains(&op.as_str())),
+        "{per_op:?}"
+    );
+    // Each MOCK integration of the WebSocket API (every fourth) costs one GetIntegrationResponses.
+    assert_eq!(
+        per_op.get("GetIntegrationResponses").copied().unwrap_or(0),
+        (0..count).filter(|n| n % 4 == 3).count(),
         "{per_op:?}"
     );
     let mut files: Vec<String> = std::fs::read_dir(&dir)

@@ -57,6 +57,7 @@ fn listings() -> (Vec<ApiListing>, Region) {
             api: chat.clone(),
             integrations: vec![mock],
             routes: vec![route("$connect", "m1")],
+            responses: BTreeMap::new(),
         },
         ApiListing {
             api: orders.clone(),
@@ -70,11 +71,13 @@ fn listings() -> (Vec<ApiListing>, Region) {
                 route("GET /orders/{id}", "i1"),
                 route("$default", "q1"),
             ],
+            responses: BTreeMap::new(),
         },
         ApiListing {
             api: orders_again.clone(),
             integrations: vec![http_proxy("i9", "https://legacy.example.com/v2")],
             routes: vec![],
+            responses: BTreeMap::new(),
         },
     ];
     let region = Region {
@@ -187,6 +190,7 @@ fn the_out_dir_has_one_file_per_api_with_objects_and_a_kustomization() {
         api: api("z1", "zeta", Protocol::Http),
         integrations: vec![quick],
         routes: vec![],
+        responses: BTreeMap::new(),
     });
     let import = import(&listings, &region, &options());
     let files = render::out_dir_files(&import, Some("team-a"));
@@ -231,5 +235,52 @@ fn manage_is_written_only_when_asked_for() {
             obj.object.spec.management_policy,
             Some(ManagementPolicy::Manage)
         );
+    }
+}
+
+#[test]
+fn a_websocket_integrations_responses_are_written_into_its_object_and_read_back() {
+    use crate::api::IntegrationResponseSpec;
+    let (mut listings, region) = listings();
+    let held = vec![
+        ObservedResponse {
+            id: "r2".into(),
+            fields: IntegrationResponseSpec {
+                integration_response_key: "/2\\d\\d/".into(),
+                ..Default::default()
+            },
+        },
+        ObservedResponse {
+            id: "r1".into(),
+            fields: IntegrationResponseSpec {
+                integration_response_key: "$default".into(),
+                response_templates: Some(BTreeMap::from([(
+                    "$default".to_string(),
+                    "{\"echo\":$input.body}".to_string(),
+                )])),
+                ..Default::default()
+            },
+        },
+    ];
+    listings[0].responses.insert("m1".into(), held);
+    let import = import(&listings, &region, &options());
+    let chat = &import.files[0];
+    let keys: Vec<&str> = chat.objects[0]
+        .object
+        .spec
+        .integration_responses
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|r| r.integration_response_key.as_str())
+        .collect();
+    assert_eq!(keys, ["$default", "/2\\d\\d/"]);
+    let text = render::api_file(chat);
+    assert!(text.contains("integrationResponses:"), "{text}");
+    let doc: ApiIntegration = serde_saphyr::from_str(&text).expect(&text);
+    assert_eq!(doc, chat.objects[0].object);
+    // The other APIs' objects have no responses (HTTP APIs are never asked for any).
+    for o in import.files[1..].iter().flat_map(|f| &f.objects) {
+        assert_eq!(o.object.spec.integration_responses, None);
     }
 }

@@ -1,10 +1,14 @@
 //! The import's only I/O: the listings it reads, through the AWS boundary ([`AwsApi`]). List calls only,
 //! each paged to the end: GetApis once, then GetIntegrations and GetRoutes per selected API, and
-//! GetVpcLinks once if an integration uses a VPC link. Nothing is read per integration.
+//! GetVpcLinks once if an integration uses a VPC link. The one call per integration is
+//! GetIntegrationResponses, and only for the integrations that can have responses (a WebSocket API's
+//! AWS, HTTP and MOCK integrations, [`super::spec::has_integration_responses`]).
 
+use super::spec::has_integration_responses;
 use super::{ApiListing, Region, Selection};
 use crate::api::ConnectionType;
 use crate::aws::{AwsApi, AwsError};
+use std::collections::BTreeMap;
 
 /// Why the listing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +51,21 @@ pub async fn list(
             .list_routes(&api.id)
             .await
             .map_err(aws_err("GetRoutes"))?;
+        let mut responses = BTreeMap::new();
+        for integration in &integrations {
+            if has_integration_responses(api.protocol, &integration.fields) {
+                let held = aws
+                    .list_integration_responses(&api.id, &integration.integration_id)
+                    .await
+                    .map_err(aws_err("GetIntegrationResponses"))?;
+                responses.insert(integration.integration_id.clone(), held);
+            }
+        }
         let listing = ApiListing {
             api,
             integrations,
             routes,
+            responses,
         };
         progress(i + 1, count, &listing);
         listings.push(listing);

@@ -2,14 +2,15 @@
 //! that integrations made by another tool come under the operator without a change (issue 22).
 //!
 //! Everything here is pure: the command (`src/main.rs`) lists the region through the AWS boundary
-//! ([`crate::aws::AwsApi`]: GetApis, GetVpcLinks, and per API GetIntegrations and GetRoutes, paged, and
-//! nothing per integration), hands the listings to [`import`], and writes what [`render`] makes of the
+//! ([`crate::aws::AwsApi`]: GetApis, GetVpcLinks, per API GetIntegrations and GetRoutes, paged, and per
+//! integration only GetIntegrationResponses, for a WebSocket API's AWS, HTTP and MOCK integrations),
+//! hands the listings to [`import`], and writes what [`render`] makes of the
 //! result.
 //!
 //! - [`list`]: the listings, the only part that calls AWS.
 //! - [`select`]: which APIs `--api-id`, `--api-name` and `--api-tag` choose.
 //! - [`spec`]: one integration's spec (AWS's values less AWS's own defaults, the API and VPC link by
-//!   name where unique), checked with the operator's own diff to change nothing.
+//!   name where unique, its integration responses), checked with the operator's own diff to change nothing.
 //! - [`naming`]: metadata.name from the routes that call the integration, else from what it calls.
 //! - [`render`]: the YAML, with the comments that say why, and the kustomization.yaml.
 
@@ -21,7 +22,7 @@ pub mod spec;
 
 use crate::api::{ADOPT_ANNOTATION, ApiIntegration};
 use crate::aws::RouteSummary;
-use crate::plan::{ApiSummary, ObservedIntegration};
+use crate::plan::{ApiSummary, ObservedIntegration, ObservedResponse};
 use std::collections::BTreeMap;
 
 pub use select::{Selection, TagFilter};
@@ -33,6 +34,9 @@ pub struct ApiListing {
     pub api: ApiSummary,
     pub integrations: Vec<ObservedIntegration>,
     pub routes: Vec<RouteSummary>,
+    /// GetIntegrationResponses' answer by integration ID, for the integrations that can have responses
+    /// ([`spec::has_integration_responses`]); absent for the others.
+    pub responses: BTreeMap<String, Vec<ObservedResponse>>,
 }
 
 /// Where the objects go and how they are managed.
@@ -117,7 +121,18 @@ pub fn import(listings: &[ApiListing], region: &Region, options: &Options) -> Im
         let routes = routes_by_integration(&listing.routes);
         let mut skipped = Vec::new();
         for integration in &listing.integrations {
-            match spec::integration_spec(&listing.api, integration, region, options.policy) {
+            let responses = listing
+                .responses
+                .get(&integration.integration_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match spec::integration_spec(
+                &listing.api,
+                integration,
+                responses,
+                region,
+                options.policy,
+            ) {
                 Ok(drafted) => pending.push(Pending {
                     file,
                     integration,

@@ -3,13 +3,17 @@
 //! the operator's own diff to change nothing once applied.
 
 use crate::api::{
-    ApiIntegrationSpec, ApiRef, ConnectionRef, ConnectionType, DeletionPolicy, IntegrationMethod,
-    IntegrationType, ManagementPolicy, PayloadFormatVersion,
+    ApiIntegrationSpec, ApiRef, ConnectionRef, ConnectionType, DEFAULT_RESPONSE_KEY,
+    DeletionPolicy, IntegrationMethod, IntegrationResponseSpec, IntegrationType,
+    MAX_INTEGRATION_RESPONSES, ManagementPolicy, PayloadFormatVersion,
 };
+use crate::plan::responses::next_response_change;
 use crate::plan::{
-    ApiSummary, Field, IntegrationFields, ObservedIntegration, Protocol, Removal, VpcLinkSummary,
-    drifted_fields, normalize_observed,
+    ApiSummary, Field, IntegrationFields, ObservedIntegration, ObservedResponse, Protocol, Removal,
+    ResponseChange, VpcLinkSummary, WantedResponses, drifted_fields, normalize_observed,
+    spec_from_observed,
 };
+use std::collections::BTreeMap;
 
 /// The integration fields a user would write for what AWS holds: AWS's answer normalized as the diff
 /// reads it, then without
@@ -139,11 +143,15 @@ fn leave_out_inexpressible(fields: &mut IntegrationFields, protocol: Protocol) -
 /// `deletionPolicy: Retain` and `policy`'s management policy. Refused when it cannot be expressed, or
 /// when the operator's own diff would still find a difference.
 ///
-/// This is the one place an integration becomes a spec: what else belongs to it (its integration
-/// responses, say) is added here.
+/// This is the one place an integration becomes a spec, its integration responses included:
+/// `responses` is what GetIntegrationResponses answered for it (empty when it was not asked, see
+/// [`has_integration_responses`]). They become spec.integrationResponses when there are any and the spec
+/// can hold them in sync ([`imported_responses`]); otherwise the field stays out (and the operator then
+/// leaves the responses alone), with the reason in `left_out` when there were responses.
 pub fn integration_spec(
     api: &ApiSummary,
     integration: &ObservedIntegration,
+    responses: &[ObservedResponse],
     region: &Region,
     policy: Policy,
 ) -> Result<Drafted, NotImported> {
@@ -157,7 +165,7 @@ pub fn integration_spec(
         });
     }
     let mut fields = imported_fields(&integration.fields, api.protocol);
-    let left_out = leave_out_inexpressible(&mut fields, api.protocol);
+    let mut left_out = leave_out_inexpressible(&mut fields, api.protocol);
     let drift = drifted_fields(&fields, &integration.fields, &[], api.protocol);
     if !drift.is_empty() {
         return Err(NotImported::WouldChange(drift));
@@ -197,6 +205,20 @@ pub fn integration_spec(
             }),
         }
     }
+    if !responses.is_empty() {
+        if has_integration_responses(api.protocol, &fields) {
+            match imported_responses(responses) {
+                Ok(list) => spec.integration_responses = Some(list),
+                Err(why) => left_out.push(format!("integrationResponses: {why}")),
+            }
+        } else {
+            left_out.push(format!(
+                "integrationResponses: {} response(s), which the spec holds only for a WebSocket \
+                 API's AWS, HTTP or MOCK integration; left out, so the operator leaves them alone",
+                responses.len()
+            ));
+        }
+    }
     spec.region = Some(region.name.clone());
     spec.deletion_policy = Some(DeletionPolicy::Retain);
     spec.management_policy = Some(policy.management);
@@ -205,6 +227,83 @@ pub fn integration_spec(
         notes,
         left_out,
     })
+}
+
+/// Can this integration have integration responses, so that an import asks for them (one
+/// GetIntegrationResponses, the only call an import makes per integration)? Only a WebSocket API's
+/// integrations that are not proxies (AWS, HTTP, MOCK): API Gateway passes a proxy's answer on by itself
+/// and refuses responses for it, and an HTTP API has none.
+pub fn has_integration_responses(protocol: Protocol, fields: &IntegrationFields) -> bool {
+    protocol == Protocol::WebSocket
+        && matches!(
+            fields.integration_type,
+            Some(IntegrationType::Aws | IntegrationType::Http | IntegrationType::Mock)
+        )
+}
+
+/// Most entries the CRD allows in a response's responseTemplates or responseParameters.
+const MAX_RESPONSE_MAP_ENTRIES: usize = 16;
+/// Longest integrationResponseKey the CRD allows.
+const MAX_RESPONSE_KEY_LEN: usize = 256;
+/// Longest templateSelectionExpression of a response the CRD allows.
+const MAX_RESPONSE_SELECTION_LEN: usize = 1024;
+
+/// spec.integrationResponses for the responses AWS holds ([`spec_from_observed`]: by key, without
+/// tombstones), or why the spec cannot hold them: a value the CRD would refuse, or a difference the
+/// operator's own response diff would still find (two responses under one key), so that applying the
+/// spec would change them.
+pub fn imported_responses(
+    observed: &[ObservedResponse],
+) -> Result<Vec<IntegrationResponseSpec>, String> {
+    let list = spec_from_observed(observed);
+    if list.len() > MAX_INTEGRATION_RESPONSES {
+        return Err(format!(
+            "{} responses, more than the {MAX_INTEGRATION_RESPONSES} the spec holds",
+            list.len()
+        ));
+    }
+    for r in &list {
+        let key = &r.integration_response_key;
+        let pattern = key.len() > 2 && key.starts_with('/') && key.ends_with('/');
+        if (key != DEFAULT_RESPONSE_KEY && !pattern) || key.len() > MAX_RESPONSE_KEY_LEN {
+            return Err(format!(
+                "key {key:?} is neither {DEFAULT_RESPONSE_KEY} nor a pattern between slashes of at \
+                 most {MAX_RESPONSE_KEY_LEN} characters"
+            ));
+        }
+        let too_many = |m: &Option<BTreeMap<String, String>>| {
+            m.as_ref()
+                .is_some_and(|m| m.len() > MAX_RESPONSE_MAP_ENTRIES)
+        };
+        if too_many(&r.response_templates) || too_many(&r.response_parameters) {
+            return Err(format!(
+                "response {key:?} has more than {MAX_RESPONSE_MAP_ENTRIES} responseTemplates or \
+                 responseParameters"
+            ));
+        }
+        if r.template_selection_expression
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_RESPONSE_SELECTION_LEN)
+        {
+            return Err(format!(
+                "response {key:?} has a templateSelectionExpression longer than \
+                 {MAX_RESPONSE_SELECTION_LEN} characters"
+            ));
+        }
+    }
+    let wanted = WantedResponses::new(Some(list.clone()), BTreeMap::new());
+    if let Some(change) = next_response_change(&wanted, observed) {
+        let what = match change {
+            ResponseChange::Create(_) => "create",
+            ResponseChange::Update { .. } => "update",
+            ResponseChange::Delete { .. } => "delete",
+        };
+        return Err(format!(
+            "a spec of them would still {what} response {:?} (two responses under one key?)",
+            change.key()
+        ));
+    }
+    Ok(list)
 }
 
 /// The name a connectionRef can use for VPC link `id`, or why it keeps the ID.
@@ -278,8 +377,7 @@ fn spec_of(fields: &IntegrationFields) -> Option<ApiIntegrationSpec> {
         region: None,
         deletion_policy: None,
         management_policy: None,
-        // Responses are not in GetIntegrations' answer; `plan::spec_from_observed` turns one
-        // GetIntegrationResponses per non-proxy WebSocket integration into this list (issue 23).
+        // Not in GetIntegrations' answer: `integration_spec` adds them from GetIntegrationResponses.
         integration_responses: None,
     })
 }

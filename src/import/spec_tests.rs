@@ -135,6 +135,7 @@ fn a_unique_api_name_becomes_an_api_ref_and_a_shared_one_stays_an_id_with_a_note
     let d = integration_spec(
         &orders,
         &observed(http_proxy_as_aws_reports_it()),
+        &[],
         &r,
         OBSERVE,
     )
@@ -153,6 +154,7 @@ fn a_unique_api_name_becomes_an_api_ref_and_a_shared_one_stays_an_id_with_a_note
     let d = integration_spec(
         &orders,
         &observed(http_proxy_as_aws_reports_it()),
+        &[],
         &r,
         manage,
     )
@@ -175,7 +177,7 @@ fn a_vpc_link_is_named_by_its_name_only_when_unique_and_listed() {
         f.connection_id = Some(link.into());
         observed(f)
     };
-    let d = integration_spec(&orders, &private("vl1"), &r, OBSERVE).unwrap();
+    let d = integration_spec(&orders, &private("vl1"), &[], &r, OBSERVE).unwrap();
     assert_eq!(d.spec.connection_id, None);
     assert_eq!(
         d.spec.connection_ref.unwrap().name.as_deref(),
@@ -183,7 +185,7 @@ fn a_vpc_link_is_named_by_its_name_only_when_unique_and_listed() {
     );
     assert_eq!(d.spec.connection_type, Some(ConnectionType::VpcLink));
     for (link, says) in [("vl2", "2 VPC links"), ("v1-rest", "does not list")] {
-        let d = integration_spec(&orders, &private(link), &r, OBSERVE).unwrap();
+        let d = integration_spec(&orders, &private(link), &[], &r, OBSERVE).unwrap();
         assert_eq!(d.spec.connection_id.as_deref(), Some(link));
         assert_eq!(d.spec.connection_ref, None);
         assert_eq!(d.notes[0].key, "connectionId");
@@ -198,7 +200,7 @@ fn quick_create_and_unknown_values_are_not_imported() {
     let mut quick = observed(http_proxy_as_aws_reports_it());
     quick.api_gateway_managed = true;
     assert_eq!(
-        integration_spec(&orders, &quick, &r, OBSERVE),
+        integration_spec(&orders, &quick, &[], &r, OBSERVE),
         Err(NotImported::ManagedByApiGateway)
     );
     let mut newer = observed(http_proxy_as_aws_reports_it());
@@ -206,11 +208,11 @@ fn quick_create_and_unknown_values_are_not_imported() {
         field: Field::ConnectionType,
         value: "PRIVATE_LINK".into(),
     });
-    let refused = integration_spec(&orders, &newer, &r, OBSERVE).unwrap_err();
+    let refused = integration_spec(&orders, &newer, &[], &r, OBSERVE).unwrap_err();
     assert!(refused.to_string().contains("PRIVATE_LINK"), "{refused}");
     let untyped = observed(IntegrationFields::default());
     assert_eq!(
-        integration_spec(&orders, &untyped, &r, OBSERVE),
+        integration_spec(&orders, &untyped, &[], &r, OBSERVE),
         Err(NotImported::NoType)
     );
 }
@@ -251,7 +253,7 @@ proptest! {
         let again = imported_fields(&as_aws_reports(imported.clone(), protocol, fill), protocol);
         prop_assert_eq!(again, imported);
         let orders = api("a1", "orders", protocol);
-        let d = integration_spec(&orders, &observed(held), &region(vec![orders.clone()]), OBSERVE);
+        let d = integration_spec(&orders, &observed(held), &[], &region(vec![orders.clone()]), OBSERVE);
         prop_assert!(d.is_ok(), "{:?}", d);
     }
 }
@@ -263,7 +265,7 @@ fn a_value_the_spec_cannot_hold_is_left_out_and_said_so() {
     let mut f = http_proxy_as_aws_reports_it();
     f.payload_format_version = None;
     f.timeout_in_millis = Some(30000);
-    let d = integration_spec(&chat, &observed(f.clone()), &r, OBSERVE).unwrap();
+    let d = integration_spec(&chat, &observed(f.clone()), &[], &r, OBSERVE).unwrap();
     assert_eq!(d.spec.timeout_in_millis, None);
     assert_eq!(d.left_out.len(), 1);
     assert!(
@@ -276,9 +278,163 @@ fn a_value_the_spec_cannot_hold_is_left_out_and_said_so() {
     let d = integration_spec(
         &orders,
         &observed(f),
+        &[],
         &region(vec![orders.clone()]),
         OBSERVE,
     )
     .unwrap();
     assert!(d.left_out.is_empty());
+}
+
+fn response(id: &str, key: &str) -> ObservedResponse {
+    ObservedResponse {
+        id: id.into(),
+        fields: IntegrationResponseSpec {
+            integration_response_key: key.into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn websocket_mock() -> IntegrationFields {
+    IntegrationFields {
+        integration_type: Some(IntegrationType::Mock),
+        passthrough_behavior: Some(PassthroughBehavior::WhenNoMatch),
+        payload_format_version: Some(PayloadFormatVersion::V1),
+        timeout_in_millis: Some(29000),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn only_a_websocket_apis_integrations_that_are_not_proxies_have_responses() {
+    for (protocol, t, has) in [
+        (Protocol::WebSocket, Some(IntegrationType::Mock), true),
+        (Protocol::WebSocket, Some(IntegrationType::Aws), true),
+        (Protocol::WebSocket, Some(IntegrationType::Http), true),
+        (Protocol::WebSocket, Some(IntegrationType::AwsProxy), false),
+        (Protocol::WebSocket, Some(IntegrationType::HttpProxy), false),
+        (Protocol::WebSocket, None, false),
+        (Protocol::Http, Some(IntegrationType::AwsProxy), false),
+        (Protocol::Http, Some(IntegrationType::HttpProxy), false),
+        (Protocol::Http, Some(IntegrationType::Http), false),
+    ] {
+        let f = IntegrationFields {
+            integration_type: t,
+            ..Default::default()
+        };
+        assert_eq!(
+            has_integration_responses(protocol, &f),
+            has,
+            "{protocol:?} {t:?}"
+        );
+    }
+}
+
+#[test]
+fn the_responses_aws_holds_become_the_spec_by_key_and_none_leave_the_field_out() {
+    let chat = api("w1", "chat", Protocol::WebSocket);
+    let r = region(vec![chat.clone()]);
+    let mut two_xx = response("r2", "/2\\d\\d/");
+    two_xx.fields.response_parameters = Some(BTreeMap::new());
+    let mut default = response("r1", "$default");
+    default.fields.response_templates = Some(BTreeMap::from([
+        ("$default".to_string(), "{\"ok\":true}".to_string()),
+        // A key removed earlier, which AWS may keep as "".
+        ("text/plain".to_string(), String::new()),
+    ]));
+    let d = integration_spec(
+        &chat,
+        &observed(websocket_mock()),
+        &[two_xx, default],
+        &r,
+        OBSERVE,
+    )
+    .unwrap();
+    assert!(d.left_out.is_empty(), "{:?}", d.left_out);
+    assert_eq!(
+        d.spec.integration_responses,
+        Some(vec![
+            IntegrationResponseSpec {
+                integration_response_key: "$default".into(),
+                response_templates: Some(BTreeMap::from([(
+                    "$default".to_string(),
+                    "{\"ok\":true}".to_string()
+                )])),
+                ..Default::default()
+            },
+            IntegrationResponseSpec {
+                integration_response_key: "/2\\d\\d/".into(),
+                ..Default::default()
+            },
+        ])
+    );
+    // Without responses the spec is the one an import wrote before responses existed.
+    let without = integration_spec(&chat, &observed(websocket_mock()), &[], &r, OBSERVE).unwrap();
+    assert_eq!(without.spec.integration_responses, None);
+    assert_eq!(
+        without.spec,
+        ApiIntegrationSpec {
+            integration_responses: None,
+            ..d.spec
+        }
+    );
+}
+
+#[test]
+fn responses_the_spec_cannot_hold_in_sync_are_left_out_and_said_so() {
+    let chat = api("w1", "chat", Protocol::WebSocket);
+    let r = region(vec![chat.clone()]);
+    let cases: Vec<(Vec<ObservedResponse>, &str)> = vec![
+        // Two responses under one key: the operator's diff would delete the second.
+        (
+            vec![response("r1", "$default"), response("r2", "$default")],
+            "would still delete response \"$default\"",
+        ),
+        // A key the CRD refuses.
+        (vec![response("r1", "2xx")], "key \"2xx\""),
+        (vec![response("r1", "//")], "key \"//\""),
+        (
+            (0..=MAX_INTEGRATION_RESPONSES)
+                .map(|i| response(&format!("r{i}"), &format!("/{i}/")))
+                .collect(),
+            "33 responses",
+        ),
+        (
+            vec![{
+                let mut r = response("r1", "$default");
+                r.fields.response_templates = Some(
+                    (0..=16)
+                        .map(|i| (format!("t{i}"), "x".to_string()))
+                        .collect(),
+                );
+                r
+            }],
+            "more than 16",
+        ),
+    ];
+    for (held, why) in cases {
+        let d = integration_spec(&chat, &observed(websocket_mock()), &held, &r, OBSERVE).unwrap();
+        assert_eq!(d.spec.integration_responses, None, "{why}");
+        assert_eq!(d.left_out.len(), 1, "{:?}", d.left_out);
+        assert!(
+            d.left_out[0].starts_with("integrationResponses: ") && d.left_out[0].contains(why),
+            "{:?} should say {why}",
+            d.left_out
+        );
+    }
+    // Responses beside a proxy integration (which AWS refuses to make) are not written either.
+    let mut proxy = http_proxy_as_aws_reports_it();
+    proxy.payload_format_version = None;
+    proxy.timeout_in_millis = Some(29000);
+    let d = integration_spec(
+        &chat,
+        &observed(proxy),
+        &[response("r1", "$default")],
+        &r,
+        OBSERVE,
+    )
+    .unwrap();
+    assert_eq!(d.spec.integration_responses, None);
+    assert!(d.left_out[0].contains("1 response(s)"), "{:?}", d.left_out);
 }

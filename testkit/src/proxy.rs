@@ -778,6 +778,48 @@ pub fn classify(
         ("GET", ["v2", "apis", _, "integrations", _]) => "GetIntegration",
         ("PATCH", ["v2", "apis", _, "integrations", _]) => "UpdateIntegration",
         ("DELETE", ["v2", "apis", _, "integrations", _]) => "DeleteIntegration",
+        ("GET", ["v2", "apis", _, "integrations", _, "integrationresponses"]) => {
+            "GetIntegrationResponses"
+        }
+        ("POST", ["v2", "apis", _, "integrations", _, "integrationresponses"]) => {
+            "CreateIntegrationResponse"
+        }
+        (
+            "GET",
+            [
+                "v2",
+                "apis",
+                _,
+                "integrations",
+                _,
+                "integrationresponses",
+                _,
+            ],
+        ) => "GetIntegrationResponse",
+        (
+            "PATCH",
+            [
+                "v2",
+                "apis",
+                _,
+                "integrations",
+                _,
+                "integrationresponses",
+                _,
+            ],
+        ) => "UpdateIntegrationResponse",
+        (
+            "DELETE",
+            [
+                "v2",
+                "apis",
+                _,
+                "integrations",
+                _,
+                "integrationresponses",
+                _,
+            ],
+        ) => "DeleteIntegrationResponse",
         ("GET", ["v2", "vpclinks"]) => "GetVpcLinks",
         ("GET", ["v2", "apis", _, "routes"]) => "GetRoutes",
         _ => {
@@ -803,6 +845,16 @@ pub fn classify(
     };
     let integration = match parts.as_slice() {
         ["v2", "apis", _, "integrations", id] => Some(id.to_string()),
+        // An integration's responses name it too.
+        [
+            "v2",
+            "apis",
+            _,
+            "integrations",
+            id,
+            "integrationresponses",
+            ..,
+        ] => Some(id.to_string()),
         _ => None,
     };
     (op.to_string(), integration)
@@ -945,6 +997,23 @@ mod tests {
         );
         assert_eq!(op("GET", "/v2/apis/a1/integrations").0, "GetIntegrations");
         assert_eq!(op("GET", "/v2/apis/a1/routes").0, "GetRoutes");
+        let responses = "/v2/apis/a1/integrations/i9/integrationresponses";
+        assert_eq!(
+            op("GET", responses),
+            (
+                "GetIntegrationResponses".to_string(),
+                Some("i9".to_string())
+            )
+        );
+        assert_eq!(op("POST", responses).0, "CreateIntegrationResponse");
+        for (method, name) in [
+            ("GET", "GetIntegrationResponse"),
+            ("PATCH", "UpdateIntegrationResponse"),
+            ("DELETE", "DeleteIntegrationResponse"),
+        ] {
+            let path = format!("{responses}/r1");
+            assert_eq!(classify(method, &path, b"", None).0, name);
+        }
         assert_eq!(op("GET", "/v2/apis/a1/integrations/i9").0, "GetIntegration");
         assert_eq!(
             op("DELETE", "/v2/apis/a1/integrations/i9").0,
