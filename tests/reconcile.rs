@@ -723,13 +723,20 @@ fn a_panic_in_a_reconcile_is_caught_counted_reported_and_retried() {
 }
 
 /// A resource naming an API that does not exist says ApiNotFound, and becomes Ready by itself once the
-/// API is created. moto's seed endpoint makes the API's future ID known in advance.
+/// API is created. moto's seed endpoint makes the API's future ID known in advance; reseeding repeats
+/// IDs, so this test has a moto of its own (on the stack's moto, other executables running at the same
+/// time had an integration replaced by one made later under the same ID).
 #[test]
 fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
-    let setup = Scenario::builder("e2e-noapi");
+    let private = testkit::control::PrivateMoto::start();
+    let mut setup = Scenario::builder("e2e-noapi").env("AWS_ENDPOINT_URL", &private.endpoint);
+    setup.moto = testkit::moto::Moto {
+        client: testkit::moto::apigw_client(&private.endpoint),
+    };
     let seed = rand::random_range(0..1_000_000);
+    let reseed = || testkit::moto::seed_moto(&private.endpoint, seed);
     // Learn the ID moto will give the first API created after seeding, then remove that API.
-    setup.moto.seed(seed);
+    reseed();
     let future_id = setup.moto.create_api("HTTP");
     setup.moto.delete_api(&future_id);
     let s = setup.start();
@@ -741,12 +748,12 @@ fn unknown_api_reports_api_not_found_then_becomes_ready_by_itself() {
     assert!(event_reasons("early", n).contains(&"ApiNotFound".to_string()));
     assert_eq!(op.count("CreateIntegration"), 0);
 
-    // Other tests create IDs in parallel: retry until the seeded create yields the expected ID.
+    // The operator's own calls draw IDs too: retry until the seeded create yields the expected ID.
     eventually(
         "moto to create the API with the expected ID",
         MOTO_TIMEOUT,
         || {
-            moto.seed(seed);
+            reseed();
             let id = moto.create_api("HTTP");
             if id == future_id {
                 Some(())

@@ -122,13 +122,16 @@ impl Moto {
         )
         .expect("moto deletes the integration");
     }
+}
 
-    /// Reseeds moto's random generator (moto's own `/moto-api/seed` endpoint): IDs made after it are
-    /// predictable, which lets a test learn an API ID before that API exists.
-    pub fn seed(&self, seed: u32) {
-        let url = format!("{}/moto-api/seed?a={seed}", moto_endpoint());
-        block_on(post_empty(&url)).expect("moto takes the seed");
-    }
+/// Reseeds the random generator of the moto at `endpoint` (moto's own `/moto-api/seed`): IDs made after
+/// it are predictable, which lets a test learn an API ID before that API exists. Only for a moto of the
+/// test's own ([`crate::control::PrivateMoto`]): after a reseed the IDs repeat, and on the stack's moto,
+/// which other test executables use at the same time, a repeated integration ID replaces the
+/// integration that already has it.
+pub fn seed_moto(endpoint: &str, seed: u32) {
+    let url = format!("{endpoint}/moto-api/seed?a={seed}");
+    block_on(post_empty(&url)).expect("moto takes the seed");
 }
 
 async fn post_empty(url: &str) -> Result<(), String> {
