@@ -171,7 +171,7 @@ pub fn integration_spec(
         return Err(NotImported::WouldChange(drift));
     }
     let mut notes = Vec::new();
-    let mut spec = spec_of(&fields).ok_or(NotImported::NoType)?;
+    let mut spec = fields.to_spec().ok_or(NotImported::NoType)?;
     let namesakes = region.apis.iter().filter(|a| a.name == api.name).count();
     if namesakes == 1 && !api.name.is_empty() {
         spec.api_ref = Some(ApiRef {
@@ -329,57 +329,6 @@ fn vpc_link_by_name(id: &str, region: &Region) -> Result<String, String> {
             region.name, link.name
         ))
     }
-}
-
-/// A spec holding exactly `fields` (and none of the operator's own fields); None without a type.
-fn spec_of(fields: &IntegrationFields) -> Option<ApiIntegrationSpec> {
-    // Taken apart without `..`: a new integration field does not compile until it is imported.
-    let IntegrationFields {
-        integration_type,
-        integration_uri,
-        integration_method,
-        integration_subtype,
-        connection_type,
-        connection_id,
-        credentials_arn,
-        description,
-        payload_format_version,
-        timeout_in_millis,
-        request_parameters,
-        request_templates,
-        response_parameters,
-        template_selection_expression,
-        content_handling_strategy,
-        passthrough_behavior,
-        tls_config,
-    } = fields.clone();
-    Some(ApiIntegrationSpec {
-        api_id: None,
-        api_ref: None,
-        integration_type: integration_type?,
-        integration_uri,
-        integration_method,
-        integration_subtype,
-        connection_type,
-        connection_id,
-        connection_ref: None,
-        credentials_arn,
-        description,
-        payload_format_version,
-        timeout_in_millis,
-        request_parameters,
-        request_templates,
-        response_parameters,
-        template_selection_expression,
-        content_handling_strategy,
-        passthrough_behavior,
-        tls_config,
-        region: None,
-        deletion_policy: None,
-        management_policy: None,
-        // Not in GetIntegrations' answer: `integration_spec` adds them from GetIntegrationResponses.
-        integration_responses: None,
-    })
 }
 
 #[cfg(test)]

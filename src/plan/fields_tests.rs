@@ -81,52 +81,18 @@ pub(crate) fn arbitrary_fields() -> impl Strategy<Value = IntegrationFields> {
     })
 }
 
-/// The spec that asks for `fields` (integrationType from `fields`, the operator's own fields fixed).
+/// The spec that asks for `fields` (integrationType from `fields`, HTTP_PROXY when it has none), with the
+/// operator's own fields fixed.
 pub(crate) fn spec_of(fields: &IntegrationFields) -> ApiIntegrationSpec {
-    let IntegrationFields {
-        integration_type,
-        integration_uri,
-        integration_method,
-        integration_subtype,
-        connection_type,
-        connection_id,
-        credentials_arn,
-        description,
-        payload_format_version,
-        timeout_in_millis,
-        request_parameters,
-        request_templates,
-        response_parameters,
-        template_selection_expression,
-        content_handling_strategy,
-        passthrough_behavior,
-        tls_config,
-    } = fields.clone();
+    let typed = IntegrationFields {
+        integration_type: Some(fields.integration_type.unwrap_or(Type::HttpProxy)),
+        ..fields.clone()
+    };
     ApiIntegrationSpec {
         api_id: Some("a1b2c3d4e5".into()),
-        api_ref: None,
-        integration_type: integration_type.unwrap_or(Type::HttpProxy),
-        integration_uri,
-        integration_method,
-        integration_subtype,
-        connection_type,
-        connection_id,
-        connection_ref: None,
-        credentials_arn,
-        description,
-        payload_format_version,
-        timeout_in_millis,
-        request_parameters,
-        request_templates,
-        response_parameters,
-        template_selection_expression,
-        content_handling_strategy,
-        passthrough_behavior,
-        tls_config,
         region: Some("eu-west-1".into()),
         deletion_policy: Some(DeletionPolicy::Retain),
-        management_policy: None,
-        integration_responses: None,
+        ..typed.to_spec().expect("a type was just set")
     }
 }
 
