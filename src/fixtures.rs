@@ -797,6 +797,7 @@ impl Settings {
             slow_retry: Duration::from_secs(60),
             aws_rate: 1_000_000.0,
             aws_burst: 1_000_000,
+            aws_min_rate: crate::aws::DEFAULT_FLOOR,
             tenancy: Tenancy::Open,
             failpoints: Default::default(),
             namespace: None,

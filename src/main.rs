@@ -104,6 +104,12 @@ struct RunArgs {
     /// own bucket is empty then), so a burst is only spent when nobody else has spent the account's.
     #[arg(long, env = "APIGW_AWS_BURST", default_value_t = 40)]
     aws_burst: u32,
+    /// The least API Gateway calls per second per account and region, whatever API Gateway answers.
+    /// Throttled, the budget gives way down to this. Raise it (to half of --aws-rate, say) when the
+    /// account is shared with a tool that does not slow down when throttled (ACK and Crossplane retry at
+    /// their own pace): giving way to such a tool only hands it the quota.
+    #[arg(long, env = "APIGW_AWS_MIN_RATE", default_value_t = apigw_operator::aws::DEFAULT_FLOOR)]
+    aws_min_rate: f64,
     /// Resources reconciled at once. More than --aws-concurrency, so that one reconcile's Kubernetes
     /// reads and writes overlap another's AWS call.
     #[arg(long, env = "APIGW_CONCURRENCY", default_value_t = 16)]
@@ -197,6 +203,10 @@ async fn main() -> ExitCode {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     anyhow::ensure!(args.aws_rate > 0.0, "--aws-rate must be positive");
+    anyhow::ensure!(
+        args.aws_min_rate > 0.0 && args.aws_min_rate <= args.aws_rate,
+        "--aws-min-rate must be positive and at most --aws-rate"
+    );
     let sdk_config = sdk_config(args.region.as_deref()).await;
     let default_region = sdk_config
         .region()
@@ -207,6 +217,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let health = Arc::new(Health::default());
     let stats = Arc::new(CallStats::new(call_log(&args)?).with_metrics(metrics.clone()));
     tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
+        min_rate = settings.aws_min_rate,
         resync = ?settings.resync, "starting apigw-operator");
     tokio::spawn(log_aws_identity(sdk_config.clone()));
     // With leader election, every write goes through the fence: checked once here, refused at start
@@ -371,6 +382,7 @@ fn settings(args: &RunArgs, default_region: String) -> Settings {
         slow_retry: Duration::from_secs(args.slow_retry_seconds.max(1)),
         aws_rate: args.aws_rate,
         aws_burst: args.aws_burst,
+        aws_min_rate: args.aws_min_rate,
         failpoints: apigw_operator::failpoints::Failpoints::from_env(),
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,

@@ -105,6 +105,7 @@ fn chart_lints_clean_and_its_schema_refuses_bad_values() {
             "aws.credentialsSecret.name=aws-keys",
             "aws.endpointUrl=https://apigateway.eu-west-1.amazonaws.com",
             "aws.rateLimit=2.5",
+            "aws.minRate=1.25",
             "leaderElection.enabled=false",
             "metrics.service.enabled=false",
             "logFormat=json",
@@ -135,6 +136,7 @@ fn chart_lints_clean_and_its_schema_refuses_bad_values() {
         ("replicas=-1", "/replicas"),
         ("region=Europe", "/region"),
         ("aws.rateLimit=0", "/aws/rateLimit"),
+        ("aws.minRate=0", "/aws/minRate"),
         ("resyncSeconds=0", "/resyncSeconds"),
         ("watchNamespace=Not_A_Namespace", "/watchNamespace"),
         (

@@ -14,6 +14,7 @@ mod stats;
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
 pub use error::AwsError;
 pub use gateway::{Connect, Gateway, SdkConnector, Slots, reader};
+pub use ratelimit::DEFAULT_FLOOR;
 pub use responses::{responses_from_sdk, responses_spec_from_sdk};
 pub use stats::{CallRecord, CallStats};
 

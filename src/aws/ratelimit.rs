@@ -24,8 +24,9 @@ const SCALE: f64 = 0.0025;
 /// refused it there, so the other caller has probably left. From 5/s back to 10/s in 4.6 s once past
 /// the old limit (at SCALE it would take 12.6 s); each probe costs about one refused call.
 const PROBE_SCALE: f64 = 0.05;
-/// The slowest the budget goes, whatever AWS answers: a resource must still move.
-const FLOOR: f64 = 0.5;
+/// The slowest the budget goes by default, whatever AWS answers: a resource must still move
+/// (`--aws-min-rate`).
+pub const DEFAULT_FLOOR: f64 = 0.5;
 /// A waiter looks at the allowed rate again at least this often (it may have risen meanwhile).
 const RECHECK: Duration = Duration::from_millis(250);
 
@@ -54,10 +55,18 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(ceiling: f64) -> Self {
+        Budget::with_floor(ceiling, DEFAULT_FLOOR)
+    }
+
+    /// A budget that never goes below `floor` (nor above `ceiling`), whatever AWS answers. A floor above
+    /// the default keeps a share of the quota beside a caller that does not slow down when throttled;
+    /// see `--aws-min-rate`.
+    pub fn with_floor(ceiling: f64, floor: f64) -> Self {
         assert!(ceiling > 0.0, "the ceiling must be positive");
+        assert!(floor > 0.0, "the floor must be positive");
         Budget {
             ceiling,
-            floor: FLOOR.min(ceiling),
+            floor: floor.min(ceiling),
             last_max: ceiling,
             decreased_at: None,
             back_after: 0.0,
@@ -93,6 +102,10 @@ impl Budget {
 
     pub fn ceiling(&self) -> f64 {
         self.ceiling
+    }
+
+    pub fn floor(&self) -> f64 {
+        self.floor
     }
 }
 
@@ -173,9 +186,14 @@ impl TokenBucket {
     /// measured 46 calls in one second across restarts at 8/s, burst 20). Starting empty, any window
     /// across restarts holds at most burst + rate × window, as within one process.
     pub fn new(rate: f64, burst: u32) -> Self {
+        TokenBucket::with_floor(rate, burst, DEFAULT_FLOOR)
+    }
+
+    /// A bucket whose budget never goes below `floor` calls/s (see [`Budget::with_floor`]).
+    pub fn with_floor(rate: f64, burst: u32, floor: f64) -> Self {
         TokenBucket {
             bucket: Mutex::new(Bucket::new(rate, burst, Instant::now()).emptied()),
-            budget: std::sync::Mutex::new(Budget::new(rate)),
+            budget: std::sync::Mutex::new(Budget::with_floor(rate, floor)),
             cut: AtomicBool::new(false),
             allowed: AtomicU64::new(rate.to_bits()),
         }
@@ -336,6 +354,10 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ratelimit_sim.rs"]
+mod sim;
 
 #[cfg(test)]
 #[path = "ratelimit_budget_tests.rs"]

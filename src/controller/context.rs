@@ -27,6 +27,8 @@ pub struct Settings {
     /// AWS calls per second per region, and burst.
     pub aws_rate: f64,
     pub aws_burst: u32,
+    /// The least calls per second the adaptive budget goes down to when throttled.
+    pub aws_min_rate: f64,
     /// Who may manage what: open (one identity, any API) or by ApiGatewayAccess policies.
     pub tenancy: Tenancy,
     /// Test hooks (only with the cargo feature `failpoints`).
@@ -88,6 +90,7 @@ impl Context {
         let scopes = Scopes::new(Limits {
             rate: settings.aws_rate,
             burst: settings.aws_burst,
+            min_rate: settings.aws_min_rate,
             in_flight: settings.aws_concurrency,
             resync: settings.resync,
         });

@@ -41,6 +41,8 @@ pub struct Limits {
     /// AWS calls per second per account and region, and burst.
     pub rate: f64,
     pub burst: u32,
+    /// The least calls per second the budget goes down to when throttled.
+    pub min_rate: f64,
     /// API Gateway calls in flight at once per account and region.
     pub in_flight: usize,
     /// The drift period: a listing of integrations serves drift checks for a quarter of it, the API and
@@ -97,7 +99,11 @@ impl Scope {
     pub fn new(limits: &Limits) -> Self {
         let resync = limits.resync;
         Scope {
-            bucket: Arc::new(TokenBucket::new(limits.rate, limits.burst)),
+            bucket: Arc::new(TokenBucket::with_floor(
+                limits.rate,
+                limits.burst,
+                limits.min_rate,
+            )),
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.in_flight.max(1))),
             // A listing serves drift checks for a quarter of the period.
             listings: ListingCache::new(resync.mul_f64(0.25)),

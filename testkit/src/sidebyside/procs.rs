@@ -73,6 +73,11 @@ impl Controller {
         }
     }
 
+    /// Appends arguments to the command line of the next start.
+    pub fn add_args(&mut self, args: impl IntoIterator<Item = String>) {
+        self.args.extend(args);
+    }
+
     pub fn spawn(&mut self) {
         self.log_offset = std::fs::metadata(&self.log).map_or(0, |m| m.len() as usize);
         let mut cmd = Command::new(&self.program);

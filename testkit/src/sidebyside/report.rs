@@ -270,9 +270,10 @@ fn quota_section(md: &mut String, q: &QuotaMeasured) {
          contender, longer than any phase. The bound of a phase is (admitted calls − burst) / rate: no \
          client can do those calls faster from a full bucket (a refused call costs no token). \
          Calls per resource count every API Gateway call, refused ones included. Ours runs with its \
-         defaults: the adaptive budget per account and region (ceiling 10 calls/s, burst 40, its bucket \
-         empty when the process starts), SDK retries off, at most 4 calls in flight. ACK runs with its \
-         own defaults and 4 workers.\n",
+         defaults: the adaptive budget per account and region (ceiling 10 calls/s, floor 0.5 calls/s, \
+         burst 40, its bucket empty when the process starts), SDK retries off, at most 4 calls in \
+         flight; in row (e) only, its floor is 5 calls/s (`--aws-min-rate 5`), so that it keeps half the \
+         quota beside a caller that does not slow down. ACK runs with its own defaults and 4 workers.\n",
         burst = quota.burst,
         rate = quota.rate,
         drift = underquota::DRIFT_S,

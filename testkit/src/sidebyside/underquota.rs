@@ -40,10 +40,21 @@ pub enum Row {
     Ack4,
     /// (d) ACK with 4 workers beside ours, each with half the objects.
     AckBesideOurs,
+    /// (e) as (d), ours keeping half the quota (`--aws-min-rate` at half its ceiling).
+    AckBesideOursKeepingHalf,
 }
 
 impl Row {
-    pub const ALL: [Row; 4] = [Row::Ours, Row::OursTwice, Row::Ack4, Row::AckBesideOurs];
+    pub const ALL: [Row; 5] = [
+        Row::Ours,
+        Row::OursTwice,
+        Row::Ack4,
+        Row::AckBesideOurs,
+        Row::AckBesideOursKeepingHalf,
+    ];
+
+    /// `--aws-min-rate` of ours in the row (e): half of its default ceiling.
+    pub const KEPT_RATE: &str = "5";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,6 +62,7 @@ impl Row {
             Row::OursTwice => "quota-ours-x2",
             Row::Ack4 => "quota-ack-4",
             Row::AckBesideOurs => "quota-ack-4+ours",
+            Row::AckBesideOursKeepingHalf => "quota-ack-4+ours-min-5",
         }
     }
 
@@ -60,6 +72,9 @@ impl Row {
             Row::OursTwice => "(b) two of ours, one account, N/2 each",
             Row::Ack4 => "(c) ACK, 4 workers, alone",
             Row::AckBesideOurs => "(d) ACK (4 workers) beside ours, N/2 each",
+            Row::AckBesideOursKeepingHalf => {
+                "(e) as (d), ours with --aws-min-rate 5 (keeps half the quota)"
+            }
         }
     }
 
@@ -73,7 +88,15 @@ impl Row {
             Row::Ours => vec![Kind::Ours],
             Row::OursTwice => vec![Kind::Ours, Kind::Ours],
             Row::Ack4 => vec![Kind::Ack4],
-            Row::AckBesideOurs => vec![Kind::Ack4, Kind::Ours],
+            Row::AckBesideOurs | Row::AckBesideOursKeepingHalf => vec![Kind::Ack4, Kind::Ours],
+        }
+    }
+
+    /// Arguments ours gets in this row beyond its defaults.
+    pub fn our_args(self) -> Vec<String> {
+        match self {
+            Row::AckBesideOursKeepingHalf => vec!["--aws-min-rate".into(), Row::KEPT_RATE.into()],
+            _ => vec![],
         }
     }
 }
@@ -301,21 +324,29 @@ pub fn goals(run: &QuotaRun) -> Vec<Goal> {
             (format!("{} vs {}", pct(sa), pct(sc)), sa <= sc)
         }),
     );
-    let d = run.row(Row::AckBesideOurs);
-    goal(
-        "(d) beside ACK: ours done before ACK",
-        d.and_then(|r| {
-            let (to, ta) = (r.time_s(Some("ours"))?, r.time_s(Some("ack"))?);
-            Some((format!("{to:.1} s vs {ta:.1} s"), to < ta))
-        }),
-    );
-    goal(
-        "(d) beside ACK: ours throttled less than ACK",
-        d.map(|r| {
-            let (so, sa) = (r.throttled_share_of("ours"), r.throttled_share_of("ack"));
-            (format!("{} vs {}", pct(so), pct(sa)), so <= sa)
-        }),
-    );
+    for (row, label) in [
+        (Row::AckBesideOurs, "(d) beside ACK"),
+        (
+            Row::AckBesideOursKeepingHalf,
+            "(e) beside ACK, --aws-min-rate 5",
+        ),
+    ] {
+        let r = run.row(row);
+        goal(
+            &format!("{label}: ours done before ACK"),
+            r.and_then(|r| {
+                let (to, ta) = (r.time_s(Some("ours"))?, r.time_s(Some("ack"))?);
+                Some((format!("{to:.1} s vs {ta:.1} s"), to < ta))
+            }),
+        );
+        goal(
+            &format!("{label}: ours throttled less than ACK"),
+            r.map(|r| {
+                let (so, sa) = (r.throttled_share_of("ours"), r.throttled_share_of("ack"));
+                (format!("{} vs {}", pct(so), pct(sa)), so <= sa)
+            }),
+        );
+    }
     out
 }
 
@@ -427,6 +458,9 @@ async fn run_row(
                 .join(format!("{}-{who}-{}.log", row.name(), cfg.resources));
             let _ = std::fs::remove_file(&log);
             let mut controller = controller(cfg, kind, &ns, &proxy.endpoint, DRIFT_S, log)?;
+            if kind == Kind::Ours {
+                controller.add_args(row.our_args());
+            }
             controller.spawn();
             seats.push(Seat {
                 who,
