@@ -15,6 +15,10 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::process::ExitCode;
 
+/// The target of the binary's log lines: the crate's name, as when they were all written in main.rs,
+/// wherever in src/main/ they are written now (log filters and queries that name it keep matching).
+const LOG_TARGET: &str = "apigw_operator";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {

@@ -1,6 +1,7 @@
 //! `apigw-operator run`: wires the clients, the fence, the HTTP server and the stop signal to the
 //! controller, and with leader election waits for the Lease first.
 
+use crate::LOG_TARGET;
 use crate::cli::{LogFormat, RunArgs, TenancyMode};
 use crate::startup::{ensure_can_list, kube_client, kube_config, log_aws_identity, sdk_config};
 use anyhow::Context;
@@ -37,7 +38,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let stats = Arc::new(CallStats::new(call_log(&args)?).with_metrics(metrics.clone()));
-    tracing::info!(region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
+    tracing::info!(target: LOG_TARGET, region = %settings.default_region, rate = settings.aws_rate, burst = settings.aws_burst,
         resync = ?settings.resync, "starting apigw-operator");
     tokio::spawn(log_aws_identity(sdk_config.clone()));
     // With leader election, every write goes through the fence: checked once here, refused at start
@@ -56,7 +57,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         termination_signal().await;
-        tracing::info!("termination signal: finishing in-flight work");
+        tracing::info!(target: LOG_TARGET, "termination signal: finishing in-flight work");
         let _ = stop_tx.send(true);
     });
     let shared = controller::Shared {
@@ -147,11 +148,11 @@ async fn serve_http(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --http-addr {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    tracing::info!(target: LOG_TARGET, addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
     let router = metrics::router(metrics, health);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "metrics server stopped");
+            tracing::error!(target: LOG_TARGET, error = %e, "metrics server stopped");
         }
     });
     Ok(())
@@ -203,7 +204,7 @@ async fn lead_then_run(
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let (metrics, fence) = (shared.metrics.clone(), shared.fence.clone());
     metrics.set_leader(false);
-    tracing::info!(lease = %args.lease_name, namespace = %lease_namespace, %identity,
+    tracing::info!(target: LOG_TARGET, lease = %args.lease_name, namespace = %lease_namespace, %identity,
         write_window = ?timings.write_window(), renew_every = ?timings.renew_every(), "waiting to lead");
     let became_leader = tokio::select! {
         r = leading.wait_for(|l| *l) => r.is_ok(),
@@ -214,7 +215,7 @@ async fn lead_then_run(
         let _ = lease_task.await;
         return Ok(());
     }
-    tracing::info!(%identity, "leading: starting the controller");
+    tracing::info!(target: LOG_TARGET, %identity, "leading: starting the controller");
     metrics.set_leader(true);
     let lost = {
         let mut rx = leading.clone();
@@ -252,7 +253,7 @@ async fn lead_then_run(
     // Closing the channel makes the lease task release the Lease, so a stand-by takes over at once.
     drop(leading);
     if let Err(e) = lease_task.await {
-        tracing::warn!(error = %e, "lease task failed");
+        tracing::warn!(target: LOG_TARGET, error = %e, "lease task failed");
     }
     metrics.set_leader(false);
     Ok(())

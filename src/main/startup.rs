@@ -1,6 +1,7 @@
 //! The clients' configuration from the environment, and the start-up checks that report a missing
 //! CRD, RBAC, cluster or AWS identity in words that name the fix.
 
+use crate::LOG_TARGET;
 use crate::one_line;
 use anyhow::Context;
 use apigw_operator::api::ApiIntegration;
@@ -124,11 +125,13 @@ pub(crate) async fn log_aws_identity(sdk_config: aws_config::SdkConfig) {
     let sts = aws_sdk_sts::Client::from_conf(config);
     match sts.get_caller_identity().send().await {
         Ok(who) => tracing::info!(
+            target: LOG_TARGET,
             account = who.account().unwrap_or("?"),
             arn = who.arn().unwrap_or("?"),
             "AWS identity"
         ),
         Err(e) => tracing::warn!(
+            target: LOG_TARGET,
             cause = %one_line(std::iter::successors(
                 Some(&e as &(dyn std::error::Error + 'static)),
                 |e| e.source()
