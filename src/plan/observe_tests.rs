@@ -431,6 +431,16 @@ mod responses {
             false,
         );
         let read = p.next();
+        assert!(
+            matches!(
+                read,
+                Do::Responses {
+                    step: ResponseStep::Read,
+                    ..
+                }
+            ),
+            "{read:?}"
+        );
         let same: Vec<_> = wanted()
             .declared
             .unwrap()
@@ -459,6 +469,16 @@ mod responses {
             false,
         );
         let read = p.next();
+        assert!(
+            matches!(
+                read,
+                Do::Responses {
+                    step: ResponseStep::Read,
+                    ..
+                }
+            ),
+            "{read:?}"
+        );
         p.record(&read, Outcome::Gone, Instant::now());
         assert_eq!(
             p.next(),
