@@ -8,10 +8,10 @@
 use super::diff::ObservedIntegration;
 use super::diff::Protocol;
 use super::due::next_check_in;
-use super::observe::{Observation, observation};
+use super::observe::{Observation, observation, with_responses};
 use super::responses::{
     ObservedResponse, ResponseChange, WantedResponses, WrittenResponse, apply_written,
-    next_response_change, response_ids,
+    next_response_change, observed_response_ids, response_ids,
 };
 use super::step::{Blocker, Holding, Observed, Step, next_step};
 use crate::api::ManagementPolicy;
@@ -259,6 +259,15 @@ impl Progress {
         }
     }
 
+    /// What status.integrationResponses records after an Observe look (rule 11): see
+    /// [`observed_response_ids`]; what the status has when the responses were not read.
+    pub fn observed_response_ids(&self) -> BTreeMap<String, String> {
+        match &self.responses_seen {
+            Some(seen) => observed_response_ids(&self.responses, seen),
+            None => self.responses.recorded.clone(),
+        }
+    }
+
     /// The same reconcile under `management`.
     pub fn with_management(mut self, management: ManagementPolicy) -> Self {
         self.management = management;
@@ -269,7 +278,7 @@ impl Progress {
     pub fn next(&self) -> Do {
         // Rule 11: Observe reports what it read and nothing else, before any finalizer, ID or AWS step.
         if self.management == ManagementPolicy::Observe {
-            return Do::Observe(observation(&self.observed));
+            return self.observe();
         }
         // Rule 12: responses exist on WebSocket APIs only; nothing is written for a spec that asks for
         // them on an HTTP API (the CEL rules catch it only when apiRef says the protocol).
@@ -294,6 +303,32 @@ impl Progress {
                 ref integration, ..
             } if self.id_on_server.as_deref() != Some(&integration.integration_id) => Do::RecordId,
             step => Do::Aws(step),
+        }
+    }
+
+    /// Rule 11: what Observe reports. Where Manage would look at the integration's responses (rule 12:
+    /// the spec declares them, or the status records some), they are read once (the only instruction
+    /// besides the report, and a read) and what Manage would change about them joins the drift.
+    fn observe(&self) -> Do {
+        // As Manage refuses it, before anything is read.
+        if self.responses.asks_for_any() && self.observed.protocol == Some(Protocol::Http) {
+            return Do::Observe(Observation::Blocked(Blocker::ResponsesOnHttpApi));
+        }
+        let found = observation(&self.observed);
+        let integration_id = match &found {
+            Observation::InSync(integration) | Observation::Drifted { integration, .. }
+                if self.responses.managed() =>
+            {
+                integration.integration_id.clone()
+            }
+            _ => return Do::Observe(found),
+        };
+        match &self.responses_seen {
+            None => Do::Responses {
+                integration_id,
+                step: ResponseStep::Read,
+            },
+            Some(seen) => Do::Observe(with_responses(found, &self.responses, seen)),
         }
     }
 
@@ -349,11 +384,21 @@ impl Progress {
             Outcome::Gone => {
                 self.responses_seen = None;
                 self.answered = None;
-                if let Holding::Recorded { id, .. } = &self.observed.holding {
-                    self.observed.holding = Holding::Recorded {
-                        id: id.clone(),
-                        found: None,
-                    };
+                match &self.observed.holding {
+                    Holding::Recorded { id, .. } => {
+                        self.observed.holding = Holding::Recorded {
+                            id: id.clone(),
+                            found: None,
+                        }
+                    }
+                    // Observe reads an adoption target's responses without adopting it first.
+                    Holding::AdoptionTarget { id, .. } => {
+                        self.observed.holding = Holding::AdoptionTarget {
+                            id: id.clone(),
+                            found: None,
+                        }
+                    }
+                    _ => {}
                 }
                 self.from_memory = false;
             }

@@ -175,7 +175,9 @@ impl Run<'_> {
             api: self.api,
             account_id: identity.role_arn.as_ref().map(|_| identity.account()),
         };
-        report_observed(self.obj, self.ctx, self.status.clone(), seen)
+        let mut status = self.status.clone();
+        status.integration_responses = progress.observed_response_ids();
+        report_observed(self.obj, self.ctx, status, seen)
             .await
             .map_err(applying)
     }
