@@ -14,18 +14,19 @@ use std::path::PathBuf;
 /// The contenders, in the order they run (the bench binary knows each by these names).
 const CONTENDERS: [&str; 5] = ["limit", "ours-unlimited", "ours", "ack-1", "ack-4"];
 /// The rows under the quota, in the order they run.
-const QUOTA_ROWS: [&str; 4] = [
+const QUOTA_ROWS: [&str; 5] = [
     "quota-ours",
     "quota-ours-x2",
     "quota-ack-4",
     "quota-ack-4+ours",
+    "quota-ack-4+ours-min-5",
 ];
 
 pub const USAGE: &str = "  bench          side-by-side benchmark on the local stack; writes docs/benchmarks.md
                  [--resources N,...]      (default 1000,5000)
                  [--only CONTENDER,...]   of limit, ours-unlimited, ours, ack-1, ack-4, and of the rows
                                           under the quota quota-ours, quota-ours-x2, quota-ack-4,
-                                          quota-ack-4+ours (default all)
+                                          quota-ack-4+ours, quota-ack-4+ours-min-5 (default all)
                  [--quota RATE/BURST]     API Gateway's quota the proxy keeps in the quota rows
                                           (default 10/40; off: no quota rows)
                  [--ack-src DIR]          ACK checkout (default ../shared/peers/ack-apigatewayv2-controller)
