@@ -7,7 +7,8 @@
 //! hands the listings to [`import`], and writes what [`render`] makes of the
 //! result.
 //!
-//! - [`list`]: the listings, the only part that calls AWS.
+//! - [`list`]: the listings, the only part that calls AWS, page by page.
+//! - [`retry`]: which failed calls are made again, and after which pause.
 //! - [`select`]: which APIs `--api-id`, `--api-name` and `--api-tag` choose.
 //! - [`spec`]: one integration's spec (AWS's values less AWS's own defaults, the API and VPC link by
 //!   name where unique, its integration responses), checked with the operator's own diff to change nothing.
@@ -17,6 +18,7 @@
 pub mod list;
 pub mod naming;
 pub mod render;
+pub mod retry;
 pub mod select;
 pub mod spec;
 
