@@ -1,8 +1,9 @@
 //! spec.integrationResponses end to end (design rule 12): the operator binary against the real API server
 //! and moto. Responses are made after their integration, changed in place, removed and added by key,
 //! repaired after an out-of-band delete, made again with a re-created integration, gone with the
-//! resource; a crash between the integration's create and its responses' leaves exactly one of each; and
-//! integrations that declare none never read them. Needs `cargo xtask stack up`.
+//! resource; a crash between the integration's create and its responses' leaves exactly one of each;
+//! integrations that declare none never read them; and in Observe they are read and reported, never
+//! written (rule 11). Needs `cargo xtask stack up`.
 
 mod common;
 mod e2e;
@@ -11,7 +12,7 @@ use common::{Manifest, eventually, kubectl_ok};
 use e2e::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -355,4 +356,158 @@ fn responses_on_an_http_api_are_refused_with_nothing_written() {
         "no AWS write: {:?}",
         writes.iter().map(|c| &c.op).collect::<Vec<_>>()
     );
+}
+
+/// Every write an Observe resource must never make, to the integration or to its responses.
+const WRITES: [&str; 6] = [
+    "CreateIntegration",
+    "UpdateIntegration",
+    "DeleteIntegration",
+    "CreateIntegrationResponse",
+    "UpdateIntegrationResponse",
+    "DeleteIntegrationResponse",
+];
+
+fn writes(op: &Operator) -> Vec<String> {
+    op.calls()
+        .into_iter()
+        .filter(|c| WRITES.contains(&c.op.as_str()))
+        .map(|c| c.op)
+        .collect()
+}
+
+/// A MOCK integration made directly in moto (as another tool would), with these responses (key,
+/// template under `$default`); returns its ID.
+fn mock_in_moto(moto: &Moto, api: &str, list: &[(&str, &str)]) -> String {
+    let made = block_on(
+        moto.client
+            .create_integration()
+            .api_id(api)
+            .integration_type(aws_sdk_apigatewayv2::types::IntegrationType::Mock)
+            .request_templates("$default", "{\"statusCode\": 200}")
+            .send(),
+    )
+    .expect("moto creates the integration");
+    let id = made.integration_id.unwrap();
+    for (key, template) in list {
+        block_on(
+            moto.client
+                .create_integration_response()
+                .api_id(api)
+                .integration_id(&id)
+                .integration_response_key(*key)
+                .response_templates("$default", *template)
+                .send(),
+        )
+        .expect("moto creates the integration response");
+    }
+    id
+}
+
+/// Rule 11 with rule 12: an integration another tool made, with two responses, is observed. The
+/// responses AWS holds are reported (their IDs in status.integrationResponses); a change and a delete
+/// made outside show in status.drift by key at a later look; responses are read once per look, not in a
+/// loop; and nothing at all is written. Switched to Manage, exactly the two listed changes are made.
+#[test]
+fn observe_reports_the_responses_aws_holds_and_their_drift_without_writing() {
+    let s = Scenario::new("e2e-resp-observe");
+    let (moto, op, n) = (&s.moto, &s.op, &s.ns.name);
+    let api = moto.create_api("WEBSOCKET");
+    let ok = "{\"ok\":true}";
+    let bad = "{\"ok\":false}";
+    let want = [("$default", ok), ("/4\\d\\d/", bad)];
+    let theirs = mock_in_moto(moto, &api, &want);
+    let (_, held) = responses(moto, &api, &theirs);
+    let observed = mock("chat", &api, &want)
+        .spec_field("managementPolicy", "Observe")
+        .annotation("apigw.dev/adopt-integration-id", &theirs);
+    observed.apply(n);
+
+    eventually(
+        "chat: InSync recording its responses",
+        READY_TIMEOUT,
+        || {
+            let (ready, reason, _) = ready_of("chat", n)?;
+            (ready == "True" && reason == "InSync" && recorded("chat", n) == held).then_some(())
+        },
+    );
+    let status = status_of("chat", n);
+    assert!(status["drift"].is_null(), "{status}");
+    assert_eq!(status["integrationId"], theirs.as_str());
+    assert!(op.count("GetIntegrationResponses") >= 1);
+
+    // Changed and deleted outside: reported by key at a later look, with both sides.
+    let changed = "{\"ok\":\"changed\"}";
+    block_on(
+        moto.client
+            .update_integration_response()
+            .api_id(&api)
+            .integration_id(&theirs)
+            .integration_response_id(&held["$default"])
+            .integration_response_key("$default")
+            .response_templates("$default", changed)
+            .send(),
+    )
+    .expect("moto updates the response");
+    delete_response(moto, &api, &theirs, &held["/4\\d\\d/"]);
+    let (_, message) = eventually("chat: Drifted", READY_TIMEOUT, || {
+        let (ready, reason, message) = ready_of("chat", n)?;
+        (reason == "Drifted").then_some((ready, message))
+    });
+    assert!(
+        message.contains("integrationResponses[$default]"),
+        "{message}"
+    );
+    assert_eq!(
+        status_of("chat", n)["drift"],
+        json!([
+            {"field": "integrationResponses[$default].responseTemplates",
+             "spec": json!({"$default": ok}).to_string(),
+             "aws": json!({"$default": changed}).to_string()},
+            {"field": "integrationResponses[/4\\d\\d/]",
+             "spec": json!({"integrationResponseKey": "/4\\d\\d/",
+                            "responseTemplates": {"$default": bad}}).to_string()},
+        ])
+    );
+    assert_eq!(
+        recorded("chat", n),
+        BTreeMap::from([("$default".to_string(), held["$default"].clone())]),
+        "only the responses still there keep their ID"
+    );
+    eventually("the Drifted Event", READY_TIMEOUT, || {
+        event_reasons("chat", n)
+            .contains(&"Drifted".to_string())
+            .then_some(())
+    });
+
+    // One read per look: three more reads take at least the half period between looks twice over.
+    let (start, since) = (op.count("GetIntegrationResponses"), Instant::now());
+    eventually("three more looks", READY_TIMEOUT, || {
+        (op.count("GetIntegrationResponses") >= start + 3).then_some(())
+    });
+    assert!(
+        since.elapsed() >= Duration::from_secs(4),
+        "3 reads in {:?}: not once per look",
+        since.elapsed()
+    );
+    assert_eq!(writes(op), Vec::<String>::new(), "Observe writes nothing");
+    let meta = get_json("apiintegration/chat", n)["metadata"].clone();
+    assert!(meta.get("finalizers").is_none(), "no finalizer: {meta}");
+    let (now, _) = responses(moto, &api, &theirs);
+    assert_eq!(
+        now,
+        BTreeMap::from([("$default".to_string(), changed.to_string())]),
+        "moto as it was left"
+    );
+
+    // Observe -> Manage: exactly the two changes status.drift listed.
+    observed.spec_field("managementPolicy", "Manage").apply(n);
+    wait_responses(moto, &api, "chat", n, &want);
+    wait_ready("apiintegration/chat", n, READY_TIMEOUT);
+    assert_eq!(
+        writes(op),
+        ["UpdateIntegrationResponse", "CreateIntegrationResponse"],
+        "one write per entry status.drift listed"
+    );
+    assert!(status_of("chat", n)["drift"].is_null());
 }

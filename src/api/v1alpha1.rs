@@ -1,50 +1,38 @@
 //! `ApiIntegration` v1alpha1: the spec mirrors API Gateway V2's CreateIntegration request field for field,
 //! plus two operator fields (`region`, `deletionPolicy`). Every rule the API server can check is in the
 //! schema: simple ones as OpenAPI constraints, cross-field ones as CEL rules built from [`spec_rules`].
+//!
+//! The spec is here; beside it `references` holds apiRef and connectionRef, `enums` the values spelled as
+//! API Gateway spells them, `responses` spec.integrationResponses, `rules` the CEL rules, `status` the
+//! status, and `annotations` the annotations the operator reads and writes.
 
 // `printcolumn(type_ = ..)` repeats by design; clippy reads the derive helper arguments as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod annotations;
+mod enums;
+mod references;
 mod responses;
 mod rules;
+mod status;
+pub use annotations::{ADOPT_ANNOTATION, CREATE_STARTED_ANNOTATION, CreateStarted};
+pub use enums::{
+    ApiProtocolType, ConnectionType, ContentHandlingStrategy, DeletionPolicy, IntegrationMethod,
+    IntegrationSubtype, IntegrationType, ManagementPolicy, PassthroughBehavior,
+    PayloadFormatVersion,
+};
+pub use references::{ApiRef, ConnectionRef};
 pub use responses::{
     DEFAULT_RESPONSE_KEY, IntegrationResponseSpec, MAX_INTEGRATION_RESPONSES, RESPONSE_KEY_MESSAGE,
 };
 pub use rules::{RESPONSE_MAPPING_KEY_MESSAGE, SpecRule, spec_rules};
 use rules::{add_spec_rules, response_parameters_schema};
-
-/// Annotation that, on create, makes the operator take over an integration that already exists in API
-/// Gateway instead of creating a new one.
-pub const ADOPT_ANNOTATION: &str = "apigw.dev/adopt-integration-id";
-
-/// Annotation the operator writes, together with its finalizer and in the same request, just before a
-/// resource's first CreateIntegration: where that create is made. Until status records an integration ID,
-/// its presence means "a create may have happened": the next run (or the deletion) looks for what it
-/// made instead of making another or leaking it. Once an ID is recorded it is history and is ignored.
-pub const CREATE_STARTED_ANNOTATION: &str = "apigw.dev/create-started";
-
-/// The value of [`CREATE_STARTED_ANNOTATION`] (JSON).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateStarted {
-    /// The API the integration is created on.
-    pub api_id: String,
-    /// The VPC link it uses, when connectionRef resolved one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_id: Option<String>,
-    /// The spec the create is sent with: what it made is looked for by this spec, not by the current one,
-    /// which may have been edited since.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<ApiIntegrationSpec>,
-    /// When the create was started.
-    pub at: Time,
-}
+pub use status::{ApiIntegrationStatus, FieldDrift};
 
 /// An API Gateway V2 integration (HTTP or WebSocket API) kept in step with this spec by apigw-operator.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -249,47 +237,6 @@ pub struct ApiIntegrationSpec {
     pub management_policy: Option<ManagementPolicy>,
 }
 
-/// An API named by what API Gateway knows it by: its Name, its Tags, or both.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.name) || has(self.tags)",
-    "message": "spec.apiRef needs name or tags (or both)",
-    "reason": "FieldValueRequired"
-}]))]
-pub struct ApiRef {
-    /// The API's Name in API Gateway, matched exactly.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
-    pub name: Option<String>,
-    /// Tags the API must carry, each with exactly this value (the API may carry more).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 16))]
-    pub tags: Option<BTreeMap<String, String>>,
-    /// Only APIs of this protocol match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol_type: Option<ApiProtocolType>,
-}
-
-/// A VPC link named by what API Gateway knows it by: its Name, its Tags, or both.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.name) || has(self.tags)",
-    "message": "spec.connectionRef needs name or tags (or both)",
-    "reason": "FieldValueRequired"
-}]))]
-pub struct ConnectionRef {
-    /// The VPC link's Name in API Gateway, matched exactly.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
-    pub name: Option<String>,
-    /// Tags the VPC link must carry, each with exactly this value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 16))]
-    pub tags: Option<BTreeMap<String, String>>,
-}
-
 /// TLS settings of a private integration.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -299,232 +246,6 @@ pub struct TlsConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub server_name_to_verify: Option<String>,
-}
-
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
-        }
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The value as API Gateway spells it.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($wire => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
-                }
-            }
-        }
-    };
-}
-
-wire_enum!(
-    /// The protocol of an API.
-    ApiProtocolType {
-        Http = "HTTP",
-        WebSocket = "WEBSOCKET",
-    }
-);
-
-wire_enum!(
-    /// The kind of backend.
-    IntegrationType {
-        Aws = "AWS",
-        AwsProxy = "AWS_PROXY",
-        Http = "HTTP",
-        HttpProxy = "HTTP_PROXY",
-        Mock = "MOCK",
-    }
-);
-
-wire_enum!(
-    /// HTTP method used to call the backend.
-    IntegrationMethod {
-        Any = "ANY",
-        Get = "GET",
-        Post = "POST",
-        Put = "PUT",
-        Patch = "PATCH",
-        Delete = "DELETE",
-        Head = "HEAD",
-        Options = "OPTIONS",
-    }
-);
-
-wire_enum!(
-    /// AWS service actions an HTTP API can call directly.
-    IntegrationSubtype {
-        EventBridgePutEvents = "EventBridge-PutEvents",
-        SqsSendMessage = "SQS-SendMessage",
-        SqsReceiveMessage = "SQS-ReceiveMessage",
-        SqsDeleteMessage = "SQS-DeleteMessage",
-        SqsPurgeQueue = "SQS-PurgeQueue",
-        AppConfigGetConfiguration = "AppConfig-GetConfiguration",
-        KinesisPutRecord = "Kinesis-PutRecord",
-        StepFunctionsStartExecution = "StepFunctions-StartExecution",
-        StepFunctionsStartSyncExecution = "StepFunctions-StartSyncExecution",
-        StepFunctionsStopExecution = "StepFunctions-StopExecution",
-    }
-);
-
-impl IntegrationSubtype {
-    /// The requestParameters keys API Gateway requires for this action.
-    pub fn required_parameters(self) -> &'static [&'static str] {
-        use IntegrationSubtype::*;
-        match self {
-            EventBridgePutEvents => &["Detail", "DetailType", "Source"],
-            SqsSendMessage => &["QueueUrl", "MessageBody"],
-            SqsReceiveMessage => &["QueueUrl"],
-            SqsDeleteMessage => &["QueueUrl", "ReceiptHandle"],
-            SqsPurgeQueue => &["QueueUrl"],
-            AppConfigGetConfiguration => {
-                &["Application", "Environment", "Configuration", "ClientId"]
-            }
-            KinesisPutRecord => &["StreamName", "Data", "PartitionKey"],
-            StepFunctionsStartExecution | StepFunctionsStartSyncExecution => &["StateMachineArn"],
-            StepFunctionsStopExecution => &["ExecutionArn"],
-        }
-    }
-}
-
-wire_enum!(
-    /// How API Gateway reaches the backend.
-    ConnectionType {
-        Internet = "INTERNET",
-        VpcLink = "VPC_LINK",
-    }
-);
-
-wire_enum!(
-    /// Payload (event) format version.
-    PayloadFormatVersion {
-        V1 = "1.0",
-        V2 = "2.0",
-    }
-);
-
-wire_enum!(
-    /// Payload encoding conversion (WebSocket APIs).
-    ContentHandlingStrategy {
-        ConvertToBinary = "CONVERT_TO_BINARY",
-        ConvertToText = "CONVERT_TO_TEXT",
-    }
-);
-
-wire_enum!(
-    /// Handling of requests without a matching mapping template (WebSocket APIs).
-    PassthroughBehavior {
-        WhenNoMatch = "WHEN_NO_MATCH",
-        Never = "NEVER",
-        WhenNoTemplates = "WHEN_NO_TEMPLATES",
-    }
-);
-
-wire_enum!(
-    /// What deleting the resource does in AWS.
-    DeletionPolicy {
-        Delete = "Delete",
-        Retain = "Retain",
-    }
-);
-
-wire_enum!(
-    /// Whether the operator writes to AWS for the resource, or only reads.
-    ManagementPolicy {
-        Manage = "Manage",
-        Observe = "Observe",
-    }
-);
-
-/// One field where API Gateway differs from the spec (what Manage would change), with both values as
-/// API Gateway spells them (maps as JSON); an absent value is unset on that side.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldDrift {
-    /// The spec field, e.g. `timeoutInMillis`.
-    pub field: String,
-    /// The value the spec asks for (absent: the spec no longer sets a field the operator set before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<String>,
-    /// The value API Gateway holds (absent: unset there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<String>,
-}
-
-/// Observed state, written by the operator only.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiIntegrationStatus {
-    /// ID of the integration in API Gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_id: Option<String>,
-    /// API the integration lives in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_id: Option<String>,
-    /// Region the integration lives in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// The AWS account the integration lives in, when an ApiGatewayAccess role put it there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    /// The VPC link the integration uses (connectionId, or what connectionRef resolved to).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_id: Option<String>,
-    /// The metadata.generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// As reported by API Gateway (WebSocket APIs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_response_selection_expression: Option<String>,
-    /// True when API Gateway made the integration itself (quick create); the operator never changes those.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_gateway_managed: Option<bool>,
-    /// When the operator last found the integration matching the spec and had something new to say here
-    /// (a create, an update, a repair, a new generation). Drift checks that find nothing to change do not
-    /// rewrite it: an unchanged resource costs no Kubernetes write (see the checks_in_sync metric).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<Time>,
-    /// Set just before an integration the status records is replaced by a new CreateIntegration (it was
-    /// deleted outside the operator, or its API was re-made) and cleared once the new ID is recorded: if
-    /// the operator stops in between, the next run looks for the integration it may have made instead of
-    /// making another. (A first create is marked by the apigw.dev/create-started annotation instead.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_started_at: Option<Time>,
-    /// While a create is in flight: the spec it was sent with (JSON). The integration an interrupted
-    /// create made is looked for by this spec, not by the current one, which may have changed since.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_spec: Option<String>,
-    /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub applied_fields: Vec<String>,
-    /// The integration responses the operator manages (spec.integrationResponses): their IDs in API
-    /// Gateway, by integrationResponseKey.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub integration_responses: BTreeMap<String, String>,
-    /// managementPolicy Observe: each field where API Gateway differs from the spec, that is, exactly
-    /// what an update would change when the policy becomes Manage. Empty when in sync (and in Manage,
-    /// which repairs drift instead of reporting it).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<FieldDrift>,
-    /// Standard conditions; `Ready` says whether API Gateway holds what the spec asks for.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
 }
 
 impl ApiIntegrationSpec {

@@ -51,6 +51,21 @@ fn to_hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
+/// Sets every field of `body` on a Create or UpdateIntegrationResponse request (their builders share
+/// the setters, as their answers share the accessors).
+macro_rules! with_response_body {
+    ($req:expr, $body:expr) => {{
+        let body: &IntegrationResponseSpec = $body;
+        $req.integration_response_key(&body.integration_response_key)
+            .set_response_templates(body.response_templates.as_ref().map(to_hash))
+            .set_response_parameters(body.response_parameters.as_ref().map(to_hash))
+            .set_template_selection_expression(body.template_selection_expression.clone())
+            .set_content_handling_strategy(
+                body.content_handling_strategy.map(content_handling_to_sdk),
+            )
+    }};
+}
+
 impl AwsApi {
     /// Every response of the integration, following NextToken; NotFound when the integration (or its
     /// API) does not exist.
@@ -76,15 +91,8 @@ impl AwsApi {
             .client
             .create_integration_response()
             .api_id(api_id)
-            .integration_id(integration_id)
-            .integration_response_key(&body.integration_response_key)
-            .set_response_templates(body.response_templates.as_ref().map(to_hash))
-            .set_response_parameters(body.response_parameters.as_ref().map(to_hash))
-            .set_template_selection_expression(body.template_selection_expression.clone())
-            .set_content_handling_strategy(
-                body.content_handling_strategy.map(content_handling_to_sdk),
-            )
-            .send();
+            .integration_id(integration_id);
+        let req = with_response_body!(req, body).send();
         let out = self.call("CreateIntegrationResponse", req).await?;
         Ok(observed_response!(&out))
     }
@@ -102,15 +110,8 @@ impl AwsApi {
             .update_integration_response()
             .api_id(api_id)
             .integration_id(integration_id)
-            .integration_response_id(response_id)
-            .integration_response_key(&body.integration_response_key)
-            .set_response_templates(body.response_templates.as_ref().map(to_hash))
-            .set_response_parameters(body.response_parameters.as_ref().map(to_hash))
-            .set_template_selection_expression(body.template_selection_expression.clone())
-            .set_content_handling_strategy(
-                body.content_handling_strategy.map(content_handling_to_sdk),
-            )
-            .send();
+            .integration_response_id(response_id);
+        let req = with_response_body!(req, body).send();
         let out = self.call("UpdateIntegrationResponse", req).await?;
         Ok(observed_response!(&out))
     }

@@ -14,7 +14,7 @@
 //! | `tenancy.rs` | the watched ApiGatewayAccess policies and namespaces, and the policies' status |
 //! | `trigger.rs` | which watch events start a reconcile (not our own status writes) |
 //! | `events.rs` | the Event publisher (no cache) |
-//! | `error.rs` | errors and their classes (reason, metrics label, retry) |
+//! | `error.rs`, `error/` | errors (`error.rs`) and their classes (`class.rs`: reason, metrics label, retry) |
 
 mod context;
 mod error;

@@ -239,7 +239,7 @@ pub fn observed_status(
                 status.drift = drift.clone();
                 let fields = drift_names(drift);
                 let message = format!(
-                    "Observing integration {id}: it differs from the spec in {fields}; Manage would update them."
+                    "Observing integration {id}: it differs from the spec in {fields}; Manage would change them."
                 );
                 (true, Reason::Drifted, message)
             } else {

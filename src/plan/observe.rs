@@ -8,6 +8,7 @@
 
 use super::diff::{ObservedIntegration, Protocol, drifted_fields, normalize_observed};
 use super::fields::{Field, FieldValue, IntegrationFields};
+use super::responses::{ObservedResponse, WantedResponses, response_drift};
 use super::step::{Blocker, Holding, Observed};
 use crate::api::FieldDrift;
 
@@ -90,6 +91,34 @@ pub fn observation(observed: &Observed) -> Observation {
             integration: integration.clone(),
             drift,
         }
+    }
+}
+
+/// Rule 11 with rule 12: `found` (what [`observation`] made of the integration), with what Manage would
+/// change about the integration's responses (as read: `responses`) added to its drift. An integration
+/// in sync whose responses differ is drifted; a missing or blocked one stays as it was.
+pub fn with_responses(
+    found: Observation,
+    wanted: &WantedResponses,
+    responses: &[ObservedResponse],
+) -> Observation {
+    let more = response_drift(wanted, responses);
+    if more.is_empty() {
+        return found;
+    }
+    match found {
+        Observation::InSync(integration) => Observation::Drifted {
+            integration,
+            drift: more,
+        },
+        Observation::Drifted {
+            integration,
+            mut drift,
+        } => {
+            drift.extend(more);
+            Observation::Drifted { integration, drift }
+        }
+        other => other,
     }
 }
 

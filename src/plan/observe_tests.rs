@@ -256,3 +256,7 @@ fn maps_are_shown_as_json() {
         r#"{"append:header.x":"1"}"#
     );
 }
+
+// Rule 11 with rule 12: an observed integration's responses are read once and reported, never written.
+#[path = "observe_tests/responses.rs"]
+mod responses;

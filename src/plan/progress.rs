@@ -4,21 +4,24 @@
 //! here: the finalizer before anything is owned in AWS, the status naming an integration before it is
 //! changed (the ID written first), which AWS step, when the work is done and what the report says, and
 //! when the next drift check comes.
+//!
+//! How a sync ends (the [`Finish`] that says what Ready reports and when the next drift check comes, and
+//! why an integration was re-created) is in `finish`.
+
+mod finish;
+pub use finish::{Finish, Recreation, next_check_spread};
 
 use super::diff::ObservedIntegration;
 use super::diff::Protocol;
-use super::due::next_check_in;
-use super::observe::{Observation, observation};
+use super::observe::{Observation, observation, with_responses};
 use super::responses::{
     ObservedResponse, ResponseChange, WantedResponses, WrittenResponse, apply_written,
-    next_response_change, response_ids,
+    next_response_change, observed_response_ids, response_ids,
 };
 use super::step::{Blocker, Holding, Observed, Step, next_step};
 use crate::api::ManagementPolicy;
-use crate::conditions::Reason;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What the controller does next. Each is carried out as it says, with no choice left.
 // One at a time, moved once: boxing the fields would buy nothing.
@@ -76,116 +79,6 @@ pub enum Outcome {
     /// What a response create, update or delete left in AWS.
     ResponseWritten(WrittenResponse),
 }
-
-/// Why an integration was created again.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Recreation {
-    /// Deleted outside the operator (rule 3).
-    Lost,
-    /// Its API was replaced under the same name (§6).
-    Moved {
-        old_api: String,
-        new_api: String,
-        old_id: String,
-        old_deleted: bool,
-    },
-}
-
-impl Recreation {
-    /// For the Ready condition and the Recreated Event, once the new integration's ID is known.
-    pub fn message(&self, id: &str) -> String {
-        match self {
-            Recreation::Lost => {
-                format!("Integration was deleted outside the operator and re-created as {id}.")
-            }
-            Recreation::Moved {
-                old_api,
-                new_api,
-                old_id,
-                old_deleted,
-            } => {
-                let old = if *old_deleted {
-                    format!("integration {old_id} there was deleted")
-                } else {
-                    format!("integration {old_id} there was left in place (deletionPolicy Retain)")
-                };
-                format!(
-                    "API {old_api} was replaced by API {new_api} under the same name: re-created the \
-                     integration there as {id}; {old}."
-                )
-            }
-        }
-    }
-}
-
-/// The end of a sync: AWS holds what the spec asks.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Finish {
-    pub integration: ObservedIntegration,
-    /// Nothing was written to AWS in this reconcile.
-    pub unchanged: bool,
-    /// The integration was re-created in this reconcile: what to tell the user.
-    pub recreated: Option<String>,
-    /// When AWS was read or written for what is reported (for a drift check, when the shared listing was
-    /// fetched): the next check is counted from it.
-    pub seen_at: Instant,
-}
-
-impl Finish {
-    /// The Ready condition's reason and message, given the Ready condition the status has now and the
-    /// object's generation. A re-creation is told until the spec next changes.
-    pub fn ready(&self, previous: Option<&Condition>, generation: Option<i64>) -> (Reason, String) {
-        if let Some(message) = &self.recreated {
-            return (Reason::Recreated, message.clone());
-        }
-        let still_recreated = previous.filter(|c| {
-            self.unchanged
-                && c.reason == Reason::Recreated.as_str()
-                && c.observed_generation == generation
-        });
-        match still_recreated {
-            Some(c) => (Reason::Recreated, c.message.clone()),
-            None => {
-                let id = &self.integration.integration_id;
-                (
-                    Reason::Synced,
-                    format!("Integration {id} matches the spec."),
-                )
-            }
-        }
-    }
-
-    /// How long from `now` until the next drift check: its API's check time (see [`next_check_in`]),
-    /// moved by `spread` (a fraction in 0..1, drawn by the caller) within ±2 % of the period, so that the
-    /// API's resources do not all wake in the same millisecond yet still share one listing. `now_unix`
-    /// is the wall clock.
-    pub fn next_check(
-        &self,
-        api_id: &str,
-        now_unix: Duration,
-        now: Instant,
-        resync: Duration,
-        spread: f64,
-    ) -> Duration {
-        next_check_spread(self.seen_at, api_id, now_unix, now, resync, spread)
-    }
-}
-
-/// [`Finish::next_check`] for anything seen in AWS at `seen_at` (an Observe look, too).
-pub fn next_check_spread(
-    seen_at: Instant,
-    api_id: &str,
-    now_unix: Duration,
-    now: Instant,
-    resync: Duration,
-    spread: f64,
-) -> Duration {
-    let seen_ago = now.saturating_duration_since(seen_at);
-    let next = next_check_in(api_id, now_unix, seen_ago, resync);
-    let spread = resync.mul_f64(spread.clamp(0.0, 1.0) * 0.04);
-    (next + spread).saturating_sub(resync.mul_f64(0.02))
-}
-
 /// The bookkeeping of one reconcile between its steps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
@@ -259,6 +152,15 @@ impl Progress {
         }
     }
 
+    /// What status.integrationResponses records after an Observe look (rule 11): see
+    /// [`observed_response_ids`]; what the status has when the responses were not read.
+    pub fn observed_response_ids(&self) -> BTreeMap<String, String> {
+        match &self.responses_seen {
+            Some(seen) => observed_response_ids(&self.responses, seen),
+            None => self.responses.recorded.clone(),
+        }
+    }
+
     /// The same reconcile under `management`.
     pub fn with_management(mut self, management: ManagementPolicy) -> Self {
         self.management = management;
@@ -269,7 +171,7 @@ impl Progress {
     pub fn next(&self) -> Do {
         // Rule 11: Observe reports what it read and nothing else, before any finalizer, ID or AWS step.
         if self.management == ManagementPolicy::Observe {
-            return Do::Observe(observation(&self.observed));
+            return self.observe();
         }
         // Rule 12: responses exist on WebSocket APIs only; nothing is written for a spec that asks for
         // them on an HTTP API (the CEL rules catch it only when apiRef says the protocol).
@@ -294,6 +196,32 @@ impl Progress {
                 ref integration, ..
             } if self.id_on_server.as_deref() != Some(&integration.integration_id) => Do::RecordId,
             step => Do::Aws(step),
+        }
+    }
+
+    /// Rule 11: what Observe reports. Where Manage would look at the integration's responses (rule 12:
+    /// the spec declares them, or the status records some), they are read once (the only instruction
+    /// besides the report, and a read) and what Manage would change about them joins the drift.
+    fn observe(&self) -> Do {
+        // As Manage refuses it, before anything is read.
+        if self.responses.asks_for_any() && self.observed.protocol == Some(Protocol::Http) {
+            return Do::Observe(Observation::Blocked(Blocker::ResponsesOnHttpApi));
+        }
+        let found = observation(&self.observed);
+        let integration_id = match &found {
+            Observation::InSync(integration) | Observation::Drifted { integration, .. }
+                if self.responses.managed() =>
+            {
+                integration.integration_id.clone()
+            }
+            _ => return Do::Observe(found),
+        };
+        match &self.responses_seen {
+            None => Do::Responses {
+                integration_id,
+                step: ResponseStep::Read,
+            },
+            Some(seen) => Do::Observe(with_responses(found, &self.responses, seen)),
         }
     }
 
@@ -349,11 +277,21 @@ impl Progress {
             Outcome::Gone => {
                 self.responses_seen = None;
                 self.answered = None;
-                if let Holding::Recorded { id, .. } = &self.observed.holding {
-                    self.observed.holding = Holding::Recorded {
-                        id: id.clone(),
-                        found: None,
-                    };
+                match &self.observed.holding {
+                    Holding::Recorded { id, .. } => {
+                        self.observed.holding = Holding::Recorded {
+                            id: id.clone(),
+                            found: None,
+                        }
+                    }
+                    // Observe reads an adoption target's responses without adopting it first.
+                    Holding::AdoptionTarget { id, .. } => {
+                        self.observed.holding = Holding::AdoptionTarget {
+                            id: id.clone(),
+                            found: None,
+                        }
+                    }
+                    _ => {}
                 }
                 self.from_memory = false;
             }

@@ -2,10 +2,12 @@
 
 use super::*;
 use crate::api::DeletionPolicy;
-use crate::conditions::{READY, set_condition};
+use crate::conditions::{READY, Reason, set_condition};
+use crate::plan::due::next_check_in;
 use crate::plan::{IntegrationFields, Protocol};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
 
 fn fields(uri: &str) -> IntegrationFields {
     IntegrationFields {

@@ -7,7 +7,7 @@
 //! response exist already" is answered by the integration's list of responses, read before any write:
 //! a create whose answer was lost is found there on the next try instead of being made twice.
 
-use crate::api::IntegrationResponseSpec;
+use crate::api::{FieldDrift, IntegrationResponseSpec};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An integration response as API Gateway reports it (GetIntegrationResponses, or the answer to a create
@@ -89,19 +89,30 @@ impl ResponseChange {
 }
 
 /// What to do about the responses next, given what the spec asks and the integration's responses as
-/// last read (or as changed since by our own writes). None: they match.
-///
-/// Deletes come first (a stray or doubled response goes before anything is added), then updates, then
-/// creates in the spec's order.
+/// last read (or as changed since by our own writes). None: they match. The first of
+/// [`response_changes`].
 pub fn next_response_change(
     wanted: &WantedResponses,
     observed: &[ObservedResponse],
 ) -> Option<ResponseChange> {
+    response_changes(wanted, observed).into_iter().next()
+}
+
+/// Every change that would make the responses `observed` into what `wanted` asks, in the order
+/// [`next_response_change`] gives them one reconcile step at a time (each step's own write takes its
+/// change off the list and leaves the others as they are): deletes first (a stray or doubled response
+/// goes before anything is added), then updates, then creates in the spec's order. Empty: they match.
+/// Observe reports this list (rule 11) instead of carrying it out.
+pub fn response_changes(
+    wanted: &WantedResponses,
+    observed: &[ObservedResponse],
+) -> Vec<ResponseChange> {
     let desired = wanted.desired();
     let keys: BTreeSet<&str> = desired
         .iter()
         .map(|d| d.integration_response_key.as_str())
         .collect();
+    let mut changes = Vec::new();
     // The response that stands for each key: the first AWS lists under it.
     let mut standing: BTreeMap<&str, &ObservedResponse> = BTreeMap::new();
     for response in observed {
@@ -112,7 +123,7 @@ pub fn next_response_change(
             continue;
         }
         if (doubled && keys.contains(key)) || wanted.may_delete(response) {
-            return Some(ResponseChange::Delete {
+            changes.push(ResponseChange::Delete {
                 id: response.id.clone(),
                 key: key.to_string(),
             });
@@ -122,7 +133,7 @@ pub fn next_response_change(
         if let Some(have) = standing.get(want.integration_response_key.as_str()) {
             let drift = drifted_response_fields(want, &have.fields);
             if !drift.is_empty() {
-                return Some(ResponseChange::Update {
+                changes.push(ResponseChange::Update {
                     id: have.id.clone(),
                     drift,
                     body: update_body(want, &have.fields),
@@ -130,10 +141,114 @@ pub fn next_response_change(
             }
         }
     }
-    desired
-        .iter()
-        .find(|want| !standing.contains_key(want.integration_response_key.as_str()))
-        .map(|want| ResponseChange::Create(create_body(want)))
+    changes.extend(
+        desired
+            .iter()
+            .filter(|want| !standing.contains_key(want.integration_response_key.as_str()))
+            .map(|want| ResponseChange::Create(create_body(want))),
+    );
+    changes
+}
+
+/// Rule 11 for responses: what Manage would change about them ([`response_changes`]), as drift entries
+/// beside the integration's own fields. A response to update gives one entry per differing field,
+/// `integrationResponses[KEY].FIELD`, with the spec's value and AWS's (maps as JSON, tombstones left
+/// out, an absent side meaning unset); a response to create gives `integrationResponses[KEY]` with the
+/// spec's response as JSON and no AWS value; a response to delete gives `integrationResponses[KEY]` with
+/// no spec value and AWS's response (its ID included, as a key may be held twice) as JSON.
+pub fn response_drift(wanted: &WantedResponses, observed: &[ObservedResponse]) -> Vec<FieldDrift> {
+    let entry = |key: &str| format!("integrationResponses[{key}]");
+    let held = |id: &str| observed.iter().find(|o| o.id == id);
+    let mut drift = Vec::new();
+    for change in response_changes(wanted, observed) {
+        match change {
+            ResponseChange::Create(body) => drift.push(FieldDrift {
+                field: entry(&body.integration_response_key),
+                spec: Some(as_json(&body)),
+                aws: None,
+            }),
+            ResponseChange::Delete { id, key } => {
+                let aws = held(&id).map(|r| {
+                    let mut shown = serde_json::json!({ "integrationResponseId": r.id });
+                    if let (Some(shown), Ok(serde_json::Value::Object(fields))) =
+                        (shown.as_object_mut(), serde_json::to_value(&r.fields))
+                    {
+                        shown.extend(fields);
+                    }
+                    shown.to_string()
+                });
+                drift.push(FieldDrift {
+                    field: entry(&key),
+                    spec: None,
+                    aws,
+                });
+            }
+            ResponseChange::Update {
+                id,
+                drift: fields,
+                body,
+            } => {
+                let key = &body.integration_response_key;
+                let want = wanted
+                    .desired()
+                    .iter()
+                    .find(|w| &w.integration_response_key == key);
+                let have = held(&id).map(|h| &h.fields);
+                for field in fields {
+                    drift.push(FieldDrift {
+                        field: format!("{}.{field}", entry(key)),
+                        spec: want.and_then(|w| shown_field(w, field)),
+                        aws: have.and_then(|h| shown_field(h, field)),
+                    });
+                }
+            }
+        }
+    }
+    drift
+}
+
+fn as_json(response: &IntegrationResponseSpec) -> String {
+    serde_json::to_string(response).unwrap_or_default()
+}
+
+/// One field of a response as the comparison sees it ([`drifted_response_fields`]), spelt for the drift
+/// report; None when unset.
+fn shown_field(response: &IntegrationResponseSpec, field: &str) -> Option<String> {
+    let map = |m: &Option<BTreeMap<String, String>>| {
+        let live = live(m);
+        (!live.is_empty()).then(|| serde_json::to_string(&live).unwrap_or_default())
+    };
+    match field {
+        "responseTemplates" => map(&response.response_templates),
+        "responseParameters" => map(&response.response_parameters),
+        "templateSelectionExpression" => {
+            live_string(&response.template_selection_expression).map(String::from)
+        }
+        "contentHandlingStrategy" => response.content_handling_strategy.map(|c| c.to_string()),
+        _ => None,
+    }
+}
+
+/// What status.integrationResponses records after an Observe look at `observed` (rule 11): the IDs of
+/// the responses found under the spec's keys (as Manage records them), and those the status recorded
+/// under keys the spec no longer lists while they still exist (Manage would delete them, and needs
+/// their IDs to know they are its own). Responses Observe did not find are dropped: nothing is left
+/// to delete.
+pub fn observed_response_ids(
+    wanted: &WantedResponses,
+    observed: &[ObservedResponse],
+) -> BTreeMap<String, String> {
+    let mut ids = response_ids(wanted, observed);
+    for (key, id) in &wanted.recorded {
+        let declared = wanted
+            .desired()
+            .iter()
+            .any(|w| &w.integration_response_key == key);
+        if !declared && observed.iter().any(|o| &o.id == id) {
+            ids.insert(key.clone(), id.clone());
+        }
+    }
+    ids
 }
 
 /// The responses' IDs by key once [`next_response_change`] has nothing left to do: what the status

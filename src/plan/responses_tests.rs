@@ -239,3 +239,176 @@ fn create_body_leaves_empty_maps_out() {
     want.response_templates = Some(BTreeMap::new());
     assert_eq!(create_body(&want).response_templates, None);
 }
+
+// Rule 11: what Observe reports of the responses is the list of Manage's changes.
+
+/// A stand-in for API Gateway: carries out `change` on `held` as AWS would answer it (an update's
+/// answer holds the spec's response, since the update sent every differing field).
+fn carry_out(held: &mut Vec<ObservedResponse>, wanted: &WantedResponses, change: &ResponseChange) {
+    let written = match change {
+        ResponseChange::Create(body) => WrittenResponse::Made(seen(
+            &format!("new-{}", body.integration_response_key),
+            body.clone(),
+        )),
+        ResponseChange::Update { id, body, .. } => {
+            let want = wanted
+                .desired()
+                .iter()
+                .find(|w| w.integration_response_key == body.integration_response_key)
+                .unwrap();
+            WrittenResponse::Made(seen(id, want.clone()))
+        }
+        ResponseChange::Delete { id, .. } => WrittenResponse::Removed { id: id.clone() },
+    };
+    apply_written(held, &written);
+}
+
+/// One of each: a key only AWS has, a key twice, a changed template, a key only the spec has.
+fn mixed() -> (WantedResponses, Vec<ObservedResponse>) {
+    let wanted = declared(vec![
+        spec("$default", &[("$default", "new")]),
+        spec("/2\\d\\d/", &[]),
+        spec("/5\\d\\d/", &[("$default", "down")]),
+    ]);
+    let held = vec![
+        seen("r1", spec("$default", &[("$default", "old")])),
+        seen("r2", spec("/4\\d\\d/", &[])),
+        seen("r3", spec("/2\\d\\d/", &[])),
+        seen("r4", spec("/2\\d\\d/", &[("$default", "twice")])),
+    ];
+    (wanted, held)
+}
+
+#[test]
+fn the_list_of_changes_is_what_manage_makes_one_step_at_a_time() {
+    let (wanted, mut held) = mixed();
+    let all = response_changes(&wanted, &held);
+    let mut made = Vec::new();
+    while let Some(change) = next_response_change(&wanted, &held) {
+        assert!(made.len() < 10, "no end: {made:?}");
+        carry_out(&mut held, &wanted, &change);
+        made.push(change);
+    }
+    assert_eq!(made, all);
+    let kinds: Vec<_> = all
+        .iter()
+        .map(|c| match c {
+            ResponseChange::Create(_) => "create",
+            ResponseChange::Update { .. } => "update",
+            ResponseChange::Delete { .. } => "delete",
+        })
+        .collect();
+    assert_eq!(kinds, ["delete", "delete", "update", "create"]);
+    assert!(response_changes(&wanted, &held).is_empty());
+}
+
+#[test]
+fn the_drift_names_each_key_and_field_with_both_sides() {
+    let (wanted, held) = mixed();
+    let drift = response_drift(&wanted, &held);
+    let fd = |field: &str, spec: Option<&str>, aws: Option<&str>| FieldDrift {
+        field: field.into(),
+        spec: spec.map(String::from),
+        aws: aws.map(String::from),
+    };
+    assert_eq!(
+        drift,
+        vec![
+            fd(
+                "integrationResponses[/4\\d\\d/]",
+                None,
+                Some(r#"{"integrationResponseId":"r2","integrationResponseKey":"/4\\d\\d/"}"#)
+            ),
+            fd(
+                "integrationResponses[/2\\d\\d/]",
+                None,
+                Some(
+                    r#"{"integrationResponseId":"r4","integrationResponseKey":"/2\\d\\d/","responseTemplates":{"$default":"twice"}}"#
+                )
+            ),
+            fd(
+                "integrationResponses[$default].responseTemplates",
+                Some(r#"{"$default":"new"}"#),
+                Some(r#"{"$default":"old"}"#)
+            ),
+            fd(
+                "integrationResponses[/5\\d\\d/]",
+                Some(
+                    r#"{"integrationResponseKey":"/5\\d\\d/","responseTemplates":{"$default":"down"}}"#
+                ),
+                None
+            ),
+        ]
+    );
+    assert!(response_drift(&wanted, &[]).iter().all(|d| d.aws.is_none()));
+}
+
+#[test]
+fn drifted_scalars_and_tombstones_are_shown_as_the_comparison_sees_them() {
+    let mut want = spec("$default", &[]);
+    want.content_handling_strategy = Some(ContentHandlingStrategy::ConvertToText);
+    want.template_selection_expression = Some("\\$default".into());
+    let mut have = spec("$default", &[("$default", "")]);
+    have.content_handling_strategy = Some(ContentHandlingStrategy::ConvertToBinary);
+    have.template_selection_expression = Some(String::new());
+    let drift = response_drift(&declared(vec![want]), &[seen("r1", have)]);
+    let shown: Vec<_> = drift
+        .iter()
+        .map(|d| (d.field.as_str(), d.spec.as_deref(), d.aws.as_deref()))
+        .collect();
+    // The `""` template is a tombstone, read as absent: no drift in responseTemplates.
+    assert_eq!(
+        shown,
+        [
+            (
+                "integrationResponses[$default].templateSelectionExpression",
+                Some("\\$default"),
+                None
+            ),
+            (
+                "integrationResponses[$default].contentHandlingStrategy",
+                Some("CONVERT_TO_TEXT"),
+                Some("CONVERT_TO_BINARY")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn without_the_field_observe_reports_only_what_manage_would_delete() {
+    let theirs = seen("r1", spec("$default", &[("$default", "x")]));
+    assert!(response_drift(&WantedResponses::default(), std::slice::from_ref(&theirs)).is_empty());
+    let ours = seen("r2", spec("/4\\d\\d/", &[]));
+    let recorded = WantedResponses::new(None, [("/4\\d\\d/".into(), "r2".into())].into());
+    let drift = response_drift(&recorded, &[theirs, ours]);
+    assert_eq!(drift.len(), 1);
+    assert_eq!(drift[0].field, "integrationResponses[/4\\d\\d/]");
+    assert_eq!(drift[0].spec, None);
+}
+
+#[test]
+fn observe_records_the_ids_found_under_the_spec_and_those_manage_would_still_delete() {
+    let wanted = WantedResponses::new(
+        Some(vec![spec("$default", &[])]),
+        [
+            ("/4\\d\\d/".to_string(), "r2".to_string()),
+            ("/5\\d\\d/".to_string(), "gone".to_string()),
+        ]
+        .into(),
+    );
+    let held = [
+        seen("r1", spec("$default", &[])),
+        seen("r2", spec("/4\\d\\d/", &[])),
+        seen("r3", spec("/3\\d\\d/", &[])),
+    ];
+    assert_eq!(
+        observed_response_ids(&wanted, &held),
+        [
+            ("$default".to_string(), "r1".to_string()),
+            ("/4\\d\\d/".to_string(), "r2".to_string()),
+        ]
+        .into()
+    );
+    // A key the spec lists but AWS lacks has no ID yet.
+    assert!(observed_response_ids(&declared(vec![spec("$default", &[])]), &[]).is_empty());
+}

@@ -318,3 +318,74 @@ async fn a_drift_check_that_finds_the_responses_in_sync_writes_nothing() {
             .all(|c| !c.is_object_patch())
     );
 }
+
+/// Rule 11 with rule 12: an observed integration's responses are read once per look and reported by key
+/// in status.drift, with no write; switching to Manage then makes exactly the changes listed.
+#[tokio::test]
+async fn observe_reports_the_responses_by_key_and_manage_makes_exactly_those_changes() {
+    use crate::api::ManagementPolicy;
+    let fake = aws();
+    let h = Context::test(&fake, &[mock("chat", two())]);
+    h.reconcile("team", "chat").await.unwrap();
+    // Out of band: one response deleted, one added under a key the spec does not list.
+    fake.remove_response("int1", "/4\\d\\d/");
+    fake.put_response("int1", "/5\\d\\d/");
+    let mut obj = h.server.object("team", "chat");
+    obj.spec.management_policy = Some(ManagementPolicy::Observe);
+    obj.metadata.generation = Some(2);
+    h.server.put(&obj);
+    fake.forget_calls();
+    h.reconcile("team", "chat").await.unwrap();
+    assert!(fake.writes().is_empty(), "{:?}", fake.ops());
+    assert_eq!(
+        fake.ops()
+            .iter()
+            .filter(|op| **op == "GetIntegrationResponses")
+            .count(),
+        1
+    );
+    let status = h.server.object("team", "chat").status.unwrap();
+    let fields: Vec<_> = status.drift.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "integrationResponses[/5\\d\\d/]",
+            "integrationResponses[/4\\d\\d/]"
+        ],
+        "{:?}",
+        status.drift
+    );
+    assert_eq!(ready_of(&h, "chat").reason, "Drifted");
+    // Only the response still found under a key the spec lists keeps its ID.
+    assert_eq!(
+        status.integration_responses.keys().collect::<Vec<_>>(),
+        ["$default"]
+    );
+    // Nothing due until the next drift check: a second reconcile reads nothing.
+    fake.forget_calls();
+    h.reconcile("team", "chat").await.unwrap();
+    assert!(fake.ops().is_empty(), "{:?}", fake.ops());
+
+    obj = h.server.object("team", "chat");
+    obj.spec.management_policy = Some(ManagementPolicy::Manage);
+    obj.metadata.generation = Some(3);
+    h.server.put(&obj);
+    h.reconcile("team", "chat").await.unwrap();
+    settle().await;
+    let writes: Vec<_> = fake.writes().iter().map(|c| c.op).collect();
+    assert_eq!(
+        writes,
+        ["DeleteIntegrationResponse", "CreateIntegrationResponse"],
+        "one write per entry status.drift listed"
+    );
+    assert_eq!(
+        templates(&fake, "int1"),
+        [
+            ("$default".to_string(), "{\"ok\":true}".to_string()),
+            ("/4\\d\\d/".to_string(), "{\"ok\":false}".to_string()),
+        ]
+    );
+    let status = h.server.object("team", "chat").status.unwrap();
+    assert!(status.drift.is_empty());
+    assert_eq!(status.integration_responses.len(), 2);
+}

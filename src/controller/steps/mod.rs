@@ -3,7 +3,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `apply.rs` | a live resource: observe, then carry out each step until the plan says it is done |
+//! | `apply.rs`, `apply/` | a live resource: observe (`observe.rs`), then carry out each step until the plan says it is done (`sync.rs`) |
 //! | `cleanup.rs` | the same for deletion |
 //! | `create.rs` | the create: the re-create's status marker, CreateIntegration, the ID into the status |
 //! | `finalizer.rs` | the finalizer and the first-create marker written with it |
