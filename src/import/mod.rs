@@ -1,7 +1,7 @@
 //! `apigw-operator import`: writes an ApiIntegration for each integration API Gateway already holds, so
 //! that integrations made by another tool come under the operator without a change (issue 22).
 //!
-//! Everything here is pure: the command (`src/main.rs`) lists the region through the AWS boundary
+//! Everything here is pure: the command (`src/main/import.rs`) lists the region through the AWS boundary
 //! ([`crate::aws::AwsApi`]: GetApis, GetVpcLinks, per API GetIntegrations and GetRoutes, paged, and per
 //! integration only GetIntegrationResponses, for a WebSocket API's AWS, HTTP and MOCK integrations),
 //! hands the listings to [`import`], and writes what [`render`] makes of the
