@@ -699,6 +699,11 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
     }
     let made_in = started.elapsed();
 
+    // Through API Gateway's quota (10/s, burst 40), as a real account answers: the import's own budget
+    // (10/s, its bucket empty at start) keeps under it, so no call is refused and the quota, not the
+    // emulator, sets the pace.
+    let proxy = FaultProxy::start();
+    proxy.keep_quota(Quota::API_GATEWAY);
     let dir = std::env::temp_dir().join(format!("apigw-{run}"));
     let started = Instant::now();
     let tag = format!("import-run={run}");
@@ -711,11 +716,20 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
             "--out-dir",
             dir.to_str().unwrap(),
         ],
-        None,
+        Some(&proxy.endpoint),
     );
     let imported_in = started.elapsed();
     assert_eq!(out.written(), count, "{}", out.stderr);
     let (calls, per_op) = out.printed_calls();
+    assert_eq!(calls, proxy.calls_since(0, None).len(), "{}", out.stderr);
+    let throttled: usize = proxy.quota_counts().values().map(|c| c.throttled).sum();
+    assert_eq!(throttled, 0, "calls refused by the quota: {}", out.stderr);
+    let bound =
+        (calls as f64 - f64::from(Quota::API_GATEWAY.burst)).max(0.0) / Quota::API_GATEWAY.rate;
+    assert!(
+        imported_in.as_secs_f64() >= bound,
+        "{imported_in:?} for {calls} calls: faster than the quota allows"
+    );
     assert!(
         per_op.keys().all(|op| LISTINGS.contains(&op.as_str())),
         "{per_op:?}"
@@ -750,8 +764,9 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
         assert!(drift.is_null(), "{name}: {drift}");
     }
     println!(
-        "import of {count} integrations on 4 APIs: made in moto in {made_in:.1?}, imported in \
-         {imported_in:.1?} with {calls} AWS calls {per_op:?}, applied and all InSync in \
+        "import of {count} integrations on 4 APIs: made in moto in {made_in:.1?}, imported through \
+         API Gateway's quota in {imported_in:.1?} with {calls} AWS calls {per_op:?} (none refused), \
+         applied and all InSync in \
          {observed_in:.1?}, 0 writes"
     );
     drop(s);
