@@ -14,6 +14,10 @@
 //!   machine, 26 s of it the import itself: 259 AWS calls, one after another, 250 of them
 //!   GetIntegrationResponses for the WebSocket API's MOCK integrations. A smaller count makes a quicker
 //!   run.
+//! - Under API Gateway's quota (the proxy's, 5 calls/s, burst 5) and with every fourth call failed with a
+//!   5xx, the import retries each failed page with its own token and writes byte for byte what an
+//!   undisturbed import writes; a failure that lasts ends it after 8 attempts (about 20 to 35 s), and
+//!   access denied or an API deleted meanwhile ends it at once, each naming the call.
 
 mod common;
 mod e2e;
@@ -33,6 +37,7 @@ use serde_json::Value;
 use specgen::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+use testkit::quota::Quota;
 
 const WRITES: [&str; 6] = [
     "CreateIntegration",
@@ -199,8 +204,18 @@ impl ImportRun {
 
 /// Runs `apigw-operator import` with the stack's AWS settings (through `endpoint` when given).
 fn import(args: &[&str], endpoint: Option<&str>) -> ImportRun {
-    let mut cmd = command();
-    cmd.arg("import").args(args).envs(stack_env());
+    import_within(Duration::from_secs(600), args, endpoint)
+}
+
+/// As [`import`], killed (and failed) if it runs longer than `limit`: an import that retries for ever
+/// must fail the test, not hang it.
+fn import_within(limit: Duration, args: &[&str], endpoint: Option<&str>) -> ImportRun {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg(format!("{}s", limit.as_secs()))
+        .arg(command().get_program())
+        .arg("import")
+        .args(args)
+        .envs(stack_env());
     if let Some(e) = endpoint {
         cmd.env("AWS_ENDPOINT_URL", e);
     }
@@ -209,7 +224,12 @@ fn import(args: &[&str], endpoint: Option<&str>) -> ImportRun {
         stdout: String::from_utf8(out.stdout).unwrap(),
         stderr: String::from_utf8(out.stderr).unwrap(),
     };
-    assert!(out.status.success(), "import failed:\n{}", run.stderr);
+    assert!(
+        out.status.success(),
+        "import failed ({}):\n{}",
+        out.status,
+        run.stderr
+    );
     run
 }
 
@@ -679,6 +699,11 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
     }
     let made_in = started.elapsed();
 
+    // Through API Gateway's quota (10/s, burst 40), as a real account answers: the import's own budget
+    // (10/s, its bucket empty at start) keeps under it, so no call is refused and the quota, not the
+    // emulator, sets the pace.
+    let proxy = FaultProxy::start();
+    proxy.keep_quota(Quota::API_GATEWAY);
     let dir = std::env::temp_dir().join(format!("apigw-{run}"));
     let started = Instant::now();
     let tag = format!("import-run={run}");
@@ -691,11 +716,20 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
             "--out-dir",
             dir.to_str().unwrap(),
         ],
-        None,
+        Some(&proxy.endpoint),
     );
     let imported_in = started.elapsed();
     assert_eq!(out.written(), count, "{}", out.stderr);
     let (calls, per_op) = out.printed_calls();
+    assert_eq!(calls, proxy.calls_since(0, None).len(), "{}", out.stderr);
+    let throttled: usize = proxy.quota_counts().values().map(|c| c.throttled).sum();
+    assert_eq!(throttled, 0, "calls refused by the quota: {}", out.stderr);
+    let bound =
+        (calls as f64 - f64::from(Quota::API_GATEWAY.burst)).max(0.0) / Quota::API_GATEWAY.rate;
+    assert!(
+        imported_in.as_secs_f64() >= bound,
+        "{imported_in:?} for {calls} calls: faster than the quota allows"
+    );
     assert!(
         per_op.keys().all(|op| LISTINGS.contains(&op.as_str())),
         "{per_op:?}"
@@ -730,8 +764,9 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
         assert!(drift.is_null(), "{name}: {drift}");
     }
     println!(
-        "import of {count} integrations on 4 APIs: made in moto in {made_in:.1?}, imported in \
-         {imported_in:.1?} with {calls} AWS calls {per_op:?}, applied and all InSync in \
+        "import of {count} integrations on 4 APIs: made in moto in {made_in:.1?}, imported through \
+         API Gateway's quota in {imported_in:.1?} with {calls} AWS calls {per_op:?} (none refused), \
+         applied and all InSync in \
          {observed_in:.1?}, 0 writes"
     );
     drop(s);
@@ -739,6 +774,281 @@ fn many_integrations_on_four_apis_import_in_one_run_and_apply_unchanged() {
     for api in &apis {
         moto.delete_api(api);
     }
+}
+
+/// Runs `apigw-operator import` through `endpoint`, expecting it to fail; returns its stderr.
+fn import_fails(args: &[&str], endpoint: &str) -> String {
+    let out = command()
+        .arg("import")
+        .args(args)
+        .envs(stack_env())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .expect("the import runs");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "the import succeeded:\n{stderr}");
+    stderr
+}
+
+/// Makes `http` integrations on a new HTTP API and `ws` two-way MOCK integrations (each read with
+/// GetIntegrationResponses) on a new WebSocket API, both tagged `import-run=<run>`, with a route for
+/// every third; returns the APIs and the integration IDs.
+fn estate(moto: &Moto, run: &str, http: usize, ws: usize) -> (Vec<String>, BTreeSet<String>) {
+    let tags = [("import-run", run)];
+    let apis = vec![
+        moto.create_named_api(&format!("{run}-http"), "HTTP", &tags),
+        moto.create_named_api(&format!("{run}-ws"), "WEBSOCKET", &tags),
+    ];
+    let mut made = BTreeSet::new();
+    for n in 0..http + ws {
+        let fields = if n < http {
+            IntegrationFields {
+                integration_type: Some(IntegrationType::HttpProxy),
+                integration_method: Some(IntegrationMethod::Get),
+                integration_uri: Some(format!("https://svc{n}.example.com/{{proxy}}")),
+                payload_format_version: Some(apigw_operator::api::PayloadFormatVersion::V1),
+                ..Default::default()
+            }
+        } else {
+            IntegrationFields {
+                integration_type: Some(IntegrationType::Mock),
+                request_templates: Some(BTreeMap::from([("$default".into(), "{}".into())])),
+                ..Default::default()
+            }
+        };
+        let api = &apis[usize::from(n >= http)];
+        let id = create_in_moto(moto, api, &fields);
+        if n % 3 == 0 {
+            let key = if n < http {
+                format!("GET /things{n}/{{id}}")
+            } else {
+                format!("action{n}")
+            };
+            let req = moto
+                .client
+                .create_route()
+                .api_id(api)
+                .route_key(key)
+                .target(format!("integrations/{id}"));
+            block_on(req.send()).expect("moto creates the route");
+        }
+        made.insert(id);
+    }
+    (apis, made)
+}
+
+/// API Gateway's quota, well below what the import asks for (5 calls/s, burst 5, against its 10/s,
+/// burst 40), and a 500 or 503 on every fourth call that gets past the quota: the import retries each
+/// failed page with its own token and writes exactly what an import without any of this writes, each
+/// integration once.
+#[test]
+fn under_a_small_quota_and_failing_calls_the_import_retries_each_page_and_writes_the_same() {
+    let moto = &Moto::new();
+    let run = format!("retry{:08x}", rand::random::<u32>());
+    let (http, ws) = (40, 12);
+    let (apis, made) = estate(moto, &run, http, ws);
+    let tag = format!("import-run={run}");
+    let args = ["--api-tag", tag.as_str(), "-n", "imported"];
+    // GetIntegrations in pages of 5, so that a failed call can fall after the first page.
+    let page = 5;
+    let paged = "/integrations\n";
+
+    // The reference: the same pages, no quota, no fault.
+    let clean = FaultProxy::start();
+    clean.paginate(paged, page);
+    let want = import(&args, Some(&clean.endpoint));
+    let want_ids: Vec<String> = objects(&want.stdout)
+        .iter()
+        .map(|o| o.metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION].clone())
+        .collect();
+    assert_eq!(want_ids.len(), made.len(), "{}", want.stderr);
+
+    let proxy = FaultProxy::start();
+    proxy.paginate(paged, page);
+    proxy.keep_quota(Quota {
+        rate: 5.0,
+        burst: 5,
+    });
+    let admitted = std::sync::atomic::AtomicUsize::new(0);
+    proxy.judge(move |head, _| {
+        let n = admitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        (head.starts_with("GET /v2/apis") && n.is_multiple_of(4)).then(|| {
+            if n.is_multiple_of(8) {
+                Fault::new(
+                    "",
+                    503,
+                    "ServiceUnavailableException",
+                    "Service Unavailable",
+                )
+            } else {
+                Fault::new(
+                    "",
+                    500,
+                    "InternalServerErrorException",
+                    "Internal Server Error",
+                )
+            }
+        })
+    });
+    let started = Instant::now();
+    let got = import_within(Duration::from_secs(180), &args, Some(&proxy.endpoint));
+    let took = started.elapsed();
+
+    // The same output, byte for byte: every integration once, none missing.
+    assert_eq!(got.stdout, want.stdout, "{}", got.stderr);
+    let ids: Vec<String> = objects(&got.stdout)
+        .iter()
+        .map(|o| o.metadata.annotations.as_ref().unwrap()[ADOPT_ANNOTATION].clone())
+        .collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "an integration imported twice");
+    assert_eq!(unique, made);
+    assert_eq!(got.written(), made.len());
+
+    // The quota really refused calls, and the faults really failed some.
+    let counts = proxy.quota_counts();
+    let throttled: usize = counts.values().map(|c| c.throttled).sum();
+    let calls = proxy.calls_since(0, None);
+    assert_eq!(
+        throttled,
+        calls
+            .iter()
+            .filter(|c| c.over_quota && c.status == 429)
+            .count()
+    );
+    assert!(throttled > 0, "no call was answered 429: {counts:?}");
+    let failed_5xx = calls.iter().filter(|c| c.status >= 500).count();
+    assert_eq!(failed_5xx, proxy.injected());
+    assert!(failed_5xx > 0, "no call was failed");
+    // The import counted every call it made, refused ones included, and said why it retried.
+    assert_eq!(got.printed_calls().0, calls.len(), "{}", got.stderr);
+    let retries = got
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" failed (") && l.contains("; attempt "))
+        .count();
+    assert_eq!(retries, throttled + failed_5xx, "{}", got.stderr);
+    assert!(
+        got.stderr.contains("failed (throttled by API Gateway"),
+        "{}",
+        got.stderr
+    );
+
+    // Each page was served once, as in the clean run: a failed page was asked for again with its
+    // token, the listing never started over.
+    let pages = |n: usize| n.div_ceil(page);
+    let want_pages = (pages(http) + pages(ws), pages(http) - 1 + pages(ws) - 1);
+    assert_eq!(clean.pages(), want_pages);
+    assert_eq!(proxy.pages(), want_pages);
+    let ok_pages = calls
+        .iter()
+        .filter(|c| c.op == "GetIntegrations" && c.ok())
+        .count();
+    assert_eq!(ok_pages, want_pages.0);
+    println!(
+        "import under quota 5/s burst 5 with every 4th call failed: {} integrations, {} calls ({} \
+         answered 429, {} answered 5xx) in {took:.1?}; the clean import made {} calls",
+        made.len(),
+        calls.len(),
+        throttled,
+        failed_5xx,
+        clean.calls_since(0, None).len()
+    );
+    for api in &apis {
+        moto.delete_api(api);
+    }
+}
+
+/// A call that keeps failing ends the import after a bounded number of attempts, naming the call; one
+/// that cannot pass (access denied, an API deleted since it was listed) ends it at once.
+#[test]
+fn a_failure_that_lasts_ends_the_import_naming_the_call() {
+    let moto = &Moto::new();
+    let run = format!("giveup{:08x}", rand::random::<u32>());
+    let (apis, _) = estate(moto, &run, 3, 0);
+    let api = &apis[0];
+    let args = ["--api-id", api.as_str()];
+    let routes = format!("GET /v2/apis/{api}/routes");
+    let count = |proxy: &FaultProxy, op: &str| {
+        proxy
+            .calls_since(0, None)
+            .iter()
+            .filter(|c| c.op == op)
+            .count()
+    };
+
+    // API Gateway stays down for GetRoutes: 8 attempts, then the import stops.
+    let down = FaultProxy::start();
+    down.add(Fault::new(
+        routes.clone(),
+        503,
+        "ServiceUnavailableException",
+        "Service Unavailable",
+    ));
+    let started = Instant::now();
+    let stderr = import_fails(&args, &down.endpoint);
+    let took = started.elapsed();
+    assert!(
+        stderr.contains(&format!(
+            "GetRoutes of API {api} (page 1) failed 8 times in a row, the last time: API Gateway \
+             unavailable: ServiceUnavailableException: Service Unavailable; gave up"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(count(&down, "GetRoutes"), 8);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("import: GetRoutes of API {api} (page 1) failed")))
+            .count(),
+        7,
+        "{stderr}"
+    );
+    // The pauses: at least half of 0.5 + 1 + 2 + 4 + 8 + 10 + 10 s, at most all of it (and the calls).
+    assert!(
+        took >= Duration::from_secs_f64(35.5 / 2.0) && took < Duration::from_secs(35 + 30),
+        "{took:?}"
+    );
+    assert!(!stderr.contains("ApiIntegrations written"), "{stderr}");
+
+    // Access denied: no retry.
+    let denied = FaultProxy::start();
+    denied.add(Fault::new(
+        routes.clone(),
+        403,
+        "AccessDeniedException",
+        "User is not authorized to perform: apigateway:GET",
+    ));
+    let stderr = import_fails(&args, &denied.endpoint);
+    assert!(
+        stderr.contains(&format!(
+            "GetRoutes of API {api} (page 1) failed: access denied: AccessDeniedException"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(count(&denied, "GetRoutes"), 1);
+
+    // The API is gone by the time its routes are listed (as AWS answers for a deleted API): no retry,
+    // and the error says what happened.
+    let gone = FaultProxy::start();
+    gone.add(Fault::new(
+        routes,
+        404,
+        "NotFoundException",
+        "Invalid API identifier specified",
+    ));
+    let stderr = import_fails(&args, &gone.endpoint);
+    assert!(
+        stderr.contains(&format!(
+            "GetRoutes of API {api} (page 1) failed: not found: NotFoundException: Invalid API \
+             identifier specified. It was listed a moment before, so it was deleted while the import \
+             ran; run the import again"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(count(&gone, "GetRoutes"), 1);
+    moto.delete_api(api);
+    moto.delete_api(&apis[1]);
 }
 
 /// Credentials for `role` from moto's STS (moto then acts in the role's account).

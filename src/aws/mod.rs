@@ -7,6 +7,7 @@ mod convert;
 pub mod credentials;
 mod error;
 mod gateway;
+mod pages;
 pub mod ratelimit;
 mod responses;
 mod stats;
@@ -14,6 +15,7 @@ mod stats;
 pub use convert::{create_input, refuse_unknown_values, unknown_value, update_input};
 pub use error::AwsError;
 pub use gateway::{Connect, Gateway, SdkConnector, Slots, reader};
+pub use pages::{Page, every_page, next_token};
 pub use ratelimit::DEFAULT_FLOOR;
 pub use responses::{responses_from_sdk, responses_spec_from_sdk};
 pub use stats::{CallRecord, CallStats};
@@ -152,82 +154,18 @@ impl AwsApi {
 
     /// Every API in the region, following NextToken (for references, design §6).
     pub async fn list_apis(&self) -> Result<Vec<ApiSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_apis()
-                .max_results("100")
-                .set_next_token(token.clone());
-            let out = self.call("GetApis", req.send()).await?;
-            all.extend(out.items().iter().map(|a| ApiSummary {
-                id: a.api_id().unwrap_or_default().to_string(),
-                name: a.name().unwrap_or_default().to_string(),
-                protocol: match a.protocol_type() {
-                    Some(ProtocolType::Websocket) => Protocol::WebSocket,
-                    _ => Protocol::Http,
-                },
-                tags: a.tags().map(to_btree).unwrap_or_default(),
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                    token = Some(t.to_string())
-                }
-                _ => return Ok(all),
-            }
-        }
+        every_page(|token| async move { self.apis_page(token.as_deref()).await }).await
     }
 
     /// Every VPC link in the region, following NextToken.
     pub async fn list_vpc_links(&self) -> Result<Vec<VpcLinkSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_vpc_links()
-                .max_results("100")
-                .set_next_token(token.clone());
-            let out = self.call("GetVpcLinks", req.send()).await?;
-            all.extend(out.items().iter().map(|l| VpcLinkSummary {
-                id: l.vpc_link_id().unwrap_or_default().to_string(),
-                name: l.name().unwrap_or_default().to_string(),
-                tags: l.tags().map(to_btree).unwrap_or_default(),
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                    token = Some(t.to_string())
-                }
-                _ => return Ok(all),
-            }
-        }
+        every_page(|token| async move { self.vpc_links_page(token.as_deref()).await }).await
     }
 
     /// Every route of the API (its key and target), following NextToken: which routes call which
     /// integration (for `apigw-operator import`'s names).
     pub async fn list_routes(&self, api_id: &str) -> Result<Vec<RouteSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_routes()
-                .api_id(api_id)
-                .max_results("100")
-                .set_next_token(token.clone());
-            let out = self.call("GetRoutes", req.send()).await?;
-            all.extend(out.items().iter().map(|r| RouteSummary {
-                route_key: r.route_key().unwrap_or_default().to_string(),
-                target: r.target().map(str::to_string),
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                    token = Some(t.to_string())
-                }
-                _ => return Ok(all),
-            }
-        }
+        every_page(|token| async move { self.routes_page(api_id, token.as_deref()).await }).await
     }
 
     pub async fn get_integration(
@@ -253,26 +191,8 @@ impl AwsApi {
         &self,
         api_id: &str,
     ) -> Result<Vec<ObservedIntegration>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_integrations()
-                .api_id(api_id)
-                .max_results("100")
-                .set_next_token(token.clone());
-            let out = self.call("GetIntegrations", req.send()).await?;
-            for i in out.items() {
-                all.push(observed!(i, "GetIntegrations"));
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                    token = Some(t.to_string())
-                }
-                _ => return Ok(all),
-            }
-        }
+        every_page(|token| async move { self.integrations_page(api_id, token.as_deref()).await })
+            .await
     }
 
     pub async fn create_integration(

@@ -74,25 +74,11 @@ impl AwsApi {
         api_id: &str,
         integration_id: &str,
     ) -> Result<Vec<ObservedResponse>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let req = self
-                .client
-                .get_integration_responses()
-                .api_id(api_id)
-                .integration_id(integration_id)
-                .max_results("100")
-                .set_next_token(token.clone());
-            let out = self.call("GetIntegrationResponses", req.send()).await?;
-            all.extend(responses_from_sdk(&out));
-            match out.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                    token = Some(t.to_string())
-                }
-                _ => return Ok(all),
-            }
-        }
+        super::every_page(|token| async move {
+            self.integration_responses_page(api_id, integration_id, token.as_deref())
+                .await
+        })
+        .await
     }
 
     pub async fn create_integration_response(

@@ -1,13 +1,14 @@
 //! `apigw-operator import`: writes an ApiIntegration for each integration API Gateway already holds, so
 //! that integrations made by another tool come under the operator without a change (issue 22).
 //!
-//! Everything here is pure: the command (`src/main.rs`) lists the region through the AWS boundary
+//! Everything here is pure: the command (`src/main/import.rs`) lists the region through the AWS boundary
 //! ([`crate::aws::AwsApi`]: GetApis, GetVpcLinks, per API GetIntegrations and GetRoutes, paged, and per
 //! integration only GetIntegrationResponses, for a WebSocket API's AWS, HTTP and MOCK integrations),
 //! hands the listings to [`import`], and writes what [`render`] makes of the
 //! result.
 //!
-//! - [`list`]: the listings, the only part that calls AWS.
+//! - [`list`]: the listings, the only part that calls AWS, page by page.
+//! - [`retry`]: which failed calls are made again, and after which pause.
 //! - [`select`]: which APIs `--api-id`, `--api-name` and `--api-tag` choose.
 //! - [`spec`]: one integration's spec (AWS's values less AWS's own defaults, the API and VPC link by
 //!   name where unique, its integration responses), checked with the operator's own diff to change nothing.
@@ -17,6 +18,7 @@
 pub mod list;
 pub mod naming;
 pub mod render;
+pub mod retry;
 pub mod select;
 pub mod spec;
 

@@ -40,15 +40,14 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
         tags: args.api_tags.clone(),
     };
     let mut listed = 0usize;
-    let (listings, region_info) = import::list::list(&aws, &selection, |i, n, l| {
-        listed += l.integrations.len();
-        eprintln!(
-            "import: API {i}/{n} {} ({}): {} integrations, {} routes ({listed} integrations so far)",
-            l.api.name,
-            l.api.id,
-            l.integrations.len(),
-            l.routes.len()
-        );
+    let retry = import::retry::Retry::IMPORT;
+    let (listings, region_info) = import::list::list(&aws, &selection, &retry, |p| {
+        if let import::list::Progress::Listed { listing, .. } = &p {
+            listed += listing.integrations.len();
+            eprintln!("import: {p} ({listed} integrations so far)");
+        } else {
+            eprintln!("import: {p}");
+        }
     })
     .await
     .with_context(|| format!("cannot list API Gateway in {region}"))?;

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldDrift {
-    /// The spec field, e.g. `timeoutInMillis`.
+    /// The spec field, e.g. `timeoutInMillis`, or for an integration response
+    /// `integrationResponses[KEY]` (the whole response: one side absent when it is only in the spec or
+    /// only in API Gateway) or `integrationResponses[KEY].FIELD`.
     pub field: String,
     /// The value the spec asks for (absent: the spec no longer sets a field the operator set before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,8 +68,9 @@ pub struct ApiIntegrationStatus {
     /// Spec fields the operator last sent to API Gateway; a field that leaves the spec later is reset there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applied_fields: Vec<String>,
-    /// The integration responses the operator manages (spec.integrationResponses): their IDs in API
-    /// Gateway, by integrationResponseKey.
+    /// The integration responses of spec.integrationResponses: their IDs in API Gateway, by
+    /// integrationResponseKey. Under Manage, those the operator made or took over; under Observe, those
+    /// found under the spec's keys (and a recorded one whose key left the spec, while it still exists).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub integration_responses: BTreeMap<String, String>,
     /// managementPolicy Observe: each field where API Gateway differs from the spec, that is, exactly
