@@ -77,6 +77,12 @@ impl Memory {
 
     /// `obj` is no longer settled (a failure, or it is being deleted). What AWS held at its last sync is
     /// forgotten too: after a failure, whose effect may be unknown, the next look is a fresh read.
+    /// `obj` is no longer settled, but what AWS held at its last sync still stands (AWS refused the
+    /// call that failed without acting on it).
+    pub fn unsettle(&self, obj: &ApiIntegration) {
+        self.settled.lock().unwrap().remove(&ObjectRef::from(obj));
+    }
+
     pub fn forget_settled(&self, obj: &ApiIntegration) {
         let key = ObjectRef::from(obj);
         self.settled.lock().unwrap().remove(&key);

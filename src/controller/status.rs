@@ -161,7 +161,11 @@ pub async fn report_failure(
     err: Error,
     phase: Phase,
 ) -> Result<Action, Error> {
-    ctx.memory.forget_settled(obj);
+    if err.left_aws_as_it_was() {
+        ctx.memory.unsettle(obj);
+    } else {
+        ctx.memory.forget_settled(obj);
+    }
     if !err.is_reported() {
         // A conflict (the object changed since it was read) or a write the fence held back: nothing
         // to tell the user, and for the second nothing this replica may write. Retried soon.

@@ -147,6 +147,18 @@ impl Error {
         }
     }
 
+    /// Whether API Gateway is known to hold what it held before the call that failed: a 429 is refused
+    /// before anything is done, and a fenced call was never sent. What the process remembers of the
+    /// integration then still stands, and the next try need not read it again (a read per refusal
+    /// would spend on reads the quota the refusal asked to spare). Any other failure may hide a change
+    /// (a timeout, a 5xx) and sends the next try to AWS for a fresh read.
+    pub fn left_aws_as_it_was(&self) -> bool {
+        matches!(
+            self.innermost().0,
+            Error::Aws(AwsError::Throttled(_) | AwsError::Fenced(_))
+        )
+    }
+
     /// Whether the failure is the user's to know: a conflict or a fenced write is neither written to
     /// the status nor published as an Event (the first heals at the next read, and for the second this
     /// replica may no longer write at all).

@@ -329,7 +329,29 @@ async fn a_throttled_update_is_reported_and_retried() {
     assert!(matches!(err, Error::Aws(AwsError::Throttled(_))), "{err}");
     let ready = ready_of(&h, "web");
     assert_eq!(ready.reason, "Throttled");
-    // The next try reads the integration afresh (memory was dropped with the failure) and updates it.
+    // A 429 is refused before anything is done: the next try updates from what it remembers of the
+    // integration, without a read (which would spend the quota the refusal asked to spare).
+    fake.forget_calls();
+    h.reconcile("team", "web").await.unwrap();
+    assert_eq!(fake.ops(), ["UpdateIntegration"]);
+    assert_eq!(ready_of(&h, "web").reason, "Synced");
+}
+
+#[tokio::test]
+async fn after_a_failure_that_may_hide_a_change_the_next_try_reads_first() {
+    let fake = aws();
+    let h = Context::test(&fake, &[integration("web", "a1", "https://first")]);
+    h.reconcile("team", "web").await.unwrap();
+    let mut edited = h.server.object("team", "web");
+    edited.spec.integration_uri = Some("https://second".into());
+    edited.metadata.generation = Some(2);
+    h.server.put(&edited);
+    // A 5xx (or a timeout) may come after AWS acted: what the process remembers no longer stands.
+    fake.fail_next(
+        "UpdateIntegration",
+        AwsError::Unavailable("internal error".into()),
+    );
+    h.reconcile("team", "web").await.unwrap_err();
     fake.forget_calls();
     h.reconcile("team", "web").await.unwrap();
     assert_eq!(fake.ops(), ["GetIntegration", "UpdateIntegration"]);
