@@ -14,6 +14,7 @@ use super::spec::has_integration_responses;
 use super::{ApiListing, Region, Selection};
 use crate::api::ConnectionType;
 use crate::aws::{AwsApi, AwsError, Page};
+use crate::plan::ApiSummary;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -239,56 +240,7 @@ pub async fn list(
     let mut listings = Vec::new();
     let count = taken.len();
     for (i, api) in taken.into_iter().enumerate() {
-        let of_api = || Listed::Api {
-            api_id: api.id.clone(),
-        };
-        let id = api.id.as_str();
-        let integrations = every_page(
-            Call::first("GetIntegrations", of_api()),
-            retry,
-            |t| async move { aws.integrations_page(id, t.as_deref()).await },
-            sleep,
-            progress,
-        )
-        .await?;
-        let routes = every_page(
-            Call::first("GetRoutes", of_api()),
-            retry,
-            |t| async move { aws.routes_page(id, t.as_deref()).await },
-            sleep,
-            progress,
-        )
-        .await?;
-        let mut responses = BTreeMap::new();
-        for integration in &integrations {
-            if has_integration_responses(api.protocol, &integration.fields) {
-                let integration_id = integration.integration_id.as_str();
-                let held = every_page(
-                    Call::first(
-                        "GetIntegrationResponses",
-                        Listed::Integration {
-                            api_id: api.id.clone(),
-                            integration_id: integration_id.to_string(),
-                        },
-                    ),
-                    retry,
-                    |t| async move {
-                        aws.integration_responses_page(id, integration_id, t.as_deref())
-                            .await
-                    },
-                    sleep,
-                    progress,
-                )
-                .await?;
-                responses.insert(integration.integration_id.clone(), held);
-            }
-        }
-        let listing = ApiListing {
-            api,
-            integrations,
-            routes,
-            responses,
-        };
+        let listing = list_api(aws, api, retry, progress).await?;
         progress(Progress::Listed {
             position: i + 1,
             count,
@@ -319,6 +271,67 @@ pub async fn list(
         vpc_links,
     };
     Ok((listings, region))
+}
+
+/// One API's integrations, routes and, for the integrations that can have them, integration responses;
+/// each page retried as `retry` says.
+async fn list_api(
+    aws: &AwsApi,
+    api: ApiSummary,
+    retry: &Retry,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<ApiListing, ListError> {
+    let sleep = tokio::time::sleep;
+    let of_api = || Listed::Api {
+        api_id: api.id.clone(),
+    };
+    let id = api.id.as_str();
+    let integrations = every_page(
+        Call::first("GetIntegrations", of_api()),
+        retry,
+        |t| async move { aws.integrations_page(id, t.as_deref()).await },
+        sleep,
+        progress,
+    )
+    .await?;
+    let routes = every_page(
+        Call::first("GetRoutes", of_api()),
+        retry,
+        |t| async move { aws.routes_page(id, t.as_deref()).await },
+        sleep,
+        progress,
+    )
+    .await?;
+    let mut responses = BTreeMap::new();
+    for integration in &integrations {
+        if has_integration_responses(api.protocol, &integration.fields) {
+            let integration_id = integration.integration_id.as_str();
+            let held = every_page(
+                Call::first(
+                    "GetIntegrationResponses",
+                    Listed::Integration {
+                        api_id: api.id.clone(),
+                        integration_id: integration_id.to_string(),
+                    },
+                ),
+                retry,
+                |t| async move {
+                    aws.integration_responses_page(id, integration_id, t.as_deref())
+                        .await
+                },
+                sleep,
+                progress,
+            )
+            .await?;
+            responses.insert(integration.integration_id.clone(), held);
+        }
+    }
+    Ok(ApiListing {
+        api,
+        integrations,
+        routes,
+        responses,
+    })
 }
 
 #[cfg(test)]
