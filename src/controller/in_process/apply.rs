@@ -5,9 +5,21 @@ use super::{ready_of, settle};
 use crate::api::{ADOPT_ANNOTATION, CREATE_STARTED_ANNOTATION};
 use crate::aws::AwsError;
 use crate::controller::{Context, Error, FINALIZER};
-use crate::fixtures::{FakeAws, integration};
+use crate::fixtures::{FakeAws, Harness, integration};
 use crate::plan::{IntegrationFields, ObservedIntegration};
 use kube::ResourceExt;
+
+/// "web" synced once at https://first, then its spec changed to https://second (generation 2), not yet
+/// reconciled.
+async fn synced_then_edited(fake: &FakeAws) -> Harness {
+    let h = Context::test(fake, &[integration("web", "a1", "https://first")]);
+    h.reconcile("team", "web").await.unwrap();
+    let mut edited = h.server.object("team", "web");
+    edited.spec.integration_uri = Some("https://second".into());
+    edited.metadata.generation = Some(2);
+    h.server.put(&edited);
+    h
+}
 
 fn aws() -> FakeAws {
     FakeAws::default().with_api("a1", "orders")
@@ -268,12 +280,7 @@ async fn a_missing_api_is_reported_and_nothing_is_written() {
 #[tokio::test]
 async fn an_update_from_memory_that_finds_the_integration_gone_recreates_it() {
     let fake = aws();
-    let h = Context::test(&fake, &[integration("web", "a1", "https://first")]);
-    h.reconcile("team", "web").await.unwrap();
-    let mut edited = h.server.object("team", "web");
-    edited.spec.integration_uri = Some("https://second".into());
-    edited.metadata.generation = Some(2);
-    h.server.put(&edited);
+    let h = synced_then_edited(&fake).await;
     fake.remove("a1", "int1");
     fake.forget_calls();
     h.reconcile("team", "web").await.unwrap();
@@ -318,12 +325,7 @@ async fn adopting_an_integration_another_resource_records_is_refused() {
 #[tokio::test]
 async fn a_throttled_update_is_reported_and_retried() {
     let fake = aws();
-    let h = Context::test(&fake, &[integration("web", "a1", "https://first")]);
-    h.reconcile("team", "web").await.unwrap();
-    let mut edited = h.server.object("team", "web");
-    edited.spec.integration_uri = Some("https://second".into());
-    edited.metadata.generation = Some(2);
-    h.server.put(&edited);
+    let h = synced_then_edited(&fake).await;
     fake.fail_next("UpdateIntegration", AwsError::Throttled("slow down".into()));
     let err = h.reconcile("team", "web").await.unwrap_err();
     assert!(matches!(err, Error::Aws(AwsError::Throttled(_))), "{err}");
@@ -340,12 +342,7 @@ async fn a_throttled_update_is_reported_and_retried() {
 #[tokio::test]
 async fn after_a_failure_that_may_hide_a_change_the_next_try_reads_first() {
     let fake = aws();
-    let h = Context::test(&fake, &[integration("web", "a1", "https://first")]);
-    h.reconcile("team", "web").await.unwrap();
-    let mut edited = h.server.object("team", "web");
-    edited.spec.integration_uri = Some("https://second".into());
-    edited.metadata.generation = Some(2);
-    h.server.put(&edited);
+    let h = synced_then_edited(&fake).await;
     // A 5xx (or a timeout) may come after AWS acted: what the process remembers no longer stands.
     fake.fail_next(
         "UpdateIntegration",
