@@ -3,6 +3,7 @@
 //! region)'s call slots and then on its token bucket, counts the call by operation and outcome ([`stats`]), and turns SDK errors into
 //! [`AwsError`] classes ([`error`]). [`convert`] maps between [`IntegrationFields`] and the SDK's types.
 
+pub mod bucket;
 mod convert;
 pub mod credentials;
 mod error;

@@ -5,6 +5,7 @@
 //! answers 429 and raises it again over time, as the AWS SDKs' adaptive retry mode does (CUBIC), never
 //! above `--aws-rate` and never below a floor. Every call waits on the bucket first.
 
+use super::bucket::Bucket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -109,66 +110,6 @@ impl Budget {
     }
 }
 
-/// The bucket's arithmetic, apart from time and locking.
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
-        assert!(rate > 0.0, "rate must be positive");
-        let burst = f64::from(burst.max(1));
-        Bucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
-        }
-    }
-
-    /// The same bucket with no token saved: calls start at `rate`, and the burst builds up from there.
-    pub fn emptied(mut self) -> Self {
-        self.tokens = 0.0;
-        self
-    }
-
-    /// Drops every saved token at `now`: AWS has just throttled, so the account's own bucket is empty
-    /// whatever this one saved (another caller spent it), and a saved burst would only be refused.
-    pub fn drain(&mut self, now: Instant) {
-        self.tokens = 0.0;
-        self.last = now;
-    }
-
-    /// From `now` on, tokens come at `rate` (those saved until now at the rate before).
-    pub fn set_rate(&mut self, rate: f64, now: Instant) {
-        if rate == self.rate {
-            return;
-        }
-        assert!(rate > 0.0, "rate must be positive");
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
-        self.rate = rate;
-    }
-
-    /// Takes a token if one is there; otherwise says how long until one will be.
-    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-        }
-    }
-}
-
 /// Waiters are served in arrival order (tokio's Mutex is fair), so no caller starves.
 pub struct TokenBucket {
     bucket: Mutex<Bucket>,
@@ -191,8 +132,14 @@ impl TokenBucket {
 
     /// A bucket whose budget never goes below `floor` calls/s (see [`Budget::with_floor`]).
     pub fn with_floor(rate: f64, burst: u32, floor: f64) -> Self {
+        use std::hash::BuildHasher;
+        // Another process (another cluster's operator) must not draw the same spacing.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        let bucket = Bucket::new(rate, burst, Instant::now())
+            .emptied()
+            .spaced_unevenly(seed);
         TokenBucket {
-            bucket: Mutex::new(Bucket::new(rate, burst, Instant::now()).emptied()),
+            bucket: Mutex::new(bucket),
             budget: std::sync::Mutex::new(Budget::with_floor(rate, floor)),
             cut: AtomicBool::new(false),
             allowed: AtomicU64::new(rate.to_bits()),
@@ -255,29 +202,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn burst_then_steady_rate() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(5.0, 3, t0);
-        assert!(b.try_take(t0).is_ok());
-        assert!(b.try_take(t0).is_ok());
-        assert!(b.try_take(t0).is_ok());
-        let wait = b.try_take(t0).unwrap_err();
-        assert!((wait.as_secs_f64() - 0.2).abs() < 1e-9, "{wait:?}");
-        assert!(b.try_take(t0 + Duration::from_millis(200)).is_ok());
-        assert!(b.try_take(t0 + Duration::from_millis(200)).is_err());
-    }
-
-    #[test]
-    fn a_drained_bucket_saves_nothing_from_before() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(10.0, 40, t0);
-        b.drain(t0 + Duration::from_secs(1));
-        let wait = b.try_take(t0 + Duration::from_secs(1)).unwrap_err();
-        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-9, "{wait:?}");
-        assert!(b.try_take(t0 + Duration::from_millis(1100)).is_ok());
-    }
-
-    #[test]
     fn a_cut_below_the_last_one_aims_lower_than_where_it_was_cut() {
         let t0 = Instant::now();
         let s = |x: f64| t0 + Duration::from_secs_f64(x);
@@ -299,59 +223,6 @@ mod tests {
         // Past that, with no refusal, it grows faster (probing: the other caller may have left).
         let one_s_past = b.rate(s(3.0 + k)) - aim;
         assert!((one_s_past - PROBE_SCALE).abs() < 1e-9, "{one_s_past}");
-    }
-
-    #[test]
-    fn restarts_never_add_a_burst() {
-        // A process that spent its burst, then a new one started 300 ms later (a crash and a restart):
-        // the second from the first call holds at most burst + rate calls, as for one process.
-        let t0 = Instant::now();
-        let mut first = Bucket::new(5.0, 3, t0);
-        let mut taken: Vec<u64> = vec![];
-        for ms in 0..300u64 {
-            while first.try_take(t0 + Duration::from_millis(ms)).is_ok() {
-                taken.push(ms);
-            }
-        }
-        let started = t0 + Duration::from_millis(300);
-        let mut second = Bucket::new(5.0, 3, started).emptied();
-        assert!(second.try_take(started).is_err(), "no token at start");
-        for ms in 300..2_000u64 {
-            while second.try_take(t0 + Duration::from_millis(ms)).is_ok() {
-                taken.push(ms);
-            }
-        }
-        let in_first_second = taken.iter().filter(|t| **t < 1000).count();
-        assert!(
-            in_first_second <= 3 + 5,
-            "{in_first_second} calls: {taken:?}"
-        );
-    }
-
-    #[test]
-    fn never_more_than_burst_plus_rate_times_window() {
-        // Simulate 10 s of callers that always want a token, stepping time by 1 ms.
-        let t0 = Instant::now();
-        let mut b = Bucket::new(5.0, 2, t0);
-        let mut taken = vec![];
-        for ms in 0..10_000u64 {
-            let now = t0 + Duration::from_millis(ms);
-            while b.try_take(now).is_ok() {
-                taken.push(ms);
-            }
-        }
-        assert!(
-            (50..=53).contains(&taken.len()),
-            "{} tokens in 10 s",
-            taken.len()
-        );
-        for (i, start) in taken.iter().enumerate() {
-            let in_window = taken[i..].iter().take_while(|t| **t < start + 1000).count();
-            assert!(
-                in_window <= 2 + 5,
-                "{in_window} calls in the second from {start} ms"
-            );
-        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! 10/s with a burst of 40, full at the start), in 1 ms steps. Each client is an operator with the
 //! defaults (ceiling 10/s, burst 40, at most 4 calls in flight); a call reaches AWS some milliseconds
 //! after it leaves and is answered later still, both varying from call to call (a fixed seed), as on a
-//! real network: with fixed delays two clients fall into lockstep and one of them is never refused.
+//! real network. [`Client::on_a_local_network`] makes every round trip 2–3 ms, as on the bench's machine,
+//! where evenly spaced calls at the quota's rate lock one operator out (see `spaced_unevenly`).
 
 use super::{Bucket, Budget};
 use std::time::{Duration, Instant};
@@ -50,13 +51,34 @@ pub(super) struct Client {
     pub(super) done_at: Option<u64>,
     /// When the process restarts: a new budget and an empty bucket, answers in flight lost.
     pub(super) restart_at: Option<u64>,
+    /// Its round trip, ms: the first figure plus 0..the second.
+    pub(super) rtt: (u64, u64),
+}
+
+thread_local! {
+    /// Each client's bucket draws its spacing from a seed of its own; per test thread, so every run of a
+    /// test sees the same.
+    static NEXT_SEED: std::cell::Cell<u64> = const { std::cell::Cell::new(0x5eed) };
+}
+
+/// An operator's bucket, full: its calls unevenly spaced as in the process (a seed of its own).
+pub(super) fn operator_bucket(rate: f64, t0: Instant) -> Bucket {
+    let seed = NEXT_SEED.with(|s| {
+        s.set(
+            s.get()
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1),
+        );
+        s.get()
+    });
+    Bucket::new(rate, BURST, t0).spaced_unevenly(seed)
 }
 
 impl Client {
     pub(super) fn new(ceiling: f64, t0: Instant, active: std::ops::Range<u64>) -> Client {
         Client {
             budget: Budget::new(ceiling),
-            bucket: Bucket::new(ceiling, BURST, t0).emptied(),
+            bucket: operator_bucket(ceiling, t0).emptied(),
             pending: Vec::new(),
             ok: Vec::new(),
             throttled: Vec::new(),
@@ -64,13 +86,22 @@ impl Client {
             work: None,
             done_at: None,
             restart_at: None,
+            rtt: (RTT_MIN, RTT_SPREAD),
+        }
+    }
+
+    /// The same client on a steady local network, as on the bench's machine: every round trip 2–3 ms.
+    pub(super) fn on_a_local_network(self) -> Client {
+        Client {
+            rtt: (2, 2),
+            ..self
         }
     }
 
     /// A client with `calls` to make from the start, its bucket full (it was idle before).
     pub(super) fn with_work(calls: usize, t0: Instant) -> Client {
         Client {
-            bucket: Bucket::new(QUOTA, BURST, t0),
+            bucket: operator_bucket(QUOTA, t0),
             work: Some(calls),
             ..Client::new(QUOTA, t0, 0..u64::MAX)
         }
@@ -199,7 +230,7 @@ pub(super) fn simulate_beside(
             let c = &mut clients[i];
             if c.restart_at == Some(now) {
                 c.budget = Budget::with_floor(c.budget.ceiling(), c.budget.floor());
-                c.bucket = Bucket::new(c.budget.ceiling(), BURST, at(now)).emptied();
+                c.bucket = operator_bucket(c.budget.ceiling(), at(now)).emptied();
                 c.pending.clear();
             }
             let (answered, pending): (Vec<Call>, Vec<Call>) = std::mem::take(&mut c.pending)
@@ -227,7 +258,7 @@ pub(super) fn simulate_beside(
                 && c.wants_more()
                 && c.bucket.try_take(at(now)).is_ok()
             {
-                let rtt = RTT_MIN + jitter.below(RTT_SPREAD);
+                let rtt = c.rtt.0 + jitter.below(c.rtt.1);
                 c.pending.push(Call {
                     sent: now,
                     arrives: now + 1 + jitter.below(rtt / 2),
