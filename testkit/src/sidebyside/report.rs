@@ -280,7 +280,7 @@ fn quota_section(md: &mut String, q: &QuotaMeasured) {
     );
     let _ = writeln!(
         md,
-        "| row | phase | time to done | bound | × bound | AWS calls / resource | answered 429 | per contender: done, calls (429) |"
+        "| row | phase | time to done | bound | × bound | AWS calls / resource | answered 429 | per contender: done, calls (429), share of the admitted calls until the first was done |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for row in &run.rows {
@@ -290,12 +290,17 @@ fn quota_section(md: &mut String, q: &QuotaMeasured) {
         }
         for p in &row.phases {
             let bound = p.bound_s(quota);
+            let shares = p.shares_while_all_worked();
             let parts = p
                 .parts
                 .iter()
-                .map(|x| {
+                .enumerate()
+                .map(|(i, x)| {
+                    let share = shares.get(i).map_or(String::new(), |(_, s)| {
+                        format!(", {:.1} % while all worked", 100.0 * s)
+                    });
                     format!(
-                        "{} {}, {} ({})",
+                        "{} {}, {} ({}){share}",
                         x.who,
                         x.done_s.map_or("not done".into(), |d| format!("{d:.1} s")),
                         x.calls,
