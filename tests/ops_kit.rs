@@ -87,6 +87,7 @@ fn dashboard_exprs() -> Vec<(String, String)> {
 fn grafana_substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "2m")
         .replace("$aws_rate_limit", "8")
+        .replace("$aws_min_rate", "0.5")
         .replace("$namespace", "apigw-system|team-b")
         .replace("$job", "apigw-operator")
 }
@@ -354,7 +355,13 @@ fn dashboard_queries_parse_and_use_only_defined_variables() {
         .iter()
         .map(|v| v["name"].as_str().unwrap().to_string())
         .collect();
-    for v in ["datasource", "job", "namespace", "aws_rate_limit"] {
+    for v in [
+        "datasource",
+        "job",
+        "namespace",
+        "aws_rate_limit",
+        "aws_min_rate",
+    ] {
         assert!(variables.contains(v), "no dashboard variable {v}");
     }
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
@@ -517,6 +524,7 @@ fn apply_monitoring_crds() {
 const EVERYTHING_ON: &[&str] = &[
     "replicas=3",
     "aws.rateLimit=2.5",
+    "aws.minRate=1.25",
     "serviceMonitor.enabled=true",
     "serviceMonitor.interval=15s",
     "serviceMonitor.scrapeTimeout=10s",
@@ -624,7 +632,7 @@ fn chart_with_every_option_on_passes_server_side_dry_run() {
 }
 
 /// What the options render: the PrometheusRule is deploy/prometheus/alerts.yaml with only the runbook base
-/// swapped; the dashboard ConfigMap is deploy/grafana/apigw-operator.json with the release's rate limit; the
+/// swapped; the dashboard ConfigMap is deploy/grafana/apigw-operator.json with the release's rate limit and floor; the
 /// ServiceMonitor names the job the alerts select; the PodDisruptionBudget and the default anti-affinity and
 /// spread exist only with more than one replica, and the defaults render none of the optional objects.
 #[test]
@@ -654,6 +662,10 @@ fn chart_options_render_the_repository_files_and_sensible_defaults() {
         if v["name"] == "aws_rate_limit" {
             v["query"] = "2.5".into();
             v["current"] = serde_json::json!({"text": "2.5", "value": "2.5"});
+        }
+        if v["name"] == "aws_min_rate" {
+            v["query"] = "1.25".into();
+            v["current"] = serde_json::json!({"text": "1.25", "value": "1.25"});
         }
     }
     assert_eq!(
