@@ -73,8 +73,8 @@ impl Bucket {
     /// bucket for the other caller now and then; the first then meets a refusal too, and both settle on
     /// half each. Below the ceiling (after a cut) the rate is under the quota, the account's bucket saves
     /// what this one leaves, and no mirror can form; there calls stay evenly spaced, which beside a
-    /// caller that does not slow down is refused about half as often (the simulation with the floor at
-    /// 5/s on a local network: 54 refusals against 93).
+    /// caller that does not slow down is refused less often and done sooner (the simulation with the
+    /// floor at 5/s on a local network: 52 refusals and 112.1 s against 93 and 123.9 s).
     pub fn spaced_unevenly(mut self, seed: u64) -> Self {
         self.spacing = Some(UnevenSpacing::new(seed, self.rate));
         self
