@@ -793,6 +793,22 @@ mod tests {
         assert_eq!(p.over_bound(Quota::API_GATEWAY), Some(1.0));
     }
 
+    /// The goals of a run with only row (b), made of `phases`.
+    fn goals_of_two_of_ours(phases: Vec<QPhase>) -> Vec<Goal> {
+        goals(&QuotaRun {
+            resources: 200,
+            quota: "10/40".into(),
+            rows: vec![row(Row::OursTwice, phases)],
+        })
+    }
+
+    fn goal<'a>(goals: &'a [Goal], prefix: &str) -> &'a Goal {
+        goals
+            .iter()
+            .find(|x| x.what.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {goals:#?}"))
+    }
+
     #[test]
     fn a_phase_where_one_operator_waited_fails_the_share_while_both_worked() {
         // Over the row, 50/50; in create, ours-2 took 90 % of the calls until it was done.
@@ -808,18 +824,12 @@ mod tests {
             20.0,
             &[("ours-1", 20.0, 100, 0), ("ours-2", 19.0, 100, 0)],
         );
-        let run = QuotaRun {
-            resources: 200,
-            quota: "10/40".into(),
-            rows: vec![row(Row::OursTwice, vec![create, update])],
-        };
-        let g = goals(&run);
-        let goal = |prefix: &str| g.iter().find(|x| x.what.starts_with(prefix)).unwrap();
+        let g = goals_of_two_of_ours(vec![create, update]);
         assert_eq!(
-            goal("(b) two of ours: each operator's share").met,
+            goal(&g, "(b) two of ours: each operator's share").met,
             Some(true)
         );
-        let per_phase = goal("(b) two of ours: in every phase");
+        let per_phase = goal(&g, "(b) two of ours: in every phase");
         assert_eq!(per_phase.met, Some(false));
         assert_eq!(per_phase.figure, "smallest 10.0 % (create)");
         // Even in every phase: met.
@@ -828,16 +838,8 @@ mod tests {
             20.0,
             &[("ours-1", 20.0, 100, 0), ("ours-2", 20.0, 100, 0)],
         );
-        let run = QuotaRun {
-            resources: 200,
-            quota: "10/40".into(),
-            rows: vec![row(Row::OursTwice, vec![even])],
-        };
-        let g = goals(&run);
-        let per_phase = g
-            .iter()
-            .find(|x| x.what.starts_with("(b) two of ours: in every phase"))
-            .unwrap();
+        let g = goals_of_two_of_ours(vec![even]);
+        let per_phase = goal(&g, "(b) two of ours: in every phase");
         assert_eq!(per_phase.met, Some(true), "{per_phase:?}");
     }
 
